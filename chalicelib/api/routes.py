@@ -1,0 +1,139 @@
+"""Route bodies: parse input with pydantic, call one service function, return a model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from chalice.app import Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.api import views
+from chalicelib.api.http import Ctx, Result, handle
+from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate, Tag
+from chalicelib.domain.models import ScanStatus, ScanType
+
+VERSION = "0.1.0"
+
+
+class ListScansQuery(BaseModel):
+    """Filters of `GET /v1/scans`."""
+
+    model_config = ConfigDict(extra="ignore")
+    status: ScanStatus | None = None
+    scan_type: ScanType | None = None
+    tag: Tag | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=512)] | None = None
+
+
+class PageQuery(BaseModel):
+    """Pagination of list endpoints."""
+
+    model_config = ConfigDict(extra="ignore")
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=512)] | None = None
+
+
+class UsageQuery(BaseModel):
+    """`GET /v1/usage/summary` period."""
+
+    model_config = ConfigDict(extra="ignore")
+    period: Literal["7d", "30d", "90d"] = "30d"
+
+
+def health(request: Request) -> Response:
+    """Liveness; no authentication."""
+    return handle(request, lambda ctx: Result(200, views.Health(status="ok", version=VERSION)), public=True)
+
+
+def create_scan(request: Request) -> Response:
+    """POST /v1/scans."""
+    def op(ctx: Ctx) -> Result:
+        scan = ctx.services.scans.create(ctx.principal.tenant, ctx.body(CreateScan))
+        created = views.scan_created(scan, ctx.services.settings.public_base_url)
+        return Result(202, created, {"Location": created.status_url})
+    return handle(request, op)
+
+
+def get_scan(request: Request) -> Response:
+    """GET /v1/scans/{token}."""
+    def op(ctx: Ctx) -> Result:
+        scan = ctx.services.scans.get(ctx.tenant_id, ctx.path_id("token"))
+        return Result(200, views.scan_view(scan, ctx.services.settings.public_base_url))
+    return handle(request, op)
+
+
+def list_scans(request: Request) -> Response:
+    """GET /v1/scans."""
+    def op(ctx: Ctx) -> Result:
+        q = ctx.query(ListScansQuery)
+        scans, cursor = ctx.services.scans.list(ctx.tenant_id, status=q.status, scan_type=q.scan_type, tag=q.tag,
+                                                limit=q.limit, cursor=q.cursor)
+        base = ctx.services.settings.public_base_url
+        return Result(200, views.ScanList(items=[views.scan_view(s, base) for s in scans], next_cursor=cursor))
+    return handle(request, op)
+
+
+def cancel_scan(request: Request) -> Response:
+    """POST /v1/scans/{token}/cancel."""
+    def op(ctx: Ctx) -> Result:
+        scan = ctx.services.scans.cancel(ctx.tenant_id, ctx.path_id("token"))
+        return Result(200, views.scan_view(scan, ctx.services.settings.public_base_url))
+    return handle(request, op)
+
+
+def create_template(request: Request) -> Response:
+    """POST /v1/scan-templates."""
+    def op(ctx: Ctx) -> Result:
+        template = ctx.services.templates.create(ctx.tenant_id, ctx.body(CreateTemplate))
+        return Result(201, views.template_view(template))
+    return handle(request, op)
+
+
+def list_templates(request: Request) -> Response:
+    """GET /v1/scan-templates."""
+    def op(ctx: Ctx) -> Result:
+        q = ctx.query(PageQuery)
+        items, cursor = ctx.services.templates.list(ctx.tenant_id, limit=q.limit, cursor=q.cursor)
+        return Result(200, views.TemplateList(items=[views.template_view(t) for t in items], next_cursor=cursor))
+    return handle(request, op)
+
+
+def get_template(request: Request) -> Response:
+    """GET /v1/scan-templates/{template_id}."""
+    def op(ctx: Ctx) -> Result:
+        return Result(200, views.template_view(ctx.services.templates.get(ctx.tenant_id, ctx.path_id("template_id"))))
+    return handle(request, op)
+
+
+def delete_template(request: Request) -> Response:
+    """DELETE /v1/scan-templates/{template_id}."""
+    def op(ctx: Ctx) -> Result:
+        ctx.services.templates.delete(ctx.tenant_id, ctx.path_id("template_id"))
+        return Result(204, None)
+    return handle(request, op)
+
+
+def launch_template(request: Request) -> Response:
+    """POST /v1/scan-templates/{template_id}/launch."""
+    def op(ctx: Ctx) -> Result:
+        scan = ctx.services.templates.launch(ctx.principal.tenant, ctx.path_id("template_id"), ctx.body(LaunchTemplate))
+        created = views.scan_created(scan, ctx.services.settings.public_base_url)
+        return Result(202, created, {"Location": created.status_url})
+    return handle(request, op)
+
+
+def usage_summary(request: Request) -> Response:
+    """GET /v1/usage/summary."""
+    def op(ctx: Ctx) -> Result:
+        summary = ctx.services.usage.summary(ctx.tenant_id, ctx.query(UsageQuery).period)
+        return Result(200, views.UsageSummary.model_validate(summary).model_dump(mode="json", by_alias=True))
+    return handle(request, op)
+
+
+def openapi(request: Request) -> Response:
+    """GET /v1/openapi.json; no authentication."""
+    from chalicelib.api.spec import openapi_document
+
+    return handle(request, lambda ctx: Result(200, openapi_document(ctx.services.settings.public_base_url)),
+                  public=True)

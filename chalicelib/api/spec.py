@@ -1,0 +1,142 @@
+"""The operations table and the OpenAPI 3.1 document generated from the handlers' pydantic models."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.api import routes, views
+from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate
+
+REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Op:
+    """One public operation: what app.py routes and what the document describes."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    ok: int
+    response: type[BaseModel] | None
+    request: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    public: bool = False
+    errors: tuple[int, ...] = field(default=())
+    tags: tuple[str, ...] = ()
+
+
+OPERATIONS: tuple[Op, ...] = (
+    Op("GET", "/v1/health", "getHealth", "Liveness", 200, views.Health, public=True, tags=("meta",)),
+    Op("GET", "/v1/openapi.json", "getOpenApi", "This document", 200, None, public=True, tags=("meta",)),
+    Op("POST", "/v1/scans", "createScan", "Start a scan", 202, views.ScanCreated, request=CreateScan,
+       errors=(400, 409, 413, 422, 503), tags=("scans",)),
+    Op("GET", "/v1/scans", "listScans", "List scans, newest first", 200, views.ScanList,
+       query=routes.ListScansQuery, errors=(400, 422), tags=("scans",)),
+    Op("GET", "/v1/scans/{token}", "getScan", "Read a scan", 200, views.ScanView, errors=(404,), tags=("scans",)),
+    Op("POST", "/v1/scans/{token}/cancel", "cancelScan", "Cancel a running scan", 200, views.ScanView,
+       errors=(404, 409), tags=("scans",)),
+    Op("POST", "/v1/scan-templates", "createTemplate", "Save a scan template", 201, views.TemplateView,
+       request=CreateTemplate, errors=(400, 409, 413, 422), tags=("templates",)),
+    Op("GET", "/v1/scan-templates", "listTemplates", "List templates", 200, views.TemplateList,
+       query=routes.PageQuery, errors=(400, 422), tags=("templates",)),
+    Op("GET", "/v1/scan-templates/{template_id}", "getTemplate", "Read a template", 200, views.TemplateView,
+       errors=(404,), tags=("templates",)),
+    Op("DELETE", "/v1/scan-templates/{template_id}", "deleteTemplate", "Delete a template", 204, None,
+       errors=(404,), tags=("templates",)),
+    Op("POST", "/v1/scan-templates/{template_id}/launch", "launchTemplate", "Start a scan from a template", 202,
+       views.ScanCreated, request=LaunchTemplate, errors=(400, 404, 409, 413, 422, 503), tags=("templates",)),
+    Op("GET", "/v1/usage/summary", "getUsageSummary", "Scans and billable units", 200, views.UsageSummary,
+       query=routes.UsageQuery, errors=(422,), tags=("usage",)),
+)
+
+
+def _schemas() -> tuple[dict[str, Any], dict[tuple[type[BaseModel], str], Any]]:
+    models: list[tuple[type[BaseModel], Any]] = [(views.Problem, "serialization")]
+    for op in OPERATIONS:
+        if op.request:
+            models.append((op.request, "validation"))
+        if op.response:
+            models.append((op.response, "serialization"))
+    keyed, doc = models_json_schema(models, ref_template=REF)  # type: ignore[arg-type]
+    return doc.get("$defs", {}), keyed
+
+
+def _parameters(op: Op) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 100}}
+        for name in re.findall(r"{(\w+)}", op.path)
+    ]
+    if op.query:
+        schema = op.query.model_json_schema(ref_template=REF)
+        for name, prop in schema.get("properties", {}).items():
+            prop = {k: v for k, v in prop.items() if k != "title"}
+            params.append({"name": name, "in": "query", "required": False, "schema": prop})
+    if op.method == "POST" and not op.public:
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "description": "Replays the first response for 24 h; reuse with another body is 422.",
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}})
+    return params
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}}
+
+
+_ERROR_TEXT = {400: "Bad request", 401: "Missing, malformed, unknown or revoked API key", 404: "Not found",
+               409: "Conflict", 413: "Body too large", 422: "Validation failed", 429: "Rate limit exceeded",
+               500: "Internal error", 503: "Temporarily unavailable"}
+
+
+def _operation(op: Op, keyed: dict[tuple[type[BaseModel], str], Any]) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": op.summary}
+    if op.response:
+        ok["content"] = {"application/json": {"schema": keyed[(op.response, "serialization")]}}
+    elif op.ok != 204:
+        ok["content"] = {"application/json": {"schema": {"type": "object"}}}
+    responses: dict[str, Any] = {str(op.ok): ok}
+    codes = set(op.errors) | {500}
+    if not op.public:
+        codes |= {401, 429}
+    for code in sorted(codes):
+        responses[str(code)] = _problem(_ERROR_TEXT[code])
+    body: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": list(op.tags),
+                            "parameters": _parameters(op), "responses": responses}
+    if op.request:
+        body["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": keyed[(op.request, "validation")]}}}
+    if op.public:
+        body["security"] = []
+    return body
+
+
+@lru_cache(maxsize=4)
+def openapi_document(base_url: str = "") -> dict[str, Any]:
+    """OpenAPI 3.1 for every operation of OPERATIONS."""
+    schemas, keyed = _schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, keyed)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Perimeter API", "version": routes.VERSION,
+                 "description": "Scores the externally visible cyber posture of a domain or host."},
+        "servers": [{"url": base_url or "/"}],
+        "security": [{"bearerAuth": []}, {"apiKeyAuth": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer"},
+                "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }

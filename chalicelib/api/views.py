@@ -1,0 +1,155 @@
+"""Response models of the public API (the same models generate the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.models import (
+    ESTIMATED_SECONDS,
+    Priority,
+    Scan,
+    ScanError,
+    ScanOptions,
+    ScanStatus,
+    ScanType,
+    SignalResult,
+)
+from chalicelib.domain.targets import parse_ip
+from chalicelib.service.templates import Template
+
+
+class ScanCreated(BaseModel):
+    """202 answer to a new scan."""
+
+    scan_token: str
+    status: ScanStatus
+    status_url: str
+    self_assessment_url: str | None = Field(
+        description="Not offered yet: always null (see docs/decisions.md).")
+    estimated_seconds: int
+    created_at: datetime
+
+
+class ScanView(BaseModel):
+    """A scan as partners see it."""
+
+    scan_token: str
+    target: str
+    domain: str | None
+    scan_type: ScanType
+    name: str | None
+    priority: Priority
+    tags: list[str]
+    options: ScanOptions
+    template_id: str | None
+    status: ScanStatus
+    progress: Annotated[int, Field(ge=0, le=100)]
+    signals: dict[str, SignalResult]
+    score: int | None
+    grade: str | None
+    grade_label: str | None
+    ready: bool | None
+    ready_threshold: int
+    scoring_version: str | None
+    coverage: dict[str, Any] | None
+    findings_count: int
+    timeout_seconds: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    report_url: str | None
+    error: ScanError | None
+
+
+class ScanList(BaseModel):
+    """A page of scans, newest first."""
+
+    items: list[ScanView]
+    next_cursor: str | None
+
+
+class TemplateView(BaseModel):
+    """A scan template."""
+
+    template_id: str
+    name: str
+    description: str
+    scan_type: ScanType
+    priority: Priority
+    options: ScanOptions
+    tags: list[str]
+    timeout_seconds: int
+    created_at: datetime
+
+
+class TemplateList(BaseModel):
+    """A page of templates, newest first."""
+
+    items: list[TemplateView]
+    next_cursor: str | None
+
+
+class UsageSummary(BaseModel):
+    """Scans and billable units of the caller's tenant over a period."""
+
+    period: Literal["7d", "30d", "90d"]
+    from_: str = Field(alias="from")
+    to: str
+    scans_created: int
+    scans_by_type: dict[str, int]
+    scans_by_status: dict[str, int]
+    billable_units: int
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"]
+    version: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable `code` and a one-line `error`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    error: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None
+    retry_after: int | None = None
+
+
+def scan_view(scan: Scan, base_url: str) -> ScanView:
+    """The partner-facing view of a stored scan."""
+    complete = scan.status == ScanStatus.COMPLETE
+    return ScanView(
+        scan_token=scan.scan_id, target=scan.target, domain=None if parse_ip(scan.target) else scan.target,
+        scan_type=scan.scan_type, name=scan.name, priority=scan.priority, tags=scan.tags, options=scan.options,
+        template_id=scan.template_id, status=scan.status, progress=100 if scan.status.terminal else scan.progress,
+        signals=scan.signals, score=scan.score, grade=scan.grade, grade_label=scan.grade_label, ready=scan.ready,
+        ready_threshold=scan.ready_threshold, scoring_version=scan.scoring_version, coverage=scan.coverage,
+        findings_count=scan.findings_count, timeout_seconds=scan.timeout_seconds, created_at=scan.created_at,
+        updated_at=scan.updated_at, started_at=scan.started_at, completed_at=scan.completed_at,
+        report_url=f"{base_url}/v1/scans/{scan.scan_id}/report" if complete else None, error=scan.error,
+    )
+
+
+def scan_created(scan: Scan, base_url: str) -> ScanCreated:
+    """The 202 body for a new scan."""
+    return ScanCreated(scan_token=scan.scan_id, status=scan.status, status_url=f"{base_url}/v1/scans/{scan.scan_id}",
+                       self_assessment_url=None, estimated_seconds=ESTIMATED_SECONDS[scan.scan_type],
+                       created_at=scan.created_at)
+
+
+def template_view(template: Template) -> TemplateView:
+    """The partner-facing view of a template."""
+    return TemplateView.model_validate(template.model_dump(exclude={"tenant_id"}))

@@ -1,0 +1,72 @@
+"""Validated inputs of the public API (request bodies). Unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from chalicelib.domain.models import Priority, ScanOptions, ScanType
+
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Timeout = Annotated[int, Field(ge=30, le=3600, description="Upper bound on the whole scan, in seconds.")]
+TargetText = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+
+
+class CreateScan(BaseModel):
+    """`POST /v1/scans`: either `{"domain": ...}` (a posture scan) or a targeted scan."""
+
+    model_config = ConfigDict(extra="forbid", title="CreateScanRequest")
+
+    domain: TargetText | None = Field(default=None, description="Domain for a posture scan.")
+    target: TargetText | None = Field(default=None, description="Domain or public IP for a targeted scan.")
+    scan_type: ScanType | None = Field(default=None, description="Default: posture.")
+    name: Name | None = None
+    priority: Priority = Priority.NORMAL
+    options: ScanOptions = Field(default_factory=ScanOptions)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    timeout_seconds: Timeout = 900
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CreateScan:
+        if (self.domain is None) == (self.target is None):
+            raise ValueError("give exactly one of 'domain' or 'target'")
+        return self
+
+    @property
+    def effective_type(self) -> ScanType:
+        """posture unless scan_type says otherwise."""
+        return self.scan_type or ScanType.POSTURE
+
+    @property
+    def raw_target(self) -> str:
+        """The target as the partner wrote it."""
+        return self.domain if self.domain is not None else (self.target or "")
+
+
+class CreateTemplate(BaseModel):
+    """`POST /v1/scan-templates`: reusable scan settings."""
+
+    model_config = ConfigDict(extra="forbid", title="CreateTemplateRequest")
+
+    name: Name
+    description: Annotated[str, StringConstraints(max_length=1000)] = ""
+    scan_type: ScanType = ScanType.POSTURE
+    priority: Priority = Priority.NORMAL
+    options: ScanOptions = Field(default_factory=ScanOptions)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    timeout_seconds: Timeout = 900
+
+
+class LaunchTemplate(BaseModel):
+    """`POST /v1/scan-templates/{id}/launch`: a target, and optional overrides of the template."""
+
+    model_config = ConfigDict(extra="forbid", title="LaunchTemplateRequest")
+
+    target: TargetText
+    name: Name | None = None
+    priority: Priority | None = None
+    options: ScanOptions | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+    timeout_seconds: Timeout | None = None

@@ -1,0 +1,80 @@
+"""The exception tree. Every error has a stable kebab-case code and an HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class PerimeterError(Exception):
+    """Base of every error Perimeter raises on purpose."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+        self.extra = extra
+
+
+class BadRequest(PerimeterError):
+    status, code, title = 400, "bad-request", "Bad request"
+
+
+class Unauthorized(PerimeterError):
+    status, code, title = 401, "unauthorized", "Missing, malformed, unknown or revoked API key"
+
+
+class NotFound(PerimeterError):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Conflict(PerimeterError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(PerimeterError):
+    status, code, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(PerimeterError):
+    status, code, title = 415, "unsupported-media-type", "Request body must be application/json"
+
+
+class Unprocessable(PerimeterError):
+    status, code, title = 422, "validation-failed", "The request failed validation"
+
+
+class InvalidDomain(Unprocessable):
+    code, title = "invalid-domain", "Invalid domain"
+
+
+class TargetNotAllowed(Unprocessable):
+    code, title = "target-not-allowed", "Target is not allowed"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    code, title = "idempotency-key-reused", "Idempotency-Key was used with another request"
+
+
+class RateLimited(PerimeterError):
+    status, code, title = 429, "rate-limited", "Rate limit exceeded"
+
+
+class ServiceUnavailable(PerimeterError):
+    status, code, title = 503, "service-unavailable", "Service temporarily unavailable"
+
+
+class IllegalTransition(Conflict):
+    """A scan state change that the state machine of DESIGN.md section 5 forbids."""
+
+    code, title = "illegal-transition", "Illegal scan state transition"
+
+
+class AlreadyExists(Conflict):
+    """A conditional create found the item already there."""
+
+    code, title = "already-exists", "Already exists"

@@ -1,0 +1,42 @@
+"""`python -m chalicelib.local`: run the whole system on 127.0.0.1 until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from chalicelib.local.stack import LocalStack
+
+
+def main() -> int:
+    """Start the stack, print how to reach it, wait for SIGINT/SIGTERM, stop cleanly."""
+    logging.basicConfig(level=os.environ.get("PERIMETER_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started = time.monotonic()
+    stack = LocalStack(api_port=int(os.environ.get("PERIMETER_PORT", "8000")))
+    try:
+        stack.start()
+    except Exception as exc:
+        stack.stop()
+        print(f"perimeter: could not start the embedded stack: {exc}", file=sys.stderr)
+        return 1
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    print(f"Perimeter is running (started in {time.monotonic() - started:.1f} s)", flush=True)
+    print(f"  API:      http://127.0.0.1:{stack.api_port}/v1", flush=True)
+    print(f"  API key:  {stack.api_key}", flush=True)
+    print(f"  AWS:      {os.environ['AWS_ENDPOINT_URL']} (moto)", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    done.wait()
+    print("Stopping...", flush=True)
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Creating, reading, listing, moving and cancelling scans."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.commands import CreateScan
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.models import (
+    BILLABLE_UNITS,
+    SIGNALS_BY_TYPE,
+    Scan,
+    ScanError,
+    ScanStatus,
+    ScanType,
+    check_transition,
+    utcnow,
+)
+from chalicelib.domain.ports import ConditionFailed, KeyValueStore, Record
+from chalicelib.domain.targets import IPNetwork, guard_addresses, normalise_target
+from chalicelib.errors import BadRequest, Conflict, InvalidDomain, NotFound, ServiceUnavailable
+from chalicelib.service.auth import Tenant
+from chalicelib.service.ports import DomainNotFound, Resolver, ResolverUnavailable, Workflow
+from chalicelib.service.usage import UsageService
+
+log = logging.getLogger(__name__)
+
+MAX_LIST_LIMIT = 100
+_PAGE = 100
+_MAX_PAGES = 20
+# Scan types whose target must be a domain (they read DNS records of the name).
+_DOMAIN_ONLY = {ScanType.POSTURE, ScanType.MAIL}
+
+
+def encode_cursor(sk: str) -> str:
+    """An opaque cursor for the item after which the next page starts."""
+    return base64.urlsafe_b64encode(json.dumps({"after": sk}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, prefix: str) -> str:
+    """The sort key a cursor points at; raises BadRequest when it is not one of ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise BadRequest("The cursor is not valid.", code="invalid-cursor") from None
+    if not isinstance(after, str) or not after.startswith(prefix):
+        raise BadRequest("The cursor is not valid.", code="invalid-cursor")
+    return after
+
+
+class ScanRepository:
+    """Scans of a tenant under `TENANT#<id>` / `SCAN#<scan id>`, with optimistic locking."""
+
+    def __init__(self, store: KeyValueStore) -> None:
+        self._store = store
+
+    def add(self, scan: Scan) -> None:
+        """Store a new scan; raises ConditionFailed when the id exists."""
+        self._store.put(f"TENANT#{scan.tenant_id}", f"SCAN#{scan.scan_id}", scan.model_dump(mode="json"),
+                        expect_version=0)
+
+    def get(self, tenant_id: str, scan_id: str) -> tuple[Scan, int]:
+        """The scan and its version; raises NotFound (also for another tenant's id)."""
+        record = self._store.get(f"TENANT#{tenant_id}", f"SCAN#{scan_id}")
+        if record is None:
+            raise NotFound(f"No scan {scan_id}.", code="scan-not-found")
+        return Scan.model_validate(record.data), record.version
+
+    def save(self, scan: Scan, version: int) -> int:
+        """Write a changed scan if nobody else did meanwhile; raises ConditionFailed."""
+        return self._store.put(f"TENANT#{scan.tenant_id}", f"SCAN#{scan.scan_id}", scan.model_dump(mode="json"),
+                               expect_version=version).version
+
+    def pages(self, tenant_id: str, after: str | None) -> list[Record]:
+        """Up to one page of scans, newest first, after a sort key."""
+        return self._store.query(f"TENANT#{tenant_id}", "SCAN#", forward=False, after=after, limit=_PAGE)
+
+
+class ScanService:
+    """The scan use cases the API and the pipeline call."""
+
+    def __init__(
+        self,
+        store: KeyValueStore,
+        workflow: Workflow,
+        resolver: Resolver,
+        usage: UsageService,
+        allow_private: tuple[IPNetwork, ...] = (),
+        public_base_url: str = "",
+    ) -> None:
+        self.repo = ScanRepository(store)
+        self._workflow = workflow
+        self._resolver = resolver
+        self._usage = usage
+        self._allow_private = allow_private
+        self._base = public_base_url
+
+    # -- create ---------------------------------------------------------------------------
+    def check_target(self, raw: str, scan_type: ScanType) -> str:
+        """Normalise a target and refuse non-public ones; raises InvalidDomain or TargetNotAllowed.
+
+        A name whose resolvers do not answer is accepted: the scanners resolve and guard again
+        before every connection, which is also what defeats DNS rebinding.
+        """
+        host, ip = normalise_target(raw, allow_ip=scan_type not in _DOMAIN_ONLY)
+        if ip is not None:
+            guard_addresses(host, [ip], self._allow_private)
+            return host
+        try:
+            addresses = self._resolver.resolve(host)
+        except DomainNotFound:
+            raise InvalidDomain(f"{host} does not exist in DNS (NXDOMAIN).", code="domain-not-found") from None
+        except ResolverUnavailable as exc:
+            log.warning("resolver unavailable for %s: %s; the scanners will guard again", host, exc)
+            return host
+        guard_addresses(host, addresses, self._allow_private)
+        return host
+
+    def create(self, tenant: Tenant, command: CreateScan, *, template_id: str | None = None) -> Scan:
+        """Validate, store and start a scan; raises InvalidDomain, TargetNotAllowed, ServiceUnavailable."""
+        scan_type = command.effective_type
+        target = self.check_target(command.raw_target, scan_type)
+        now = utcnow()
+        scan = Scan(
+            scan_id=new_id("scn"), tenant_id=tenant.tenant_id, target=target, scan_type=scan_type,
+            name=command.name, priority=command.priority, options=command.options, tags=command.tags,
+            timeout_seconds=command.timeout_seconds, template_id=template_id, created_at=now, updated_at=now,
+            ready_threshold=tenant.ready_threshold,
+        )
+        self.repo.add(scan)
+        self._usage.record_created(tenant.tenant_id, scan_type, now)
+        try:
+            arn = self._workflow.start(scan.scan_id, pipeline_input(scan))
+        except Exception as exc:
+            log.exception("could not start the pipeline for %s", scan.scan_id)
+            self.transition(tenant.tenant_id, scan.scan_id, ScanStatus.FAILED,
+                            error=ScanError(code="pipeline-unavailable", message="The scan could not be started."))
+            raise ServiceUnavailable("The scan pipeline is unavailable; retry later.",
+                                     code="pipeline-unavailable") from exc
+        return scan.model_copy(update={"execution_arn": arn})
+
+    # -- read -----------------------------------------------------------------------------
+    def get(self, tenant_id: str, scan_id: str) -> Scan:
+        """One scan of the tenant; raises NotFound."""
+        return self.repo.get(tenant_id, scan_id)[0]
+
+    def list(self, tenant_id: str, *, status: ScanStatus | None = None, scan_type: ScanType | None = None,
+             tag: str | None = None, limit: int = 20, cursor: str | None = None) -> tuple[list[Scan], str | None]:
+        """Newest first, filtered; returns (scans, next cursor or None). Raises BadRequest."""
+        after = decode_cursor(cursor, "SCAN#") if cursor else None
+
+        def wanted(scan: Scan) -> bool:
+            return ((status is None or scan.status == status) and (scan_type is None or scan.scan_type == scan_type)
+                    and (tag is None or tag in scan.tags))
+
+        found: list[Scan] = []
+        for _ in range(_MAX_PAGES):
+            page = self.repo.pages(tenant_id, after)
+            for record in page:
+                after = record.sk
+                scan = Scan.model_validate(record.data)
+                if wanted(scan):
+                    found.append(scan)
+                    if len(found) == limit:
+                        return found, encode_cursor(after)
+            if len(page) < _PAGE:
+                return found, None
+        return found, encode_cursor(after) if after else None
+
+    # -- change ---------------------------------------------------------------------------
+    def update(self, tenant_id: str, scan_id: str, change: Callable[[Scan], dict[str, Any]]) -> Scan:
+        """Apply `change(scan) -> fields` with optimistic locking (retried on races); raises NotFound."""
+        for _ in range(10):
+            scan, version = self.repo.get(tenant_id, scan_id)
+            fields = change(scan)
+            updated = scan.model_copy(update={**fields, "updated_at": utcnow()})
+            try:
+                self.repo.save(Scan.model_validate(updated.model_dump()), version)
+            except ConditionFailed:
+                continue
+            return updated
+        raise Conflict(f"Scan {scan_id} is changing too fast; retry.", code="scan-contention")
+
+    def transition(self, tenant_id: str, scan_id: str, target: ScanStatus, **fields: Any) -> Scan:
+        """Move a scan to `target`, refusing illegal transitions; raises IllegalTransition, NotFound."""
+        previous: list[ScanStatus] = []
+
+        def change(scan: Scan) -> dict[str, Any]:
+            check_transition(scan.status, target)
+            previous[:] = [scan.status]
+            now = utcnow()
+            stamp: dict[str, datetime] = {}
+            if target == ScanStatus.SCANNING:
+                stamp["started_at"] = now
+            if target.terminal:
+                stamp["completed_at"] = now
+            return {"status": target, **stamp, **fields}
+
+        scan = self.update(tenant_id, scan_id, change)
+        if target.terminal:
+            units = BILLABLE_UNITS[scan.scan_type] if target == ScanStatus.COMPLETE else 0
+            self._usage.record_finished(tenant_id, target, units, scan.created_at)
+        return scan
+
+    def cancel(self, tenant_id: str, scan_id: str) -> Scan:
+        """Cancel a running scan and stop its execution; raises NotFound, Conflict when terminal."""
+        scan = self.get(tenant_id, scan_id)
+        if scan.status.terminal:
+            raise Conflict(f"Scan {scan_id} is already {scan.status.value}.", code="scan-terminal")
+        try:
+            scan = self.transition(tenant_id, scan_id, ScanStatus.CANCELLED,
+                                   error=ScanError(code="cancelled", message="Cancelled by the partner."))
+        except Conflict as exc:
+            raise Conflict(f"Scan {scan_id} finished before it could be cancelled.", code="scan-terminal") from exc
+        try:
+            self._workflow.stop(scan_id, "cancelled by the partner")
+        except Exception:  # the scan is cancelled; later pipeline steps will be refused their transitions
+            log.exception("could not stop the execution of %s", scan_id)
+        return scan
+
+
+def pipeline_input(scan: Scan) -> dict[str, Any]:
+    """The execution input: what every step needs to find and run the scan."""
+    return {
+        "scan_id": scan.scan_id,
+        "tenant_id": scan.tenant_id,
+        "target": scan.target,
+        "scan_type": scan.scan_type.value,
+        "signals": [s.value for s in SIGNALS_BY_TYPE[scan.scan_type]],
+        "timeout_seconds": scan.timeout_seconds,
+        "options": scan.options.model_dump(mode="json", exclude_none=True),
+    }

@@ -1,0 +1,112 @@
+"""The composition root: builds adapters and services from one validated Settings, lazily."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+from chalicelib.domain.ports import KeyValueStore
+from chalicelib.service.auth import AuthService
+from chalicelib.service.idempotency import IdempotencyService
+from chalicelib.service.ports import Resolver, Workflow
+from chalicelib.service.ratelimit import RateLimiter
+from chalicelib.service.scans import ScanService
+from chalicelib.service.templates import TemplateService
+from chalicelib.service.usage import UsageService
+from chalicelib.settings import Settings
+
+
+class Services:
+    """Every service, built on first use from the adapters given (or the real ones)."""
+
+    def __init__(self, settings: Settings, *, store: KeyValueStore | None = None,
+                 workflow: Workflow | None = None, resolver: Resolver | None = None) -> None:
+        self.settings = settings
+        self._store = store
+        self._workflow = workflow
+        self._resolver = resolver
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client (adapters only)."""
+        from chalicelib.adapters.aws import make_client
+
+        return make_client(service, self.settings)
+
+    @cached_property
+    def store(self) -> KeyValueStore:
+        """The table (DynamoDB unless a store was injected)."""
+        if self._store is not None:
+            return self._store
+        from chalicelib.adapters.dynamodb import DynamoDBStore
+
+        return DynamoDBStore(self.settings.table_name, self.aws("dynamodb"))
+
+    @cached_property
+    def workflow(self) -> Workflow:
+        """The pipeline starter (Step Functions unless injected)."""
+        if self._workflow is not None:
+            return self._workflow
+        from chalicelib.adapters.stepfunctions import StepFunctionsWorkflow
+
+        return StepFunctionsWorkflow(self.settings.state_machine_arn, self.aws("stepfunctions"))
+
+    @cached_property
+    def resolver(self) -> Resolver:
+        """DNS for target checks (dnspython over PERIMETER_DNS_SERVERS unless injected)."""
+        if self._resolver is not None:
+            return self._resolver
+        from chalicelib.adapters.dns import DnsResolver, build_resolver
+
+        return DnsResolver(build_resolver(self.settings.dns_servers, self.settings.dns_timeout))
+
+    @cached_property
+    def auth(self) -> AuthService:
+        """Tenants and API keys."""
+        return AuthService(self.store, self.settings.key_pepper.get_secret_value().encode())
+
+    @cached_property
+    def usage(self) -> UsageService:
+        """Usage counters."""
+        return UsageService(self.store)
+
+    @cached_property
+    def scans(self) -> ScanService:
+        """Scan use cases."""
+        return ScanService(self.store, self.workflow, self.resolver, self.usage,
+                           self.settings.allow_private_targets, self.settings.public_base_url)
+
+    @cached_property
+    def templates(self) -> TemplateService:
+        """Scan templates."""
+        return TemplateService(self.store, self.scans)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyService:
+        """Idempotency-Key handling."""
+        return IdempotencyService(self.store)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Per-key rate limits."""
+        return RateLimiter(self.store)
+
+
+_lock = threading.Lock()
+_current: Services | None = None
+
+
+def get_services() -> Services:
+    """The process-wide Services, built from the environment on first call; raises ValidationError."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Services(Settings.from_env())
+        return _current
+
+
+def set_services(services: Services | None) -> None:
+    """Replace the process-wide Services (tests, the embedded stack); None forgets them."""
+    global _current
+    with _lock:
+        _current = services

@@ -1,0 +1,145 @@
+"""The one Settings model: every knob Perimeter reads from its environment, validated once."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Environment variable -> Settings field. One table, so docs, Terraform and tests can check it.
+ENV_VARS: dict[str, str] = {
+    "PERIMETER_STAGE": "stage",
+    "AWS_REGION": "aws_region",
+    "AWS_ENDPOINT_URL": "aws_endpoint_url",
+    "PERIMETER_TABLE": "table_name",
+    "PERIMETER_BUCKET": "bucket_name",
+    "PERIMETER_WEBHOOK_QUEUE_URL": "webhook_queue_url",
+    "PERIMETER_WEBHOOK_DLQ_URL": "webhook_dlq_url",
+    "PERIMETER_STATE_MACHINE_ARN": "state_machine_arn",
+    "PERIMETER_CLUSTER": "cluster_name",
+    "PERIMETER_PUBLIC_BASE_URL": "public_base_url",
+    "PERIMETER_PORT": "port",
+    "PERIMETER_BOOTSTRAP_API_KEY": "bootstrap_api_key",
+    "PERIMETER_KEY_PEPPER": "key_pepper",
+    "PERIMETER_DNS_SERVERS": "dns_servers",
+    "PERIMETER_DNS_TIMEOUT": "dns_timeout",
+    "PERIMETER_ALLOW_PRIVATE_TARGETS": "allow_private_targets",
+    "PERIMETER_SCAN_PORTS": "scan_ports",
+    "PERIMETER_DNSBL_ZONES": "dnsbl_zones",
+    "PERIMETER_BREACH_API_URL": "breach_api_url",
+    "PERIMETER_BREACH_API_KEY": "breach_api_key",
+    "PERIMETER_RATE_LIMIT": "rate_limit_per_minute",
+    "PERIMETER_MAX_BODY_BYTES": "max_body_bytes",
+    "PERIMETER_READY_THRESHOLD": "ready_threshold",
+}
+
+_LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones"}
+
+DEFAULT_DNSBL_ZONES = ("domain:dbl.spamhaus.org", "ip:zen.spamhaus.org")
+
+
+class DnsServer(BaseModel):
+    """One resolver address, `host[:port]`."""
+
+    model_config = ConfigDict(frozen=True)
+    host: str
+    port: int = 53
+
+    @classmethod
+    def parse(cls, text: str) -> DnsServer:
+        """Parse `host`, `host:port` or `[v6]:port`; raises ValueError."""
+        text = text.strip()
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else 53
+        elif text.count(":") == 1:
+            host, port_text = text.split(":")
+            port = int(port_text)
+        else:
+            host, port = text, 53
+        ipaddress.ip_address(host)
+        if not 0 < port < 65536:
+            raise ValueError(f"port out of range in {text!r}")
+        return cls(host=host, port=port)
+
+
+class Settings(BaseModel):
+    """Validated configuration; build it with `Settings.from_env()`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage: str = "local"
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    table_name: str = "perimeter"
+    bucket_name: str = "perimeter-reports"
+    webhook_queue_url: str = ""
+    webhook_dlq_url: str = ""
+    state_machine_arn: str = ""
+    cluster_name: str = "perimeter-scanners"
+    public_base_url: str = "http://127.0.0.1:8000"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    bootstrap_api_key: SecretStr | None = None
+    key_pepper: SecretStr = Field(min_length=16)
+    dns_servers: tuple[DnsServer, ...] = ()
+    dns_timeout: Annotated[float, Field(gt=0, le=30)] = 3.0
+    allow_private_targets: tuple[IPNetwork, ...] = ()
+    scan_ports: str = "top-100"
+    dnsbl_zones: tuple[str, ...] = DEFAULT_DNSBL_ZONES
+    breach_api_url: str | None = None
+    breach_api_key: SecretStr | None = None
+    rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = 600
+    max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = 64 * 1024
+    ready_threshold: Annotated[int, Field(ge=0, le=100)] = 65
+
+    @field_validator("dns_servers", mode="before")
+    @classmethod
+    def _parse_dns(cls, value: object) -> object:
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(DnsServer.parse(v) for v in value)
+        return value
+
+    @field_validator("allow_private_targets", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple(ipaddress.ip_network(v, strict=False) if isinstance(v, str) else v for v in value)
+        return value
+
+    @field_validator("dnsbl_zones")
+    @classmethod
+    def _check_zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for zone in value:
+            kind, _, name = zone.partition(":")
+            if kind not in ("domain", "ip") or not name:
+                raise ValueError(f"DNSBL zone {zone!r} must be 'domain:<zone>' or 'ip:<zone>'")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read every known variable from `environ` (default `os.environ`); raises ValidationError."""
+        env = os.environ if environ is None else environ
+        data: dict[str, object] = {}
+        for var, field in ENV_VARS.items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            data[field] = [p for p in (s.strip() for s in raw.split(",")) if p] if field in _LIST_FIELDS else raw
+        data.update(overrides)
+        return cls.model_validate(data)
+
+    @cached_property
+    def is_local(self) -> bool:
+        """True on the embedded stack (an endpoint override is set)."""
+        return self.aws_endpoint_url is not None
