@@ -61,8 +61,8 @@ class Ctx:
 
     def query(self, model: type[M]) -> M:
         """Parse the query string into `model`; raises Unprocessable."""
-        params = self.request.query_params or {}
-        return validate(model, {k: params.get(k) for k in params})
+        params = self.request.query_params
+        return validate(model, {k: params.get(k) for k in params} if params else {})
 
 
 @dataclass
@@ -133,7 +133,7 @@ def problem(error: PerimeterError, instance: str | None = None) -> tuple[dict[st
 def respond(status: int, body: Any, headers: dict[str, str]) -> Response:
     """A chalice Response with JSON (or problem+json for errors) and our standard headers."""
     content_type = PROBLEM if status >= 400 else JSON
-    all_headers = {"Content-Type": content_type, **SECURITY_HEADERS, **headers}
+    all_headers: dict[str, str | list[str]] = {"Content-Type": content_type, **SECURITY_HEADERS, **headers}
     if status in (204, 302) and body is None:
         return Response(body="", status_code=status, headers=all_headers)
     return Response(body=json.dumps(body, separators=(",", ":")), status_code=status, headers=all_headers)
@@ -144,14 +144,20 @@ def _error_response(error: PerimeterError, request: Request, headers: dict[str, 
     return respond(error.status, body, {**headers, **extra})
 
 
-def handle(request: Request, operation: Callable[[Ctx], Result], *, public: bool = False) -> Response:
-    """Run one API operation through auth, rate limits, body bounds and idempotency."""
+def handle(request: Request | None, operation: Callable[[Any], Result], *, public: bool = False) -> Response:
+    """Run one API operation through auth, rate limits, body bounds and idempotency.
+
+    A `public` operation skips all of that and is called with None instead of a Ctx.
+    Raises RuntimeError when called outside a request.
+    """
+    if request is None:
+        raise RuntimeError("handle() needs the current request")
     headers: dict[str, str] = {}
     try:
-        services = get_services()
         if public:
-            result = operation(Ctx(principal=None, request=request, services=services))  # type: ignore[arg-type]
+            result = operation(None)
             return respond(result.status, dump(result.body), result.headers)
+        services = get_services()
         principal = services.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
         limit = principal.tenant.rate_limit_per_minute or services.settings.rate_limit_per_minute
         decision = services.rate_limiter.enforce(principal.key_id, limit)

@@ -11,6 +11,7 @@ from chalicelib.api import views
 from chalicelib.api.http import Ctx, Result, handle
 from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate, Tag
 from chalicelib.domain.models import ScanStatus, ScanType
+from chalicelib.services import get_services
 
 VERSION = "0.1.0"
 
@@ -41,12 +42,12 @@ class UsageQuery(BaseModel):
     period: Literal["7d", "30d", "90d"] = "30d"
 
 
-def health(request: Request) -> Response:
+def health(request: Request | None) -> Response:
     """Liveness; no authentication."""
-    return handle(request, lambda ctx: Result(200, views.Health(status="ok", version=VERSION)), public=True)
+    return handle(request, lambda _: Result(200, views.Health(status="ok", version=VERSION)), public=True)
 
 
-def create_scan(request: Request) -> Response:
+def create_scan(request: Request | None) -> Response:
     """POST /v1/scans."""
     def op(ctx: Ctx) -> Result:
         scan = ctx.services.scans.create(ctx.principal.tenant, ctx.body(CreateScan))
@@ -55,7 +56,7 @@ def create_scan(request: Request) -> Response:
     return handle(request, op)
 
 
-def get_scan(request: Request) -> Response:
+def get_scan(request: Request | None) -> Response:
     """GET /v1/scans/{token}."""
     def op(ctx: Ctx) -> Result:
         scan = ctx.services.scans.get(ctx.tenant_id, ctx.path_id("token"))
@@ -63,7 +64,7 @@ def get_scan(request: Request) -> Response:
     return handle(request, op)
 
 
-def list_scans(request: Request) -> Response:
+def list_scans(request: Request | None) -> Response:
     """GET /v1/scans."""
     def op(ctx: Ctx) -> Result:
         q = ctx.query(ListScansQuery)
@@ -74,7 +75,7 @@ def list_scans(request: Request) -> Response:
     return handle(request, op)
 
 
-def cancel_scan(request: Request) -> Response:
+def cancel_scan(request: Request | None) -> Response:
     """POST /v1/scans/{token}/cancel."""
     def op(ctx: Ctx) -> Result:
         scan = ctx.services.scans.cancel(ctx.tenant_id, ctx.path_id("token"))
@@ -82,7 +83,7 @@ def cancel_scan(request: Request) -> Response:
     return handle(request, op)
 
 
-def create_template(request: Request) -> Response:
+def create_template(request: Request | None) -> Response:
     """POST /v1/scan-templates."""
     def op(ctx: Ctx) -> Result:
         template = ctx.services.templates.create(ctx.tenant_id, ctx.body(CreateTemplate))
@@ -90,7 +91,7 @@ def create_template(request: Request) -> Response:
     return handle(request, op)
 
 
-def list_templates(request: Request) -> Response:
+def list_templates(request: Request | None) -> Response:
     """GET /v1/scan-templates."""
     def op(ctx: Ctx) -> Result:
         q = ctx.query(PageQuery)
@@ -99,14 +100,14 @@ def list_templates(request: Request) -> Response:
     return handle(request, op)
 
 
-def get_template(request: Request) -> Response:
+def get_template(request: Request | None) -> Response:
     """GET /v1/scan-templates/{template_id}."""
     def op(ctx: Ctx) -> Result:
         return Result(200, views.template_view(ctx.services.templates.get(ctx.tenant_id, ctx.path_id("template_id"))))
     return handle(request, op)
 
 
-def delete_template(request: Request) -> Response:
+def delete_template(request: Request | None) -> Response:
     """DELETE /v1/scan-templates/{template_id}."""
     def op(ctx: Ctx) -> Result:
         ctx.services.templates.delete(ctx.tenant_id, ctx.path_id("template_id"))
@@ -114,7 +115,7 @@ def delete_template(request: Request) -> Response:
     return handle(request, op)
 
 
-def launch_template(request: Request) -> Response:
+def launch_template(request: Request | None) -> Response:
     """POST /v1/scan-templates/{template_id}/launch."""
     def op(ctx: Ctx) -> Result:
         scan = ctx.services.templates.launch(ctx.principal.tenant, ctx.path_id("template_id"), ctx.body(LaunchTemplate))
@@ -123,7 +124,7 @@ def launch_template(request: Request) -> Response:
     return handle(request, op)
 
 
-def usage_summary(request: Request) -> Response:
+def usage_summary(request: Request | None) -> Response:
     """GET /v1/usage/summary."""
     def op(ctx: Ctx) -> Result:
         summary = ctx.services.usage.summary(ctx.tenant_id, ctx.query(UsageQuery).period)
@@ -131,9 +132,9 @@ def usage_summary(request: Request) -> Response:
     return handle(request, op)
 
 
-def openapi(request: Request) -> Response:
+def openapi(request: Request | None) -> Response:
     """GET /v1/openapi.json; no authentication."""
     from chalicelib.api.spec import openapi_document
 
-    return handle(request, lambda ctx: Result(200, openapi_document(ctx.services.settings.public_base_url)),
+    return handle(request, lambda _: Result(200, openapi_document(get_services().settings.public_base_url)),
                   public=True)

@@ -58,15 +58,15 @@ OPERATIONS: tuple[Op, ...] = (
 )
 
 
-def _schemas() -> tuple[dict[str, Any], dict[tuple[type[BaseModel], str], Any]]:
+def _schemas() -> tuple[dict[str, Any], dict[Any, Any]]:
     models: list[tuple[type[BaseModel], Any]] = [(views.Problem, "serialization")]
     for op in OPERATIONS:
         if op.request:
             models.append((op.request, "validation"))
         if op.response:
             models.append((op.response, "serialization"))
-    keyed, doc = models_json_schema(models, ref_template=REF)  # type: ignore[arg-type]
-    return doc.get("$defs", {}), keyed
+    keyed, doc = models_json_schema(models, ref_template=REF)
+    return doc.get("$defs", {}), dict(keyed)
 
 
 def _parameters(op: Op) -> list[dict[str, Any]]:
@@ -96,7 +96,7 @@ _ERROR_TEXT = {400: "Bad request", 401: "Missing, malformed, unknown or revoked 
                500: "Internal error", 503: "Temporarily unavailable"}
 
 
-def _operation(op: Op, keyed: dict[tuple[type[BaseModel], str], Any]) -> dict[str, Any]:
+def _operation(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": op.summary}
     if op.response:
         ok["content"] = {"application/json": {"schema": keyed[(op.response, "serialization")]}}

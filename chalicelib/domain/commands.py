@@ -17,7 +17,7 @@ TargetText = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 class CreateScan(BaseModel):
     """`POST /v1/scans`: either `{"domain": ...}` (a posture scan) or a targeted scan."""
 
-    model_config = ConfigDict(extra="forbid", title="CreateScanRequest")
+    model_config = ConfigDict(extra="forbid")
 
     domain: TargetText | None = Field(default=None, description="Domain for a posture scan.")
     target: TargetText | None = Field(default=None, description="Domain or public IP for a targeted scan.")
@@ -48,7 +48,7 @@ class CreateScan(BaseModel):
 class CreateTemplate(BaseModel):
     """`POST /v1/scan-templates`: reusable scan settings."""
 
-    model_config = ConfigDict(extra="forbid", title="CreateTemplateRequest")
+    model_config = ConfigDict(extra="forbid")
 
     name: Name
     description: Annotated[str, StringConstraints(max_length=1000)] = ""
@@ -62,7 +62,7 @@ class CreateTemplate(BaseModel):
 class LaunchTemplate(BaseModel):
     """`POST /v1/scan-templates/{id}/launch`: a target, and optional overrides of the template."""
 
-    model_config = ConfigDict(extra="forbid", title="LaunchTemplateRequest")
+    model_config = ConfigDict(extra="forbid")
 
     target: TargetText
     name: Name | None = None

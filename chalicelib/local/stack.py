@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from chalicelib.local.provision import Resources, provision
 log = logging.getLogger("perimeter.local")
 LOCAL_TENANT = "local"
 FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
 }
 
@@ -75,10 +76,8 @@ class LocalStack:
 
         set_services(None)
         services = get_services()
-        try:
+        with contextlib.suppress(AlreadyExists):
             services.auth.create_tenant(LOCAL_TENANT, "Local development")
-        except AlreadyExists:
-            pass
         given = services.settings.bootstrap_api_key
         if given is not None and len(given.get_secret_value()) < 20:
             raise SystemExit("PERIMETER_BOOTSTRAP_API_KEY must be at least 20 characters.")

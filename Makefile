@@ -1,0 +1,29 @@
+# Perimeter: every target builds what it needs into .venv first.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: run test lint bench setup clean
+
+$(STAMP): requirements.txt requirements-dev.txt scripts/setup.sh
+	bash scripts/setup.sh
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m chalicelib.local
+
+# pytest exits 5 when it collected no test: that is a failure here, not a pass.
+test: $(STAMP)
+	@$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	@mkdir -p bench/results
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache bench/results/*.json

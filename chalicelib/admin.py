@@ -1,0 +1,67 @@
+"""Operator commands: `python -m chalicelib.admin create-tenant|issue-key|list-keys|revoke-key ...`.
+
+Reads the same environment as the Lambdas (PERIMETER_TABLE, PERIMETER_KEY_PEPPER, AWS_*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from chalicelib.errors import PerimeterError
+from chalicelib.services import Services, get_services
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.admin", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    tenant = sub.add_parser("create-tenant", help="create a tenant and its first API key")
+    tenant.add_argument("tenant_id")
+    tenant.add_argument("--name", required=True)
+    tenant.add_argument("--ready-threshold", type=int, default=65)
+    tenant.add_argument("--rate-limit", type=int, default=None, help="requests per minute per key")
+    issue = sub.add_parser("issue-key", help="issue another key (rotation); printed once")
+    issue.add_argument("tenant_id")
+    issue.add_argument("--name", default="")
+    listing = sub.add_parser("list-keys", help="list a tenant's keys (never the keys themselves)")
+    listing.add_argument("tenant_id")
+    revoke = sub.add_parser("revoke-key", help="revoke a key at once")
+    revoke.add_argument("tenant_id")
+    revoke.add_argument("key_id")
+    return parser
+
+
+def run(argv: Sequence[str], services: Services) -> dict[str, object]:
+    """Execute one command and return what to print; raises PerimeterError."""
+    args = _parser().parse_args(argv)
+    auth = services.auth
+    if args.command == "create-tenant":
+        tenant = auth.create_tenant(args.tenant_id, args.name, ready_threshold=args.ready_threshold,
+                                    rate_limit_per_minute=args.rate_limit)
+        record, key = auth.issue_key(tenant.tenant_id, name="initial")
+        return {"tenant_id": tenant.tenant_id, "key_id": record.key_id, "api_key": key,
+                "note": "The key is shown once; store it now."}
+    if args.command == "issue-key":
+        record, key = auth.issue_key(args.tenant_id, name=args.name)
+        return {"key_id": record.key_id, "api_key": key, "note": "The key is shown once; store it now."}
+    if args.command == "list-keys":
+        return {"keys": [k.model_dump(mode="json", exclude={"key_hash"}) for k in auth.list_keys(args.tenant_id)]}
+    key = auth.revoke_key(args.tenant_id, args.key_id)
+    return {"key_id": key.key_id, "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: prints JSON; exit 1 with a message on a known error."""
+    try:
+        result = run(sys.argv[1:] if argv is None else argv, get_services())
+    except PerimeterError as error:
+        print(json.dumps({"code": error.code, "error": error.detail}), file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

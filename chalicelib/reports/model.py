@@ -1,0 +1,354 @@
+"""What a report shows: `ReportData` built from a scored Scan, and the partner's `Branding`."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import idna
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from chalicelib.domain.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalStatus
+from chalicelib.reports.images import ImageInfo, inspect_logo
+
+REPORT_FORMAT = "perimeter.report"
+REPORT_FORMAT_VERSION = 1
+
+SIGNAL_ORDER: tuple[SignalKey, ...] = (
+    SignalKey.SCAN, SignalKey.BREACH, SignalKey.REPUTATION, SignalKey.MAIL, SignalKey.LAYER, SignalKey.WEB,
+)
+SIGNAL_LABELS: dict[SignalKey, str] = {
+    SignalKey.SCAN: "Exposed services",
+    SignalKey.BREACH: "Credential breaches",
+    SignalKey.REPUTATION: "Domain reputation",
+    SignalKey.MAIL: "Email security",
+    SignalKey.LAYER: "TLS configuration",
+    SignalKey.WEB: "Web security headers",
+}
+SIGNAL_DESCRIPTIONS: dict[SignalKey, str] = {
+    SignalKey.SCAN: "Ports and services reachable from the internet.",
+    SignalKey.BREACH: "Accounts of the domain found in known credential breaches.",
+    SignalKey.REPUTATION: "Listings of the domain and its addresses on DNS blocklists.",
+    SignalKey.MAIL: "SPF, DKIM, DMARC, MX, MTA-STS and TLS-RPT records.",
+    SignalKey.LAYER: "Certificate validity, chain, hostname, key strength, protocol versions.",
+    SignalKey.WEB: "HTTP security headers; reported for information, not scored.",
+}
+# The weights of the current scoring table (DESIGN.md section 6), shown when a scan lacks a signal.
+DEFAULT_SIGNAL_MAX: dict[SignalKey, int] = {
+    SignalKey.SCAN: 25, SignalKey.BREACH: 20, SignalKey.REPUTATION: 20, SignalKey.MAIL: 20,
+    SignalKey.LAYER: 15, SignalKey.WEB: 0,
+}
+SEVERITY_ORDER: tuple[Severity, ...] = (
+    Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO,
+)
+DEFAULT_READY_THRESHOLD = 65
+
+
+class GradeBand(BaseModel):
+    """A grade, the lowest score that earns it, and its plain-language label."""
+
+    model_config = ConfigDict(frozen=True)
+
+    grade: str
+    min_score: int
+    label: str
+
+
+GRADE_BANDS: tuple[GradeBand, ...] = (
+    GradeBand(grade="A", min_score=90, label="Low risk"),
+    GradeBand(grade="B", min_score=80, label="Low-to-moderate risk"),
+    GradeBand(grade="C", min_score=70, label="Moderate risk"),
+    GradeBand(grade="D", min_score=60, label="Elevated risk"),
+    GradeBand(grade="F", min_score=0, label="High risk"),
+)
+
+_HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def grade_for(score: int) -> GradeBand:
+    """The band a 0-100 score falls in."""
+    for band in GRADE_BANDS:
+        if score >= band.min_score:
+            return band
+    return GRADE_BANDS[-1]
+
+
+def _label_for(grade: str) -> str:
+    return next((band.label for band in GRADE_BANDS if band.grade == grade), "")
+
+
+def _no_controls(value: str | None) -> str | None:
+    if value is not None and _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+class ContactCard(BaseModel):
+    """The partner's contact shown on the cover: who the client should call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, max_length=120)
+    role: str | None = Field(default=None, max_length=120)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9][0-9 ()./-]{2,38}$")
+    website: str | None = Field(default=None, max_length=200, pattern=r"^(https?://)?[^\s/]+\.[^\s]+$")
+
+    _check_controls = field_validator("name", "role", "email", "phone", "website")(_no_controls)
+
+    @property
+    def website_url(self) -> str | None:
+        """The website as a clickable https URL."""
+        if self.website is None:
+            return None
+        return self.website if self.website.startswith(("http://", "https://")) else f"https://{self.website}"
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no contact detail is set."""
+        return not any((self.name, self.role, self.email, self.phone, self.website))
+
+
+class Branding(BaseModel):
+    """A partner's co-branding: name, contact card, colours (#RRGGBB) and an optional PNG/JPEG logo."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, ser_json_bytes="base64", val_json_bytes="base64",
+    )
+
+    partner_name: str = Field(min_length=1, max_length=120)
+    contact: ContactCard = Field(default_factory=ContactCard)
+    primary_color: str = "#1F3A5F"
+    accent_color: str = "#E07A1F"
+    logo: bytes | None = Field(default=None, description="PNG or JPEG, at most 512 KiB.")
+
+    _logo_info: ImageInfo | None = PrivateAttr(default=None)
+
+    _check_controls = field_validator("partner_name")(_no_controls)
+
+    @field_validator("primary_color", "accent_color")
+    @classmethod
+    def _hex_colour(cls, value: str) -> str:
+        if not _HEX_COLOUR.match(value):
+            raise ValueError("colours must be written #RRGGBB")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _inspect_logo(self) -> Branding:
+        if self.logo is not None:
+            self._logo_info = inspect_logo(self.logo)
+        return self
+
+    @property
+    def logo_info(self) -> ImageInfo | None:
+        """Kind and pixel size of the logo, proven by inspection."""
+        return self._logo_info
+
+
+class SignalRow(BaseModel):
+    """One line of the score breakdown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: SignalKey
+    label: str
+    description: str
+    status: SignalStatus
+    score: int | None
+    max_score: int
+    informational: bool
+    findings_count: int
+    error: str | None = None
+
+
+class ReportFinding(BaseModel):
+    """A finding as the report shows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    signal: SignalKey
+    code: str
+    severity: Severity
+    title: str
+    detail: str
+    remediation: str
+    cwe: str | None
+    evidence: dict[str, Any]
+
+
+class CoverageItem(BaseModel):
+    """Whether a signal was tested and, when it was not, why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signal: SignalKey
+    label: str
+    status: SignalStatus
+    tested: bool
+    reason: str | None = None
+
+
+class ReportData(BaseModel):
+    """Everything a report renders, independent of the output format."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["perimeter.report"] = REPORT_FORMAT
+    format_version: Literal[1] = REPORT_FORMAT_VERSION
+    scan_token: str
+    target: str = Field(description="The target as scanned (ASCII, IDNA xn-- form for Unicode domains).")
+    target_unicode: str = Field(description="The target for humans (Unicode form).")
+    scan_type: ScanType
+    scan_name: str | None
+    tags: list[str]
+    status: ScanStatus
+    score: int = Field(ge=0, le=100)
+    max_score: int = 100
+    grade: str
+    grade_label: str
+    ready: bool
+    ready_threshold: int
+    scoring_version: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    generated_at: datetime
+    signals: list[SignalRow]
+    findings: list[ReportFinding]
+    severity_counts: dict[Severity, int]
+    coverage: list[CoverageItem]
+    coverage_details: dict[str, Any]
+    branding: Branding | None
+
+    @model_validator(mode="after")
+    def _counts_match(self) -> ReportData:
+        if self.severity_counts != _severity_counts(self.findings):
+            raise ValueError("severity_counts does not match the findings")
+        return self
+
+    @property
+    def has_unicode_target(self) -> bool:
+        """True when the human form differs from the scanned (IDNA) form."""
+        return self.target_unicode != self.target
+
+
+def _severity_counts(findings: list[ReportFinding]) -> dict[Severity, int]:
+    counts = Counter(f.severity for f in findings)
+    return {severity: counts.get(severity, 0) for severity in SEVERITY_ORDER}
+
+
+def target_forms(target: str) -> tuple[str, str]:
+    """(ASCII/IDNA form, Unicode form) of a target; non-domain targets come back unchanged."""
+    try:
+        if target.isascii():
+            return target, idna.decode(target)
+        return idna.encode(target, uts46=True).decode("ascii"), target
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return target, target
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _coverage_reason(key: SignalKey, status: SignalStatus, error: str | None, details: dict[str, Any]) -> str:
+    """Why a signal was not tested: the signal's own error, else the scan's coverage note, else a default."""
+    note = details.get(key.value)
+    if isinstance(note, dict):
+        note = note.get("reason")
+    if error:
+        return error
+    if isinstance(note, str) and note:
+        return note
+    if status is SignalStatus.ERROR:
+        return "The check failed to complete."
+    return "The check could not run."
+
+
+def _signal_rows(scan: Scan) -> tuple[list[SignalRow], list[CoverageItem]]:
+    rows: list[SignalRow] = []
+    coverage: list[CoverageItem] = []
+    details = scan.coverage or {}
+    known = [k for k in SIGNAL_ORDER if k.value in scan.signals]
+    extra = sorted(k for k in scan.signals if k not in {s.value for s in SIGNAL_ORDER})
+    if extra:
+        raise ValueError(f"unknown signals in scan: {', '.join(extra)}")
+    for key in SIGNAL_ORDER:
+        label = SIGNAL_LABELS[key]
+        if key not in known:
+            coverage.append(CoverageItem(
+                signal=key, label=label, status=SignalStatus.NOT_TESTED, tested=False,
+                reason=f"Not part of a {scan.scan_type.value} scan.",
+            ))
+            continue
+        result = scan.signals[key.value]
+        rows.append(SignalRow(
+            key=key, label=label, description=SIGNAL_DESCRIPTIONS[key], status=result.status,
+            score=result.score, max_score=result.max_score, informational=result.max_score == 0,
+            findings_count=len(result.findings), error=result.error,
+        ))
+        tested = result.status is SignalStatus.COMPLETE
+        coverage.append(CoverageItem(
+            signal=key, label=label, status=result.status, tested=tested,
+            reason=None if tested else _coverage_reason(key, result.status, result.error, details),
+        ))
+    return rows, coverage
+
+
+def _findings(scan: Scan) -> list[ReportFinding]:
+    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    signal_rank = {s: i for i, s in enumerate(SIGNAL_ORDER)}
+    found = [
+        ReportFinding(
+            id=f.id, signal=f.signal, code=f.code, severity=f.severity, title=f.title, detail=f.detail,
+            remediation=f.remediation, cwe=f.cwe, evidence=f.evidence,
+        )
+        for result in scan.signals.values()
+        for f in result.findings
+    ]
+    found.sort(key=lambda f: (rank[f.severity], signal_rank[f.signal], f.title.casefold(), f.id))
+    return found
+
+
+def report_data(scan: Scan, branding: Branding | None, generated_at: datetime) -> ReportData:
+    """Build the report's data from a scored scan; ValueError if the scan has no score yet."""
+    if scan.score is None:
+        raise ValueError("the scan has not been scored yet")
+    if not scan.scoring_version:
+        raise ValueError("the scan has no scoring_version")
+    grade = scan.grade or grade_for(scan.score).grade
+    threshold = scan.ready_threshold
+    rows, coverage = _signal_rows(scan)
+    findings = _findings(scan)
+    ascii_form, unicode_form = target_forms(scan.target)
+    return ReportData(
+        scan_token=scan.scan_id,
+        target=ascii_form,
+        target_unicode=unicode_form,
+        scan_type=scan.scan_type,
+        scan_name=scan.name,
+        tags=list(scan.tags),
+        status=scan.status,
+        score=scan.score,
+        grade=grade,
+        grade_label=scan.grade_label or _label_for(grade),
+        ready=scan.ready if scan.ready is not None else scan.score >= threshold,
+        ready_threshold=threshold,
+        scoring_version=scan.scoring_version,
+        created_at=_aware(scan.created_at, "created_at"),
+        started_at=_aware(scan.started_at, "started_at") if scan.started_at else None,
+        completed_at=_aware(scan.completed_at, "completed_at") if scan.completed_at else None,
+        generated_at=_aware(generated_at, "generated_at"),
+        signals=rows,
+        findings=findings,
+        severity_counts=_severity_counts(findings),
+        coverage=coverage,
+        coverage_details=dict(scan.coverage or {}),
+        branding=branding,
+    )

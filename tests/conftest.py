@@ -1,0 +1,60 @@
+"""Shared fixtures: fake AWS credentials, Settings, services on fakes or on moto."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Fake credentials before anything can build a boto3 client; never a real account.
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+}.items():
+    os.environ[_name] = _value
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+from chalicelib.adapters.memory import MemoryStore, RecordingWorkflow, StaticResolver  # noqa: E402
+from chalicelib.services import Services, set_services  # noqa: E402
+from chalicelib.settings import Settings  # noqa: E402
+
+PEPPER = "test-pepper-0123456789abcdef"
+PUBLIC_DOMAINS = {
+    "example.com": ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"],
+    "xn--bcher-kva.example": ["93.184.216.35"],
+    "mail-only.example": [],
+    "internal.example": ["10.0.0.5"],
+    "metadata.example": ["169.254.169.254"],
+    "mixed.example": ["93.184.216.36", "127.0.0.1"],
+    "mapped.example": ["::ffff:127.0.0.1"],
+}
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Settings for tests: fixed pepper, no endpoint override."""
+    return Settings.from_env({}, key_pepper=PEPPER, state_machine_arn=(
+        "arn:aws:states:us-east-1:123456789012:stateMachine:perimeter-scan-pipeline"))
+
+
+@pytest.fixture
+def workflow() -> RecordingWorkflow:
+    """A workflow fake that records starts and stops."""
+    return RecordingWorkflow()
+
+
+@pytest.fixture
+def resolver() -> StaticResolver:
+    """A resolver fake with public, private and mixed names."""
+    return StaticResolver(PUBLIC_DOMAINS)
+
+
+@pytest.fixture
+def services(settings: Settings, workflow: RecordingWorkflow, resolver: StaticResolver) -> Iterator[Services]:
+    """Services on in-memory fakes, installed as the process-wide services."""
+    built = Services(settings, store=MemoryStore(), workflow=workflow, resolver=resolver)
+    set_services(built)
+    yield built
+    set_services(None)
