@@ -104,6 +104,8 @@ def _operation(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
     responses: dict[str, Any] = {str(op.ok): ok}
     codes = set(op.errors) | {500}
+    if op.method == "POST" and not op.public:  # Idempotency-Key: malformed 400, running 409, reused 422
+        codes |= {400, 409, 422}
     if not op.public:
         codes |= {401, 429}
     for code in sorted(codes):
