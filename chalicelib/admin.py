@@ -48,8 +48,8 @@ def run(argv: Sequence[str], services: Services) -> dict[str, object]:
         return {"key_id": record.key_id, "api_key": key, "note": "The key is shown once; store it now."}
     if args.command == "list-keys":
         return {"keys": [k.model_dump(mode="json", exclude={"key_hash"}) for k in auth.list_keys(args.tenant_id)]}
-    key = auth.revoke_key(args.tenant_id, args.key_id)
-    return {"key_id": key.key_id, "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None}
+    revoked = auth.revoke_key(args.tenant_id, args.key_id)
+    return {"key_id": revoked.key_id, "revoked_at": revoked.revoked_at.isoformat() if revoked.revoked_at else None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

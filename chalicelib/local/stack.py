@@ -100,10 +100,10 @@ class LocalStack:
 
         from app import app
 
-        class Server(ThreadedHTTPServer):  # type: ignore[misc]
+        class Server(ThreadedHTTPServer):
             request_queue_size = 256  # socketserver's default of 5 resets bursts of concurrent clients
 
-        class Handler(ChaliceRequestHandler):  # type: ignore[misc]
+        class Handler(ChaliceRequestHandler):
             # Headers and body go out in separate writes: without TCP_NODELAY a keep-alive client
             # waits ~40 ms on every response for the delayed ACK.
             disable_nagle_algorithm = True

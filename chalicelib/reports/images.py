@@ -171,34 +171,43 @@ def _skip_entropy_data(data: bytes, pos: int) -> int:
         return pos
 
 
+def _jpeg_marker(data: bytes, pos: int) -> tuple[int, int]:
+    """(marker, offset of its 0xFF) at `pos`, skipping fill bytes."""
+    if pos + 2 > len(data) or data[pos] != 0xFF:
+        raise ValueError("JPEG is truncated or malformed (expected a marker)")
+    while pos + 1 < len(data) and data[pos + 1] == 0xFF:
+        pos += 1
+    if pos + 2 > len(data):
+        raise ValueError("JPEG is truncated")
+    return data[pos + 1], pos
+
+
+def _jpeg_segment(data: bytes, pos: int) -> tuple[bytes, int]:
+    """(payload, offset after the segment) of the length-prefixed segment whose marker is at `pos`."""
+    if pos + 4 > len(data):
+        raise ValueError("JPEG is truncated (segment header)")
+    (length,) = struct.unpack_from(">H", data, pos + 2)
+    if length < 2 or pos + 2 + length > len(data):
+        raise ValueError("JPEG is truncated (a segment runs past the end of the file)")
+    return data[pos + 4 : pos + 2 + length], pos + 2 + length
+
+
 def _inspect_jpeg(data: bytes) -> ImageInfo:
     pos = 2
     size: tuple[int, int] | None = None
     scans = 0
     while True:
-        if pos + 2 > len(data) or data[pos] != 0xFF:
-            raise ValueError("JPEG is truncated or malformed (expected a marker)")
-        while pos + 1 < len(data) and data[pos + 1] == 0xFF:  # fill bytes
-            pos += 1
-        if pos + 2 > len(data):
-            raise ValueError("JPEG is truncated")
-        marker = data[pos + 1]
+        marker, pos = _jpeg_marker(data, pos)
         if marker == 0xD9:
             pos += 2
             break
         if marker in _JPEG_STANDALONE:
             pos += 2
             continue
-        if pos + 4 > len(data):
-            raise ValueError("JPEG is truncated (segment header)")
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        if length < 2 or pos + 2 + length > len(data):
-            raise ValueError("JPEG is truncated (a segment runs past the end of the file)")
-        segment = data[pos + 4 : pos + 2 + length]
+        segment, pos = _jpeg_segment(data, pos)
         if marker in _JPEG_SOF:
             size = _jpeg_frame_size(segment)
-        pos += 2 + length
-        if marker == 0xDA:
+        elif marker == 0xDA:
             if size is None:
                 raise ValueError("JPEG scan appears before its frame header")
             scans += 1

@@ -197,8 +197,8 @@ class ReportData(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["perimeter.report"] = REPORT_FORMAT
-    format_version: Literal[1] = REPORT_FORMAT_VERSION
+    format: Literal["perimeter.report"] = "perimeter.report"
+    format_version: Literal[1] = 1
     scan_token: str
     target: str = Field(description="The target as scanned (ASCII, IDNA xn-- form for Unicode domains).")
     target_unicode: str = Field(description="The target for humans (Unicode form).")

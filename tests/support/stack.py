@@ -52,7 +52,7 @@ def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 30.0) 
     env.update({"PERIMETER_PORT": str(port), "PERIMETER_BOOTSTRAP_API_KEY": BOOTSTRAP_KEY,
                 "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     started = time.monotonic()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    process = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.local"], cwd=ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output: list[str] = []

@@ -1,0 +1,52 @@
+"""Report signatures: HMAC-SHA256 over the exact bytes, verified in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from chalicelib.reports.integrity import sha256_hex, sign_report, verify_report
+
+KEY = b"k" * 32
+BODY = b"%PDF-1.7\n" + bytes(range(256)) * 8
+
+
+def test_signature_is_hex_hmac_sha256() -> None:
+    signature = sign_report(BODY, KEY)
+    assert signature == hmac.new(KEY, BODY, hashlib.sha256).hexdigest()
+    assert len(signature) == 64
+
+
+def test_signature_verifies() -> None:
+    signature = sign_report(BODY, KEY)
+    assert verify_report(BODY, signature, KEY)
+    assert verify_report(BODY, f"sha256={signature.upper()}", KEY)
+
+
+@pytest.mark.parametrize("index", [0, 9, len(BODY) // 2, len(BODY) - 1])
+def test_flipped_byte_fails(index: int) -> None:
+    signature = sign_report(BODY, KEY)
+    tampered = bytearray(BODY)
+    tampered[index] ^= 0x01
+    assert not verify_report(bytes(tampered), signature, KEY)
+
+
+def test_wrong_key_truncated_or_garbage_signature_fails() -> None:
+    signature = sign_report(BODY, KEY)
+    assert not verify_report(BODY, signature, b"x" * 32)
+    assert not verify_report(BODY, signature[:-1], KEY)
+    assert not verify_report(BODY, "", KEY)
+    assert not verify_report(BODY, "é" * 64, KEY)
+    assert not verify_report(BODY + b"\n", signature, KEY)
+
+
+def test_short_keys_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        sign_report(BODY, b"short")
+    assert not verify_report(BODY, sign_report(BODY, KEY), b"short")
+
+
+def test_sha256_hex() -> None:
+    assert sha256_hex(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
