@@ -1,0 +1,143 @@
+"""Webhook secrets and signatures: Standard Webhooks 1.0 headers plus `X-Perimeter-Signature`.
+
+Key material is the base64-decoded part after `whsec_` for both signatures (Standard Webhooks).
+`secrets` lists are ordered newest first: `secrets[0]` is the current secret, later entries are
+previous secrets still inside their rotation overlap. Every secret in the list signs
+`webhook-signature`; only the newest signs `X-Perimeter-Signature`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Mapping, Sequence
+from secrets import token_bytes
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
+SECRET_BYTES = 32
+MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64  # Standard Webhooks: 24 to 64 random bytes
+TOLERANCE_SECONDS = 300  # receivers reject timestamps more than 5 minutes off either way
+
+HEADER_ID = "webhook-id"
+HEADER_TIMESTAMP = "webhook-timestamp"
+HEADER_SIGNATURE = "webhook-signature"
+HEADER_PERIMETER_SIGNATURE = "X-Perimeter-Signature"
+
+_MSG_ID = re.compile(r"^[\x21-\x7e]{1,256}$")  # visible ASCII: safe in a header and unambiguous
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
+
+
+class SignatureError(ValueError):
+    """A webhook signature, timestamp or header failed verification."""
+
+
+def new_secret() -> str:
+    """A new signing secret: `whsec_` + base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(token_bytes(SECRET_BYTES)).decode("ascii")
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_` secret (its base64-decoded part); raises ValueError if malformed."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(f"webhook secrets start with {SECRET_PREFIX!r}")
+    encoded = secret[len(SECRET_PREFIX):]
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"webhook secret is not valid base64: {exc}") from None
+    if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
+        raise ValueError(f"webhook secret must hold {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes, not {len(key)}")
+    return key
+
+
+def _check_message(msg_id: str, timestamp: int) -> None:
+    if not _MSG_ID.match(msg_id):
+        raise ValueError("msg_id must be 1 to 256 visible ASCII characters")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
+        raise ValueError("timestamp must be a non-negative integer (Unix seconds)")
+
+
+def _standard_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(key, b"%s.%d.%s" % (msg_id.encode("ascii"), timestamp, body), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def _body_signature(key: bytes, body: bytes) -> str:
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def sign(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Signature headers for one delivery attempt.
+
+    Returns `webhook-id`, `webhook-timestamp`, `webhook-signature` (one `v1,<base64>` per secret,
+    space-separated) and `X-Perimeter-Signature: sha256=<hex>` over the raw body with `secrets[0]`.
+    Raises ValueError for an empty secret list, a malformed secret, msg_id or timestamp.
+    """
+    if not secrets:
+        raise ValueError("at least one secret is needed to sign")
+    _check_message(msg_id, timestamp)
+    keys = [secret_key(s) for s in secrets]
+    return {
+        HEADER_ID: msg_id,
+        HEADER_TIMESTAMP: str(timestamp),
+        HEADER_SIGNATURE: " ".join(_standard_signature(k, msg_id, timestamp, body) for k in keys),
+        HEADER_PERIMETER_SIGNATURE: _body_signature(keys[0], body),
+    }
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    raise SignatureError(f"missing header {name}")
+
+
+def _same(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "surrogatepass"))
+
+
+def verify(
+    secrets: Sequence[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: int | None = None,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> None:
+    """Check Standard Webhooks headers against `body`; any secret's `v1` signature may match.
+
+    Comparison is constant-time on the canonical base64 text. `now` (Unix seconds) defaults to
+    the clock. Raises SignatureError on a missing header, a timestamp outside `tolerance`, or no match;
+    ValueError for a malformed secret.
+    """
+    msg_id = _header(headers, HEADER_ID)
+    stamp = _header(headers, HEADER_TIMESTAMP)
+    offered = _header(headers, HEADER_SIGNATURE).split(" ")
+    if not _TIMESTAMP.match(stamp):
+        raise SignatureError("webhook-timestamp is not Unix seconds")
+    timestamp = int(stamp)
+    current = int(time.time()) if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise SignatureError("webhook-timestamp is outside the tolerance")
+    try:
+        _check_message(msg_id, timestamp)
+    except ValueError as exc:
+        raise SignatureError(str(exc)) from None
+    for secret in secrets:
+        expected = _standard_signature(secret_key(secret), msg_id, timestamp, body)
+        if any(_same(expected, candidate) for candidate in offered):
+            return
+    raise SignatureError("no matching webhook-signature")
+
+
+def verify_perimeter_signature(secrets: Sequence[str], header_value: str, body: bytes) -> None:
+    """Check `X-Perimeter-Signature: sha256=<hex>` over the raw body; raises SignatureError."""
+    for secret in secrets:
+        if _same(_body_signature(secret_key(secret), body), header_value.strip()):
+            return
+    raise SignatureError("no matching X-Perimeter-Signature")
