@@ -1,0 +1,220 @@
+"""What every check shares: the ScanContext, the address guard helper, finding catalogs, the safe wrapper.
+
+A check is `run(target, ctx) -> SignalResult` and never raises: a check that cannot run reports
+`not_tested` (nothing to test, or the guard refused every address) or `error` (it broke), never a
+failure score.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.exception
+import dns.resolver
+
+from chalicelib.adapters.dns import DnsResolver, build_resolver
+from chalicelib.domain.models import Finding, ScanOptions, Severity, SignalKey, SignalResult, SignalStatus
+from chalicelib.domain.scoring import MAX_SCORES
+from chalicelib.domain.targets import IPAddress, IPNetwork, is_blocked, parse_ip
+from chalicelib.service.ports import DomainNotFound, ResolverUnavailable
+from chalicelib.settings import DEFAULT_DNSBL_ZONES, Settings
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[str, "ScanContext"], SignalResult]
+
+
+@dataclass(frozen=True)
+class ScanContext:
+    """Everything a check needs besides its target: resolver, guard exemptions, ports, zones, timeouts.
+
+    `tls_ports`, `http_port` and `https_port` exist so tests can point checks at servers on free ports.
+    """
+
+    resolver: dns.resolver.Resolver
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    ports: str = "top-100"
+    dnsbl_zones: tuple[str, ...] = DEFAULT_DNSBL_ZONES
+    breach_api_url: str | None = None
+    breach_api_key: str | None = field(default=None, repr=False)
+    dkim_selectors: tuple[str, ...] = ()
+    service_detection: bool = False
+    tls_ports: tuple[int, ...] = (443,)
+    http_port: int = 80
+    https_port: int = 443
+    connect_timeout: float = 1.5
+    http_timeout: float = 5.0
+    breach_timeout: float = 10.0
+    port_concurrency: int = 200
+    use_nmap: bool = True
+    max_addresses: int = 4
+
+    @classmethod
+    def from_settings(cls, settings: Settings, options: ScanOptions | None = None, **overrides: Any) -> ScanContext:
+        """Build a context from Settings and a scan's options; `overrides` replace any field.
+
+        Raises TypeError for an unknown override.
+        """
+        options = options or ScanOptions()
+        key = settings.breach_api_key.get_secret_value() if settings.breach_api_key else None
+        ctx = cls(
+            resolver=build_resolver(settings.dns_servers, settings.dns_timeout),
+            allowed_networks=settings.allow_private_targets,
+            ports=options.ports or settings.scan_ports,
+            dnsbl_zones=settings.dnsbl_zones,
+            breach_api_url=settings.breach_api_url or None,
+            breach_api_key=key,
+            dkim_selectors=tuple(options.dkim_selectors or ()),
+            service_detection=options.service_detection,
+        )
+        return dataclasses.replace(ctx, **overrides) if overrides else ctx
+
+
+class CheckSkipped(Exception):
+    """The check had nothing it may test (no address, guard refusal, not configured): `not_tested`."""
+
+
+class CheckFailed(Exception):
+    """The check could not complete (resolver down, unexpected answer): `error`."""
+
+
+class GuardRefused(CheckSkipped):
+    """Every address of the host is one the target guard refuses."""
+
+
+@dataclass(frozen=True)
+class FindingSpec:
+    """The fixed part of a finding code: severity, title, remediation, CWE."""
+
+    severity: Severity
+    title: str
+    remediation: str = ""
+    cwe: str | None = None
+
+
+class Catalog:
+    """The closed set of finding codes one signal can emit."""
+
+    def __init__(self, signal: SignalKey, specs: Mapping[str, FindingSpec]) -> None:
+        self.signal = signal
+        self.specs = dict(specs)
+
+    def make(self, code: str, *, key: str = "", detail: str = "", evidence: dict[str, Any] | None = None) -> Finding:
+        """A Finding for `code` with a deterministic id from (signal, code, key); raises KeyError."""
+        spec = self.specs[code]
+        digest = hashlib.sha256(f"{self.signal.value}|{code}|{key}".encode()).hexdigest()[:20]
+        return Finding(
+            id=f"fnd_{digest}", signal=self.signal, code=code, severity=spec.severity, title=spec.title,
+            detail=detail, remediation=spec.remediation, cwe=spec.cwe, evidence=evidence or {},
+        )
+
+
+def allowed_addresses(host: str, ctx: ScanContext) -> list[IPAddress]:
+    """Resolve `host` through ctx.resolver and keep only addresses the target guard allows.
+
+    An IP literal is judged as is. At most ctx.max_addresses are returned, IPv4 first.
+    Raises CheckSkipped (no address, or every address refused) or CheckFailed (resolver unavailable).
+    """
+    literal = parse_ip(host)
+    if literal is not None:
+        addresses: list[IPAddress] = [literal]
+    else:
+        try:
+            addresses = DnsResolver(ctx.resolver).resolve(host)
+        except DomainNotFound:
+            raise CheckSkipped(f"{host} does not exist (NXDOMAIN).") from None
+        except ResolverUnavailable as exc:
+            raise CheckFailed(f"resolving {host} failed: {exc}") from None
+    if not addresses:
+        raise CheckSkipped(f"{host} has no A or AAAA record.")
+    unique = sorted(set(addresses), key=lambda a: (a.version, int(a)))
+    allowed = [a for a in unique if not is_blocked(a, ctx.allowed_networks)]
+    if not allowed:
+        refused = ", ".join(str(a) for a in unique)
+        raise GuardRefused(f"target guard: {host} resolves only to non-public address(es) {refused}; not scanned.")
+    return allowed[: ctx.max_addresses]
+
+
+def dns_query(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> list[Any]:
+    """The rdata of `name`/`rdtype` ([] for NXDOMAIN or no data); raises CheckFailed when no server answers."""
+    try:
+        answer = resolver.resolve(name, rdtype, search=False, raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return []
+    except (dns.resolver.NoNameservers, dns.exception.DNSException, OSError) as exc:
+        raise CheckFailed(f"DNS {rdtype} query for {name} failed: {exc}") from None
+    return list(answer.rrset) if answer.rrset is not None else []
+
+
+def name_exists(resolver: dns.resolver.Resolver, name: str) -> bool:
+    """False only for NXDOMAIN; raises CheckFailed when no server answers."""
+    try:
+        resolver.resolve(name, "SOA", search=False, raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return False
+    except (dns.exception.DNSException, OSError) as exc:
+        raise CheckFailed(f"DNS query for {name} failed: {exc}") from None
+    return True
+
+
+def txt_strings(resolver: dns.resolver.Resolver, name: str) -> list[str]:
+    """Every TXT record at `name`, each record's strings joined; raises CheckFailed."""
+    return [b"".join(r.strings).decode("utf-8", "replace") for r in dns_query(resolver, name, "TXT")]
+
+
+def address_allowed(address: IPAddress, ctx: ScanContext) -> bool:
+    """True when the target guard lets a connection to `address` through."""
+    return not is_blocked(address, ctx.allowed_networks)
+
+
+def ca_bundle() -> str | bool:
+    """The CA file for HTTPS verification: REQUESTS_CA_BUNDLE, then SSL_CERT_FILE, else True (certifi)."""
+    for var in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        value = os.environ.get(var)
+        if value:
+            return value
+    return True
+
+
+def scope_ids(target: str, findings: list[Finding]) -> list[Finding]:
+    """Findings with ids bound to the target (stable across scans of it), duplicates by id dropped."""
+    scoped: dict[str, Finding] = {}
+    for finding in findings:
+        digest = hashlib.sha256(f"{target.lower()}|{finding.id}".encode()).hexdigest()[:20]
+        scoped.setdefault(f"fnd_{digest}", finding.model_copy(update={"id": f"fnd_{digest}"}))
+    return list(scoped.values())
+
+
+def safe_check(signal: SignalKey) -> Callable[[Callable[[str, ScanContext], list[Finding]]], Check]:
+    """Turn `fn(target, ctx) -> findings` into a Check that never raises.
+
+    CheckSkipped becomes `not_tested`, CheckFailed and any other exception `error`, with the reason.
+    Finding ids are scoped to the target (see scope_ids).
+    """
+
+    def decorate(fn: Callable[[str, ScanContext], list[Finding]]) -> Check:
+        @functools.wraps(fn)
+        def run(target: str, ctx: ScanContext) -> SignalResult:
+            maximum = MAX_SCORES[signal]
+            try:
+                findings = fn(target, ctx)
+            except CheckSkipped as exc:
+                return SignalResult(status=SignalStatus.NOT_TESTED, max_score=maximum, error=str(exc))
+            except CheckFailed as exc:
+                return SignalResult(status=SignalStatus.ERROR, max_score=maximum, error=str(exc))
+            except Exception as exc:
+                log.exception("check %s crashed on %s", signal.value, target)
+                return SignalResult(status=SignalStatus.ERROR, max_score=maximum,
+                                    error=f"{type(exc).__name__}: {exc}")
+            return SignalResult(status=SignalStatus.COMPLETE, max_score=maximum, findings=scope_ids(target, findings))
+
+        return run
+
+    return decorate

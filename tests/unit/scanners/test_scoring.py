@@ -1,0 +1,179 @@
+"""Scoring is data: deductions per code, grade bands, coverage, and never punishing an untested signal."""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from chalicelib.domain.models import Finding, Severity, SignalKey, SignalResult, SignalStatus
+from chalicelib.domain.scoring import (
+    DEDUCTIONS,
+    MAX_SCORES,
+    SCORING_VERSION,
+    UnknownFindingCode,
+    apply_scores,
+    grade_for,
+    score,
+)
+from chalicelib.scanners import breach, mail, ports, reputation, tls, web
+
+CATALOGS = {m.CATALOG.signal: m.CATALOG for m in (ports, breach, reputation, mail, tls, web)}
+SCANNER_DIR = Path(ports.__file__).parent
+
+
+def finding(signal: SignalKey, code: str, n: int = 0) -> Finding:
+    return Finding(id=f"f{n}", signal=signal, code=code, severity=Severity.INFO, title=code)
+
+
+def complete(signal: SignalKey, *codes: str) -> SignalResult:
+    return SignalResult(status=SignalStatus.COMPLETE, max_score=MAX_SCORES[signal],
+                        findings=[finding(signal, c, i) for i, c in enumerate(codes)])
+
+
+def untested(signal: SignalKey, status: SignalStatus = SignalStatus.NOT_TESTED) -> SignalResult:
+    return SignalResult(status=status, max_score=MAX_SCORES[signal], error="could not run")
+
+
+def all_clean() -> dict[str, SignalResult]:
+    return {k.value: complete(k) for k in SignalKey}
+
+
+def test_max_scores_follow_the_design_weights_and_sum_to_100() -> None:
+    assert {k.value: v for k, v in MAX_SCORES.items()} == {
+        "scan": 25, "breach": 20, "reputation": 20, "mail": 20, "layer": 15, "web": 0}
+    assert sum(MAX_SCORES.values()) == 100
+
+
+def test_every_finding_code_a_check_can_emit_is_in_the_scoring_table() -> None:
+    for signal, catalog in CATALOGS.items():
+        assert set(catalog.specs) == set(DEDUCTIONS[signal]), signal
+
+
+def test_web_findings_deduct_nothing_while_web_weighs_zero() -> None:
+    assert set(DEDUCTIONS[SignalKey.WEB].values()) == {0}
+
+
+def test_info_findings_never_deduct_points() -> None:
+    for signal, catalog in CATALOGS.items():
+        for code, spec in catalog.specs.items():
+            if spec.severity is Severity.INFO:
+                assert DEDUCTIONS[signal][code] == 0, code
+
+
+def test_code_literals_in_scanner_sources_all_exist_in_their_catalog() -> None:
+    """A typo in any code string (direct `.make("...")` or a mapping table) fails here, not in production."""
+    kebab = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
+    not_codes = {"utf-8", "latin-1", "script-src", "default-src", "frame-ancestors", "unsafe-url",
+                 "no-referrer-when-downgrade", "hibp-api-key", "retry-after"}
+    for module in (ports, breach, reputation, mail, tls, web):
+        tree = ast.parse(Path(str(module.__file__)).read_text())
+        services = set(getattr(module, "SERVICES", {}).values())
+        literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        candidates = {s for s in literals if kebab.match(s)} - not_codes - services
+        unknown = candidates - set(module.CATALOG.specs)
+        assert not unknown, f"{module.__name__}: {unknown}"
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr == "make"]
+        assert calls, module.__name__
+        for call in calls:
+            if isinstance(call.args[0], ast.Constant):
+                assert call.args[0].value in module.CATALOG.specs
+
+
+def test_risky_port_codes_are_all_scored() -> None:
+    assert set(ports.RISKY_PORTS.values()) <= set(DEDUCTIONS[SignalKey.SCAN])
+
+
+def test_a_clean_scan_scores_100_and_grade_a() -> None:
+    result = score(all_clean(), 65)
+    assert (result.score, result.grade, result.grade_label, result.ready) == (100, "A", "Low risk", True)
+    assert result.scoring_version == SCORING_VERSION
+
+
+@pytest.mark.parametrize(("value", "grade", "label"), [
+    (100, "A", "Low risk"), (90, "A", "Low risk"), (89, "B", "Low-moderate risk"), (80, "B", "Low-moderate risk"),
+    (79, "C", "Moderate risk"), (70, "C", "Moderate risk"), (69, "D", "Elevated risk"), (60, "D", "Elevated risk"),
+    (59, "F", "High risk"), (0, "F", "High risk"),
+])
+def test_grade_bands_have_their_boundaries_at_90_80_70_60(value: int, grade: str, label: str) -> None:
+    assert grade_for(value) == (grade, label)
+
+
+def test_deductions_subtract_from_their_signal_and_floor_at_zero() -> None:
+    signals = all_clean()
+    signals["scan"] = complete(SignalKey.SCAN, "database-exposed")  # -15
+    signals["mail"] = complete(SignalKey.MAIL, *["spf-plus-all"] * 5)  # -40 -> 0
+    result = score(signals, 65)
+    assert result.signal_scores["scan"] == 10
+    assert result.signal_scores["mail"] == 0
+    assert result.score == 100 - 15 - 20
+
+
+def test_a_not_tested_signal_is_not_scored_as_a_failure() -> None:
+    signals = all_clean()
+    signals["breach"] = untested(SignalKey.BREACH)
+    result = score(signals, 65)
+    assert result.score == 100
+    assert result.signal_scores["breach"] is None
+    assert result.coverage == {"tested": ["scan", "reputation", "mail", "layer", "web"],
+                               "not_tested": ["breach"], "error": []}
+
+
+def test_an_errored_signal_is_excluded_and_the_rest_is_scaled_to_100() -> None:
+    signals = all_clean()
+    signals["scan"] = untested(SignalKey.SCAN, SignalStatus.ERROR)
+    signals["mail"] = complete(SignalKey.MAIL, "dmarc-missing")  # 12/20
+    result = score(signals, 65)
+    # 20 + 20 + 12 + 15 = 67 out of 75 -> 89.33 -> 89
+    assert result.score == 89
+    assert result.grade == "B"
+    assert result.coverage["error"] == ["scan"]
+
+
+def test_nothing_tested_gives_no_score_and_not_ready() -> None:
+    result = score({k.value: untested(k) for k in SignalKey}, 0)
+    assert (result.score, result.grade, result.ready) == (None, None, False)
+
+
+def test_only_web_tested_gives_no_score_because_web_weighs_nothing() -> None:
+    result = score({"web": complete(SignalKey.WEB, "csp-missing")}, 0)
+    assert result.score is None
+
+
+def test_ready_is_score_at_or_above_threshold() -> None:
+    signals = all_clean()
+    signals["scan"] = complete(SignalKey.SCAN, "docker-api-exposed")  # 75
+    assert score(signals, 75).ready is True
+    assert score(signals, 76).ready is False
+
+
+def test_same_evidence_gives_the_same_score_whatever_the_order() -> None:
+    signals = all_clean()
+    signals["mail"] = complete(SignalKey.MAIL, "spf-softfail-all", "dmarc-no-rua", "dkim-not-found", "tlsrpt-missing")
+    signals["layer"] = complete(SignalKey.LAYER, "tls10-enabled", "cert-expiring")
+    first = score(signals, 65)
+    shuffled = dict(random.sample(list(signals.items()), len(signals)))
+    for result in shuffled.values():
+        random.shuffle(result.findings)
+    assert score(shuffled, 65) == first
+
+
+def test_unknown_finding_code_is_refused_loudly() -> None:
+    signals = {"mail": complete(SignalKey.MAIL, "made-up-code")}
+    with pytest.raises(UnknownFindingCode, match="made-up-code"):
+        score(signals, 65)
+
+
+def test_unknown_signal_is_refused() -> None:
+    with pytest.raises(UnknownFindingCode):
+        score({"dns": SignalResult(status=SignalStatus.COMPLETE, max_score=5)}, 65)
+
+
+def test_apply_scores_fills_each_signal_score() -> None:
+    filled = apply_scores({"layer": complete(SignalKey.LAYER, "tls11-enabled"), "breach": untested(SignalKey.BREACH)})
+    assert filled["layer"].score == 12
+    assert filled["breach"].score is None
