@@ -12,11 +12,13 @@ class PerimeterError(Exception):
     code: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal error"
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str | None = None, *, code: str | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         if code is not None:
             self.code = code  # type: ignore[misc]
+        self.headers = dict(headers or {})
         self.extra = extra
 
 
@@ -38,10 +40,6 @@ class Conflict(PerimeterError):
 
 class PayloadTooLarge(PerimeterError):
     status, code, title = 413, "payload-too-large", "Request body too large"
-
-
-class UnsupportedMediaType(PerimeterError):
-    status, code, title = 415, "unsupported-media-type", "Request body must be application/json"
 
 
 class Unprocessable(PerimeterError):

@@ -74,7 +74,7 @@ class Services:
     def scans(self) -> ScanService:
         """Scan use cases."""
         return ScanService(self.store, self.workflow, self.resolver, self.usage,
-                           self.settings.allow_private_targets, self.settings.public_base_url)
+                           self.settings.allow_private_targets)
 
     @cached_property
     def templates(self) -> TemplateService:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from functools import cached_property
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -138,8 +137,3 @@ class Settings(BaseModel):
             data[field] = [p for p in (s.strip() for s in raw.split(",")) if p] if field in _LIST_FIELDS else raw
         data.update(overrides)
         return cls.model_validate(data)
-
-    @cached_property
-    def is_local(self) -> bool:
-        """True on the embedded stack (an endpoint override is set)."""
-        return self.aws_endpoint_url is not None

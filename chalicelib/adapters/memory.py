@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 import threading
 from typing import Any
 
 from chalicelib.domain.ports import ConditionFailed, Record
+from chalicelib.service.ports import DomainNotFound, ResolverUnavailable
 
 
 class MemoryStore:
@@ -116,10 +118,6 @@ class StaticResolver:
 
     def resolve(self, host: str) -> list[Any]:
         """Addresses of `host`; raises DomainNotFound or ResolverUnavailable."""
-        import ipaddress
-
-        from chalicelib.service.ports import DomainNotFound, ResolverUnavailable
-
         if self.unavailable:
             raise ResolverUnavailable("resolver down")
         if host not in self.records:

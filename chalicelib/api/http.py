@@ -120,14 +120,8 @@ def problem(error: PerimeterError, instance: str | None = None) -> tuple[dict[st
     }
     if instance:
         body["instance"] = instance
-    headers: dict[str, str] = {}
-    for key, value in error.extra.items():
-        if key == "decision":
-            headers.update(value.headers())
-            body["retry_after"] = value.retry_after
-        else:
-            body[key] = value
-    return body, headers
+    body.update(error.extra)
+    return body, dict(error.headers)
 
 
 def respond(status: int, body: Any, headers: dict[str, str]) -> Response:

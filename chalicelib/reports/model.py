@@ -10,6 +10,7 @@ from typing import Any, Literal
 import idna
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from chalicelib.domain import scoring
 from chalicelib.domain.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalStatus
 from chalicelib.reports.images import ImageInfo, inspect_logo
 
@@ -56,12 +57,9 @@ class GradeBand(BaseModel):
     label: str
 
 
-GRADE_BANDS: tuple[GradeBand, ...] = (
-    GradeBand(grade="A", min_score=90, label="Low risk"),
-    GradeBand(grade="B", min_score=80, label="Low-to-moderate risk"),
-    GradeBand(grade="C", min_score=70, label="Moderate risk"),
-    GradeBand(grade="D", min_score=60, label="Elevated risk"),
-    GradeBand(grade="F", min_score=0, label="High risk"),
+# The scoring table is the one source of grade bands; reports only reshape it.
+GRADE_BANDS: tuple[GradeBand, ...] = tuple(
+    GradeBand(grade=grade, min_score=floor, label=label) for floor, grade, label in scoring.GRADE_BANDS
 )
 
 _HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")

@@ -83,11 +83,11 @@ class RateLimiter:
         return RateDecision(allowed, limit, max(0, math.floor(limit - estimate)), reset_after, retry_after)
 
     def enforce(self, key_id: str, limit: int) -> RateDecision:
-        """Like `check`, but raise RateLimited (carrying the decision) when over the limit."""
+        """Like `check`, but raise RateLimited (with the rate headers) when over the limit."""
         decision = self.check(key_id, limit)
         if not decision.allowed:
             raise RateLimited(
                 f"More than {limit} requests in {WINDOW_SECONDS} s for this key; retry after "
-                f"{decision.retry_after} s.", decision=decision,
+                f"{decision.retry_after} s.", headers=decision.headers(), retry_after=decision.retry_after,
             )
         return decision

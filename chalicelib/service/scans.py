@@ -93,14 +93,12 @@ class ScanService:
         resolver: Resolver,
         usage: UsageService,
         allow_private: tuple[IPNetwork, ...] = (),
-        public_base_url: str = "",
     ) -> None:
         self.repo = ScanRepository(store)
         self._workflow = workflow
         self._resolver = resolver
         self._usage = usage
         self._allow_private = allow_private
-        self._base = public_base_url
 
     # -- create ---------------------------------------------------------------------------
     def check_target(self, raw: str, scan_type: ScanType) -> str:

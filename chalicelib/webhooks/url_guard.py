@@ -13,6 +13,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from chalicelib.domain.targets import IPAddress, IPNetwork, is_blocked, normalise_domain, parse_ip
@@ -59,7 +60,7 @@ def _invalid(url: str, why: str) -> Unprocessable:
     return Unprocessable(f"Webhook URL {url!r} is invalid: {why}.", code=INVALID)
 
 
-def _refused(url: str, why: str, **extra: object) -> Unprocessable:
+def _refused(url: str, why: str, **extra: Any) -> Unprocessable:
     return Unprocessable(f"Webhook URL {url!r} is not allowed: {why}.", code=NOT_ALLOWED, **extra)
 
 

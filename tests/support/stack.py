@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -12,15 +11,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalicelib.local.stack import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP_KEY = "e2e-bootstrap-key-0123456789"
-
-
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

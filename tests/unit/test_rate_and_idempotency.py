@@ -25,7 +25,7 @@ def test_rate_limit_refuses_the_request_over_the_limit_with_retry_after() -> Non
     assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0]
     with pytest.raises(RateLimited) as info:
         limiter.enforce("k1", 5)
-    headers = info.value.extra["decision"].headers()
+    headers = info.value.headers
     assert int(headers["Retry-After"]) >= 1 and headers["X-RateLimit-Remaining"] == "0"
     assert headers["RateLimit-Policy"] == '"per-key";q=5;w=60'
 

@@ -18,6 +18,7 @@ from chalicelib.errors import (
 )
 from chalicelib.service.auth import Tenant
 from chalicelib.services import Services
+from chalicelib.settings import Settings
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_nxdomain_is_domain_not_found(services: Services, tenant: Tenant) -> Non
 def test_allow_list_exempts_private_targets(settings, workflow) -> None:  # type: ignore[no-untyped-def]
     from chalicelib.adapters.memory import MemoryStore
 
-    allowed = settings.model_copy(update={"allow_private_targets": settings._parse_networks(["10.0.0.0/8"])})
+    allowed = Settings.from_env({"PERIMETER_ALLOW_PRIVATE_TARGETS": "10.0.0.0/8"}, key_pepper=settings.key_pepper)
     services = Services(allowed, store=MemoryStore(), workflow=workflow, resolver=StaticResolver(
         {"internal.example": ["10.0.0.5"]}))
     tenant = services.auth.create_tenant("acme", "Acme")

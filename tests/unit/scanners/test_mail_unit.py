@@ -6,7 +6,7 @@ import base64
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from chalicelib.domain.models import Finding, Severity
 from chalicelib.scanners.mail import (
@@ -21,6 +21,7 @@ from chalicelib.scanners.mail import (
     spf_findings,
     tlsrpt_findings,
 )
+from tests.support.lab import dkim_record
 
 
 def no_includes(name: str) -> list[str]:
@@ -152,17 +153,8 @@ def test_two_dmarc_records_are_flagged() -> None:
     assert codes(found) == ["dmarc-multiple"]
 
 
-def rsa_record(bits: int) -> str:
-    if bits >= 1024:
-        public = rsa.generate_private_key(public_exponent=65537, key_size=bits).public_key()
-    else:
-        public = rsa.RSAPublicNumbers(65537, (1 << (bits - 1)) | 0x10001).public_key()
-    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
-
-
 def test_dkim_key_size_is_read_from_the_record() -> None:
-    assert dkim_key_bits(parse_tags(rsa_record(2048))) == ("rsa", 2048)
+    assert dkim_key_bits(parse_tags(dkim_record(2048))) == ("rsa", 2048)
     raw = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     assert dkim_key_bits({"k": "ed25519", "p": base64.b64encode(raw).decode()}) == ("ed25519", 256)
@@ -170,7 +162,7 @@ def test_dkim_key_size_is_read_from_the_record() -> None:
 
 
 def test_dkim_512_bit_key_is_high_and_1024_is_low() -> None:
-    found, _ = dkim_findings({"weak": rsa_record(512), "old": rsa_record(1024), "ok": rsa_record(2048)},
+    found, _ = dkim_findings({"weak": dkim_record(512), "old": dkim_record(1024), "ok": dkim_record(2048)},
                              ["weak", "old", "ok"], [])
     assert sorted((f.code, f.severity, f.evidence["selector"]) for f in found) == [
         ("dkim-short-key", Severity.LOW, "old"), ("dkim-weak-key", Severity.HIGH, "weak")]
