@@ -9,7 +9,7 @@ from typing import Any
 from chalicelib.domain.ports import KeyValueStore
 from chalicelib.service.auth import AuthService
 from chalicelib.service.idempotency import IdempotencyService
-from chalicelib.service.ports import Resolver, Workflow
+from chalicelib.service.ports import ObjectStore, Resolver, Workflow
 from chalicelib.service.ratelimit import RateLimiter
 from chalicelib.service.scans import ScanService
 from chalicelib.service.templates import TemplateService
@@ -21,11 +21,13 @@ class Services:
     """Every service, built on first use from the adapters given (or the real ones)."""
 
     def __init__(self, settings: Settings, *, store: KeyValueStore | None = None,
-                 workflow: Workflow | None = None, resolver: Resolver | None = None) -> None:
+                 workflow: Workflow | None = None, resolver: Resolver | None = None,
+                 objects: ObjectStore | None = None) -> None:
         self.settings = settings
         self._store = store
         self._workflow = workflow
         self._resolver = resolver
+        self._objects = objects
 
     def aws(self, service: str) -> Any:
         """A boto3 client (adapters only)."""
@@ -50,6 +52,15 @@ class Services:
         from chalicelib.adapters.stepfunctions import StepFunctionsWorkflow
 
         return StepFunctionsWorkflow(self.settings.state_machine_arn, self.aws("stepfunctions"))
+
+    @cached_property
+    def objects(self) -> ObjectStore:
+        """The reports bucket (S3 unless injected)."""
+        if self._objects is not None:
+            return self._objects
+        from chalicelib.adapters.s3 import S3ObjectStore
+
+        return S3ObjectStore(self.settings.bucket_name, self.aws("s3"))
 
     @cached_property
     def resolver(self) -> Resolver:

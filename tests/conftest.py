@@ -16,7 +16,12 @@ for _name, _value in {
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from chalicelib.adapters.memory import MemoryStore, RecordingWorkflow, StaticResolver  # noqa: E402
+from chalicelib.adapters.memory import (  # noqa: E402
+    MemoryObjectStore,
+    MemoryStore,
+    RecordingWorkflow,
+    StaticResolver,
+)
 from chalicelib.services import Services, set_services  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 
@@ -54,7 +59,8 @@ def resolver() -> StaticResolver:
 @pytest.fixture
 def services(settings: Settings, workflow: RecordingWorkflow, resolver: StaticResolver) -> Iterator[Services]:
     """Services on in-memory fakes, installed as the process-wide services."""
-    built = Services(settings, store=MemoryStore(), workflow=workflow, resolver=resolver)
+    built = Services(settings, store=MemoryStore(), workflow=workflow, resolver=resolver,
+                     objects=MemoryObjectStore())
     set_services(built)
     yield built
     set_services(None)

@@ -123,3 +123,29 @@ class StaticResolver:
         if host not in self.records:
             raise DomainNotFound(host)
         return [ipaddress.ip_address(a) for a in self.records[host]]
+
+
+class MemoryObjectStore:
+    """A dict of objects: the fake of S3ObjectStore, with URLs that name the key and expiry."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        """Store `body` at `key`."""
+        with self._lock:
+            self.objects[key] = (bytes(body), content_type)
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; raises ObjectMissing."""
+        from chalicelib.service.ports import ObjectMissing
+
+        with self._lock:
+            if key not in self.objects:
+                raise ObjectMissing(key)
+            return self.objects[key][0]
+
+    def presign(self, key: str, expires_in: int, filename: str | None = None) -> str:
+        """A fake URL carrying the key and the expiry (no signature)."""
+        return f"memory://objects/{key}?expires_in={expires_in}" + (f"&filename={filename}" if filename else "")

@@ -36,3 +36,31 @@ class DomainNotFound(Exception):
 
 class ResolverUnavailable(Exception):
     """The resolvers timed out or failed (SERVFAIL, refused, unreachable)."""
+
+
+class EventPublisher(Protocol):
+    """Puts one webhook event (DESIGN.md section 7) on the way to every endpoint of a tenant subscribed to it."""
+
+    def publish(self, tenant_id: str, event: str, data: dict[str, Any]) -> list[str]:
+        """Record and enqueue the event for each subscribed endpoint; returns the delivery ids (maybe none)."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """The reports bucket: encrypted objects under tenant prefixes, and short-lived download links."""
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        """Store `body` at `key` (server-side encrypted)."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; raises ObjectMissing."""
+        ...
+
+    def presign(self, key: str, expires_in: int, filename: str | None = None) -> str:
+        """A GET URL for `key` valid for `expires_in` seconds, as an attachment named `filename` when given."""
+        ...
+
+
+class ObjectMissing(Exception):
+    """No object under that key."""
