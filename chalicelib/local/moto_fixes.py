@@ -1,0 +1,248 @@
+"""Every change Perimeter makes to moto, in one place, pinned to the moto version it was written for.
+
+moto is the embedded stack's AWS; these patches close the gaps the real ASL needs (see
+`../shared/notes/local-aws.md`) and connect moto to the local Lambda dispatcher and Fargate runner:
+
+1. ECS service integration (`ecs:runTask.waitForTaskToken`): moto stubbed out the request and
+   response normalisation it ported from LocalStack, so `Cluster`/`TaskDefinition` reach boto3
+   capitalised and the run fails with `States.Runtime` (KeyError 'Cluster'). getmoto/moto#10076;
+   fix PRs getmoto/moto#10094 and #10101. Restored here from botocore's operation shapes, for ECS only.
+2. A Retry of a `.waitForTaskToken` state reuses attempt 1's token and its answered callback, so
+   attempt 2 fails at once with attempt 1's error. AWS mints a fresh token per attempt; so do we.
+   (No upstream issue found at moto 5.2.5.)
+3. The interpreter builds a new boto3 client for every service call (~20-40 ms of CPU each) and
+   points it at `localhost`, which tries ::1 first. Clients are cached per (region, service) and go
+   to 127.0.0.1. A speed fix, not a behaviour change.
+4. Lambda: moto runs functions only in Docker. `LambdaFunction.invoke` is replaced by a call into the
+   in-process dispatcher (`chalicelib.local.dispatcher`), which calls the handler named by the
+   function's `Handler` string and returns the real Lambda error envelope on an exception. Works the
+   same in server mode (the embedded stack) and under `mock_aws` (integration tests).
+5. A task answered before the interpreter set up its heartbeat endpoint (a fast worker: the runner
+   starts inside RunTask) is only noticed after a whole HeartbeatSeconds; AWS returns at once. The
+   endpoint is now set up already notified when the outcome is in. (No upstream issue found.)
+6. ECS RunTask/StopTask notify the local Fargate runner (`chalicelib.local.runner`), which starts
+   the scanner entrypoint with the task's environment and kills it when the task is stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import moto
+
+log = logging.getLogger(__name__)
+
+MOTO_VERSION = "5.2.5"
+
+# (handler string, event bytes, function name) -> (payload bytes, function error or None)
+Invoker = Callable[[str, bytes, str], tuple[bytes, str | None]]
+# (cluster arn, task arn, environment of the scanner container) -> None
+RunTaskHook = Callable[[str, str, dict[str, str]], None]
+StopTaskHook = Callable[[str], None]
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"installed": False, "invoker": None, "on_run": None, "on_stop": None}
+
+
+def install(*, invoker: Invoker | None = None, on_run_task: RunTaskHook | None = None,
+            on_stop_task: StopTaskHook | None = None) -> None:
+    """Apply the patches (once per process) and set the dispatcher and runner hooks.
+
+    Calling again replaces the hooks. Raises RuntimeError on a moto version the patches were not
+    written for: each must be re-checked against the new version's source before the pin moves.
+    """
+    if moto.__version__ != MOTO_VERSION:
+        raise RuntimeError(f"chalicelib.local.moto_fixes targets moto {MOTO_VERSION}, found {moto.__version__}")
+    with _lock:
+        _state.update(invoker=invoker, on_run=on_run_task, on_stop=on_stop_task)
+        if _state["installed"]:
+            return
+        _patch_ecs_normalisation()
+        _patch_fresh_token_on_retry()
+        _patch_early_answer()
+        _patch_client_cache()
+        _patch_lambda_invoke()
+        _patch_ecs_hooks()
+        _state["installed"] = True
+
+
+# -- 1. ECS parameter and response normalisation (getmoto/moto#10076) -----------------------------
+def _operation_model(service: str, action_snake: str) -> Any:
+    from botocore.session import get_session
+    from moto.stepfunctions.parser.utils import camel_to_snake_case
+
+    model = get_session().get_service_model(service)
+    for name in model.operation_names:
+        if camel_to_snake_case(name) == action_snake:
+            return model.operation_model(name)
+    raise KeyError(f"{service} has no operation {action_snake}")
+
+
+def _patch_ecs_normalisation() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+
+    def normalise_parameters(self: Any, parameters: dict[str, Any], boto_service_name: str | None = None,
+                             service_action_name: str | None = None) -> None:
+        operation = _operation_model(self._get_boto_service_name(boto_service_name),
+                                     self._get_boto_service_action(service_action_name))
+        if operation.input_shape is not None:
+            self._to_boto_request(parameters, operation.input_shape)
+
+    def normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
+                           service_action_name: str | None = None) -> None:
+        operation = _operation_model(self._get_boto_service_name(boto_service_name),
+                                     self._get_boto_service_action(service_action_name))
+        if operation.output_shape is not None:
+            self._from_boto_response(response, operation.output_shape)
+
+    setattr(StateTaskServiceEcs, "_normalise_parameters", normalise_parameters)  # noqa: B010
+    setattr(StateTaskServiceEcs, "_normalise_response", normalise_response)  # noqa: B010
+
+
+# -- 2. a fresh task token for every attempt of a .waitForTaskToken state --------------------------
+def _patch_fresh_token_on_retry() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    original = StateTaskServiceCallback._evaluate_with_timeout
+
+    @functools.wraps(original)
+    def evaluate_with_timeout(self: Any, env: Any) -> None:
+        context = env.states.context_object
+        retry_count = context.context_object_data.get("State", {}).get("RetryCount", 0)
+        if retry_count and self._is_integration_pattern() and \
+                self.resource.condition == ResourceCondition.WaitForTaskToken:
+            env.callback_pool_manager.add(context.update_task_token())
+        original(self, env)
+
+    setattr(StateTaskServiceCallback, "_evaluate_with_timeout", evaluate_with_timeout)  # noqa: B010
+
+
+# -- 5. an answer that arrives before the heartbeat endpoint exists -------------------------------
+def _patch_early_answer() -> None:
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    original = CallbackEndpoint.setup_heartbeat_endpoint
+
+    @functools.wraps(original)
+    def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> Any:
+        endpoint = original(self, heartbeat_seconds)
+        if self.get_outcome() is not None:
+            endpoint.notify()
+        return endpoint
+
+    setattr(CallbackEndpoint, "setup_heartbeat_endpoint", setup_heartbeat_endpoint)  # noqa: B010
+
+
+# -- 3. one boto3 client per (region, service), to 127.0.0.1 --------------------------------------
+def _patch_client_cache() -> None:
+    import boto3
+    from botocore.config import Config
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+    from moto.stepfunctions.parser.asl.utils import boto_client as module
+
+    cache: dict[tuple[str, str, bool, str], Any] = {}
+    cache_lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        stubbed = bool(botocore_stubber.enabled)
+        port = moto_server_port()
+        key = (region, service, stubbed, port)
+        with cache_lock:
+            client = cache.get(key)
+            if client is None:
+                kwargs: dict[str, Any] = {} if stubbed else {"endpoint_url": f"http://127.0.0.1:{port}"}
+                client = boto3.client(
+                    service_name=service, region_name=region, aws_access_key_id="ak", aws_secret_access_key="sk",  # noqa: S106 - moto fake
+                    config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
+                                  connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                                  read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                                  max_pool_connections=50),
+                    **kwargs,
+                )
+                cache[key] = client
+        return client
+
+    setattr(module, "boto_client_for", boto_client_for)  # noqa: B010
+    # The modules that imported the function by name keep their own reference: rebind those too.
+    import importlib
+
+    for name in _CLIENT_USERS:
+        setattr(importlib.import_module(name), "boto_client_for", boto_client_for)  # noqa: B010
+
+
+_EXEC = "moto.stepfunctions.parser.asl.component.state.exec"
+_CLIENT_USERS = (
+    f"{_EXEC}.state_map.result_writer.resource_eval.resource_eval_s3",
+    f"{_EXEC}.state_map.item_reader.eval.resource_eval_s3",
+    f"{_EXEC}.state_task.lambda_eval_utils",
+    *(f"{_EXEC}.state_task.service.state_task_service_{service}" for service in (
+        "unsupported", "glue", "events", "ecs", "sqs", "sfn", "dynamodb", "batch", "sns", "aws_sdk")),
+)
+
+
+# -- 4. Lambda invocations go to the in-process dispatcher ----------------------------------------
+def _patch_lambda_invoke() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction.invoke
+
+    def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> str | bytes:
+        invoker: Invoker | None = _state["invoker"]
+        if invoker is None:
+            return original(self, body, request_headers, response_headers)
+        raw = body if isinstance(body, bytes) else (body or "{}").encode()
+        payload, error = invoker(self.handler, raw, self.function_name)
+        if error:
+            response_headers["x-amz-function-error"] = error
+        return payload
+
+    setattr(LambdaFunction, "invoke", invoke)  # noqa: B010
+
+
+# -- 6. ECS tasks are run by the local Fargate runner ---------------------------------------------
+def _patch_ecs_hooks() -> None:
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original_run = EC2ContainerServiceBackend.run_task
+    original_stop = EC2ContainerServiceBackend.stop_task
+
+    def run_task(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tasks = original_run(self, *args, **kwargs)
+        hook: RunTaskHook | None = _state["on_run"]
+        if hook is not None:
+            for task in tasks:
+                hook(task.cluster_arn, task.task_arn, _container_environment(task))
+        return tasks
+
+    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
+        task = original_stop(self, cluster_str, task_str, reason)
+        hook: StopTaskHook | None = _state["on_stop"]
+        if hook is not None:
+            hook(task.task_arn)
+        return task
+
+    setattr(EC2ContainerServiceBackend, "run_task", run_task)  # noqa: B010
+    setattr(EC2ContainerServiceBackend, "stop_task", stop_task)  # noqa: B010
+
+
+def _container_environment(task: Any) -> dict[str, str]:
+    """The environment of the task's container: task-definition values, then the RunTask overrides."""
+    containers = getattr(task, "containers", None) or []
+    name = getattr(containers[0], "name", None) if containers else None
+    env = {str(p["name"]): str(p["value"]) for p in (getattr(containers[0], "environment", None) or [])} \
+        if containers else {}
+    for override in (task.overrides or {}).get("containerOverrides", []):
+        if override.get("name") in (name, None):
+            env.update({str(p["name"]): str(p["value"]) for p in override.get("environment", [])})
+    return env

@@ -1,0 +1,95 @@
+"""The embedded stack's Fargate: runs the scanner entrypoint for every ECS RunTask moto receives.
+
+`subprocess` mode (the stack) starts `python -m chalicelib.scanners` with the stack's environment plus
+the task's container environment, exactly the contract the Fargate container gets; `thread` mode
+(integration tests under in-process moto, which a child process cannot reach) calls the same
+`chalicelib.scanners.task.main` in a thread. StopTask kills the process. When a task ends on its own
+the runner marks it STOPPED in ECS, as Fargate would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+log = logging.getLogger("perimeter.fargate")
+
+ScannerMain = Callable[[Mapping[str, str]], int]
+
+
+class LocalTaskRunner:
+    """Starts, tracks and stops local scanner tasks."""
+
+    def __init__(self, *, mode: str = "subprocess", command: Sequence[str] | None = None,
+                 base_env: Mapping[str, str] | None = None, ecs_client: Any = None,
+                 thread_main: ScannerMain | None = None) -> None:
+        if mode not in ("subprocess", "thread"):
+            raise ValueError(f"unknown runner mode {mode!r}")
+        self.mode = mode
+        self.command = list(command or [sys.executable, "-m", "chalicelib.scanners"])
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self._ecs = ecs_client
+        self._thread_main = thread_main
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self.started: list[dict[str, str]] = []  # environments of every task started (for tests)
+
+    def on_run_task(self, cluster_arn: str, task_arn: str, env: dict[str, str]) -> None:
+        """Start the scanner for a task moto just created."""
+        merged = {**self.base_env, **env}
+        with self._lock:
+            self.started.append(dict(env))
+        threading.Thread(target=self._run, args=(cluster_arn, task_arn, merged), name=f"task-{task_arn[-8:]}",
+                         daemon=True).start()
+
+    def _run(self, cluster_arn: str, task_arn: str, env: dict[str, str]) -> None:
+        code: int | None
+        if self.mode == "thread":
+            from chalicelib.scanners.task import main
+
+            runner = self._thread_main or (lambda e: main(e, on_abandon=lambda: None))
+            try:
+                code = runner(env)
+            except Exception:
+                log.exception("scanner task %s crashed", task_arn)
+                code = -1
+        else:
+            proc = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL,  # noqa: S603 - our own entrypoint
+                                    start_new_session=True)
+            with self._lock:
+                self._procs[task_arn] = proc
+            code = proc.wait()
+            with self._lock:
+                self._procs.pop(task_arn, None)
+        log.info("scanner task %s exited with %s", task_arn.rsplit("/", 1)[-1], code)
+        self._mark_stopped(cluster_arn, task_arn, code)
+
+    def _mark_stopped(self, cluster_arn: str, task_arn: str, code: int | None) -> None:
+        if self._ecs is None:
+            return
+        try:
+            self._ecs.stop_task(cluster=cluster_arn, task=task_arn, reason=f"Essential container exited ({code})")
+        except Exception:
+            log.debug("could not mark %s stopped", task_arn, exc_info=True)
+
+    def on_stop_task(self, task_arn: str) -> None:
+        """Kill the task's process group (StopTask); a finished task is ignored."""
+        with self._lock:
+            proc = self._procs.get(task_arn)
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+
+    def stop_all(self) -> None:
+        """Kill every running task (the stack is shutting down)."""
+        with self._lock:
+            arns = list(self._procs)
+        for arn in arns:
+            self.on_stop_task(arn)

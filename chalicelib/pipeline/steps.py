@@ -1,0 +1,289 @@
+"""One function per Lambda Task of the scan pipeline: mark, score, render, finalize, fail.
+
+Each takes the state the ASL hands it (a dict) and returns what the ASL stores at its ResultPath.
+State changes go through ScanService's conditional transitions, so a cancelled scan refuses every
+later step (ScanTerminal) and nothing is ever applied twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.domain.evidence import EvidenceDocument, EvidencePointer
+from chalicelib.domain.models import (
+    SIGNALS_BY_TYPE,
+    Finding,
+    Scan,
+    ScanError,
+    ScanStatus,
+    Severity,
+    SignalKey,
+    SignalResult,
+)
+from chalicelib.domain.scoring import UnknownFindingCode, apply_scores, score
+from chalicelib.errors import Conflict, IllegalTransition, NotFound
+from chalicelib.pipeline.contract import SIGNAL_GROUPS
+from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal, StepContention
+from chalicelib.service.ports import EventPublisher, ObjectMissing, ObjectStore
+from chalicelib.service.scans import ScanService
+
+log = logging.getLogger(__name__)
+
+# Progress shown on GET /v1/scans/{token} as the pipeline moves (0 while pending).
+PROGRESS = {"scanning": 10, "scored": 75, "rendered": 90}
+MAX_FINDING_EVIDENCE_BYTES = 4096  # per finding on the scan record; the full evidence stays in S3
+_ERROR_CODES: dict[str, tuple[str, str]] = {
+    "States.Timeout": ("timeout", "The scan did not finish within its timeout_seconds."),
+    "States.HeartbeatTimeout": ("scanner-unresponsive", "A scanner task stopped reporting progress."),
+    "Scanner.Crashed": ("scanner-crashed", "A scanner task crashed."),
+    "Scanner.InvalidInput": ("scanner-invalid-input", "A scanner task was started with input it cannot use."),
+    "Scanner.Transient": ("scanner-unavailable", "A scanner task kept failing on a transient error."),
+    "EvidenceInvalid": ("scanner-invalid-output", "A scanner task returned evidence that could not be used."),
+    "States.DataLimitExceeded": ("internal-error", "A pipeline step produced more data than allowed."),
+}
+
+
+class ReportRenderer(Protocol):
+    """Renders and stores a scan's reports (the reports service)."""
+
+    def render_and_store(self, tenant_id: str, scan_id: str) -> dict[str, Any]:
+        """Render the PDF and JSON reports of a scored scan, store them, record keys and digests."""
+        ...
+
+
+class StepInput(BaseModel):
+    """The part of the execution state every step reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scan_id: str = Field(min_length=1, max_length=64)
+    tenant_id: str = Field(min_length=1, max_length=64)
+
+
+class ScoreInput(StepInput):
+    """Score's view of the state: the requested signals and the Parallel state's branch outputs."""
+
+    signals: list[SignalKey]
+    evidence: list[EvidencePointer]
+
+
+class FailureInput(StepInput):
+    """MarkFailed's view of the state: the caught error (`{Error, Cause}`) at `$.failure`."""
+
+    failure: dict[str, Any] = Field(default_factory=dict)
+
+
+def _parse(model: type[StepInput], event: Any) -> Any:
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        raise BadStepInput(f"{model.__name__}: {exc.errors(include_url=False)[:3]}") from None
+
+
+class Pipeline:
+    """The pipeline steps over the scan service, the reports bucket, the event publisher and the renderer."""
+
+    def __init__(self, scans: ScanService, objects: ObjectStore, events: EventPublisher,
+                 reports: ReportRenderer | None, *, heartbeat_seconds: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._scans = scans
+        self._objects = objects
+        self._events = events
+        self._reports = reports
+        self._heartbeat = heartbeat_seconds
+        self._clock = clock
+
+    # -- MarkScanning ----------------------------------------------------------------------------
+    def mark_scanning(self, event: Any) -> dict[str, Any]:
+        """pending -> scanning; returns the run plan (`$.run`): groups to run, timeouts, deadline.
+
+        Raises ScanTerminal when the scan was cancelled first, StepContention on write races.
+        """
+        step = _parse(StepInput, event)
+        scan = self._move(step, ScanStatus.SCANNING, progress=PROGRESS["scanning"])
+        self._publish(scan, "scan.started")
+        return run_plan(scan, self._clock(), self._heartbeat)
+
+    # -- Score -----------------------------------------------------------------------------------
+    def score_scan(self, event: Any) -> dict[str, Any]:
+        """Read every group's evidence, score it, store signals and score: scanning -> scoring.
+
+        Raises EvidenceInvalid (missing, tampered, wrong scan, unknown finding code), ScanTerminal.
+        """
+        step = _parse(ScoreInput, event)
+        wanted = {s.value for s in step.signals}
+        results: dict[str, SignalResult] = {}
+        for pointer in step.evidence:
+            if not pointer.skipped:
+                results.update(self._read_evidence(step, pointer, wanted))
+        missing = sorted(wanted - results.keys())
+        if missing:
+            raise EvidenceInvalid(f"no evidence for signal(s) {', '.join(missing)}")
+        try:
+            scored = apply_scores(results)
+            summary = score(scored, self._scans.get(step.tenant_id, step.scan_id).ready_threshold)
+        except UnknownFindingCode as exc:
+            raise EvidenceInvalid(str(exc)) from None
+        except NotFound:
+            raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
+        compact = {key: _compact(result) for key, result in scored.items()}
+        findings = sum(len(r.findings) for r in compact.values())
+        scan = self._move(step, ScanStatus.SCORING, signals=compact, score=summary.score, grade=summary.grade,
+                          grade_label=summary.grade_label, ready=summary.ready,
+                          scoring_version=summary.scoring_version, coverage=summary.coverage,
+                          findings_count=findings, progress=PROGRESS["scored"])
+        for finding in (f for r in compact.values() for f in r.findings if f.severity is Severity.CRITICAL):
+            self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
+        return {"score": summary.score, "grade": summary.grade, "findings": findings}
+
+    def _read_evidence(self, step: ScoreInput, pointer: EvidencePointer,
+                       wanted: set[str]) -> dict[str, SignalResult]:
+        if pointer.group not in SIGNAL_GROUPS or not pointer.evidence_key or not pointer.sha256:
+            raise EvidenceInvalid(f"branch {pointer.group!r} returned no evidence pointer")
+        if not pointer.evidence_key.startswith(f"tenants/{step.tenant_id}/scans/{step.scan_id}/"):
+            raise EvidenceInvalid(f"evidence of {pointer.group!r} is outside this scan's prefix")
+        try:
+            raw = self._objects.get(pointer.evidence_key)
+        except ObjectMissing:
+            raise EvidenceInvalid(f"evidence of {pointer.group!r} is missing") from None
+        if hashlib.sha256(raw).hexdigest() != pointer.sha256:
+            raise EvidenceInvalid(f"evidence of {pointer.group!r} does not match its digest")
+        try:
+            document = EvidenceDocument.model_validate_json(raw)
+        except ValidationError as exc:
+            raise EvidenceInvalid(f"evidence of {pointer.group!r} is malformed: "
+                                  f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}") from None
+        if (document.scan_id, document.tenant_id, document.group) != (step.scan_id, step.tenant_id, pointer.group):
+            raise EvidenceInvalid(f"evidence of {pointer.group!r} belongs to another scan or group")
+        allowed = set(SIGNAL_GROUPS[pointer.group]) & wanted
+        extra = {k.value for k in document.signals} - allowed
+        if extra:
+            raise EvidenceInvalid(f"group {pointer.group!r} reported signals it does not own: {sorted(extra)}")
+        return {key.value: result for key, result in document.signals.items()}
+
+    # -- RenderReport ----------------------------------------------------------------------------
+    def render_report(self, event: Any) -> dict[str, Any]:
+        """Render and store the PDF and JSON reports of a scored scan; raises ScanTerminal."""
+        step = _parse(StepInput, event)
+        scan = self._scans.get(step.tenant_id, step.scan_id)
+        if scan.status is not ScanStatus.SCORING:
+            raise ScanTerminal(f"scan {step.scan_id} is {scan.status.value}, not scoring")
+        if self._reports is None:
+            return {"rendered": False}
+        stored = self._reports.render_and_store(step.tenant_id, step.scan_id)
+        self._update(step, lambda s: {"progress": PROGRESS["rendered"]} if s.status is ScanStatus.SCORING else {})
+        return stored
+
+    # -- Finalize --------------------------------------------------------------------------------
+    def finalize_scan(self, event: Any) -> dict[str, Any]:
+        """scoring -> complete, then the `scan.completed` event; raises ScanTerminal."""
+        step = _parse(StepInput, event)
+        scan = self._move(step, ScanStatus.COMPLETE, progress=100)
+        self._publish(scan, "scan.completed")
+        return {"status": scan.status.value, "score": scan.score, "grade": scan.grade}
+
+    # -- MarkFailed ------------------------------------------------------------------------------
+    def mark_failed(self, event: Any) -> dict[str, Any]:
+        """Record why the scan failed (non-terminal -> failed) and send `scan.failed`; a terminal scan is left alone."""
+        step = _parse(FailureInput, event)
+        error = failure_error(step.failure)
+        try:
+            scan = self._scans.transition(step.tenant_id, step.scan_id, ScanStatus.FAILED, error=error)
+        except (IllegalTransition, NotFound):
+            return {"status": "unchanged", "code": error.code}
+        except Conflict as exc:
+            raise StepContention(str(exc)) from None
+        self._publish(scan, "scan.failed")
+        return {"status": scan.status.value, "code": error.code}
+
+    # -- shared ----------------------------------------------------------------------------------
+    def _move(self, step: StepInput, target: ScanStatus, **fields: Any) -> Scan:
+        try:
+            return self._scans.transition(step.tenant_id, step.scan_id, target, **fields)
+        except IllegalTransition as exc:
+            raise ScanTerminal(str(exc)) from None
+        except NotFound:
+            raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
+        except Conflict as exc:
+            raise StepContention(str(exc)) from None
+
+    def _update(self, step: StepInput, change: Callable[[Scan], dict[str, Any]]) -> None:
+        try:
+            self._scans.update(step.tenant_id, step.scan_id, change)
+        except Conflict as exc:
+            raise StepContention(str(exc)) from None
+
+    def _publish(self, scan: Scan, event: str, **extra: Any) -> None:
+        """Publish an event; a failure to enqueue is logged, never fails the scan (the record is the truth)."""
+        data = {"scan_token": scan.scan_id, "target": scan.target, "scan_type": scan.scan_type.value,
+                "status": scan.status.value, "score": scan.score, "grade": scan.grade,
+                "ready": scan.ready, "error": scan.error.model_dump() if scan.error else None, **extra}
+        try:
+            self._events.publish(scan.tenant_id, event, data)
+        except Exception:
+            log.exception("could not publish %s for scan %s", event, scan.scan_id)
+
+
+def run_plan(scan: Scan, now: float, heartbeat_seconds: int) -> dict[str, Any]:
+    """The run plan for a scan started at `now`: which groups run, the scanners' share of the timeout.
+
+    The scanners get the scan's timeout minus a reserve for scoring and rendering (a quarter, at
+    most 60 s), so `timeout_seconds` bounds the whole execution.
+    """
+    wanted = {s.value for s in SIGNALS_BY_TYPE[scan.scan_type]}
+    reserve = min(60, scan.timeout_seconds // 4)
+    scanner_timeout = max(10, scan.timeout_seconds - reserve)
+    return {
+        "groups": {group: bool(wanted & set(signals)) for group, signals in SIGNAL_GROUPS.items()},
+        "scanner_timeout_seconds": scanner_timeout,
+        "heartbeat_seconds": heartbeat_seconds,
+        "heartbeat": str(heartbeat_seconds),
+        "deadline": str(int(now) + scanner_timeout),
+    }
+
+
+def failure_error(failure: dict[str, Any]) -> ScanError:
+    """The scan's `error` for a caught Step Functions error `{Error, Cause}`."""
+    name = str(failure.get("Error") or "States.Runtime")
+    cause = _cause_text(failure.get("Cause"))
+    if name in _ERROR_CODES:
+        code, message = _ERROR_CODES[name]
+    elif name.startswith("ECS."):
+        code, message = "scanner-launch-failed", "A scanner task could not be started."
+    else:
+        code, message = "internal-error", "The scan pipeline failed."
+    detail = f" ({name}: {cause})" if cause else f" ({name})"
+    return ScanError(code=code, message=(message + detail)[:500])
+
+
+def _cause_text(cause: Any) -> str:
+    """A Lambda error envelope's message, or the raw cause, on one line."""
+    text = str(cause or "")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        text = str(parsed["errorMessage"])
+    return " ".join(text.split())[:300]
+
+
+def _compact(result: SignalResult) -> SignalResult:
+    """The result with each finding's evidence bounded for the scan record."""
+    return result.model_copy(update={"findings": [_bounded(f) for f in result.findings]})
+
+
+def _bounded(finding: Finding) -> Finding:
+    size = len(json.dumps(finding.evidence, default=str))
+    if size <= MAX_FINDING_EVIDENCE_BYTES:
+        return finding
+    return finding.model_copy(update={"evidence": {"truncated": True, "bytes": size,
+                                                   "note": "The full evidence is in the scan's evidence document."}})
+

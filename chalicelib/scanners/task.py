@@ -1,0 +1,235 @@
+"""The scanner task: what the Fargate container (and the embedded stack's local runner) runs.
+
+Reads the environment contract (`chalicelib.pipeline.contract.SCANNER_TASK_ENV` plus the usual
+PERIMETER_* settings), runs the signal group's checks, writes the evidence document to S3,
+heartbeats while it works, and answers the task token: success with a pointer to the evidence, or
+failure with a typed error name the ASL matches (`Scanner.InvalidInput`, `Scanner.Transient`,
+`Scanner.Crashed`). When its heartbeat is refused (the scan was cancelled or timed out) or its
+deadline passes, it gives up at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chalicelib.domain.evidence import EvidenceDocument
+from chalicelib.domain.models import ScanOptions, SignalKey, SignalResult
+from chalicelib.pipeline.contract import SIGNAL_GROUPS, evidence_key
+
+log = logging.getLogger("perimeter.scanner")
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABANDONED = 0, 1, 2, 3
+DEADLINE_GRACE_SECONDS = 5
+
+
+class Callbacks(Protocol):
+    """The task-token side of Step Functions (TaskCallbacks in AWS)."""
+
+    def heartbeat(self, token: str) -> None:
+        """SendTaskHeartbeat; raises TaskTokenGone when nobody waits any more."""
+        ...
+
+    def success(self, token: str, output: dict[str, Any]) -> None:
+        """SendTaskSuccess."""
+        ...
+
+    def failure(self, token: str, error: str, cause: str) -> None:
+        """SendTaskFailure."""
+        ...
+
+
+class Objects(Protocol):
+    """Where evidence goes (the reports bucket)."""
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        """Store bytes at key."""
+        ...
+
+
+class TaskEnv(BaseModel):
+    """The per-task part of the environment contract, validated."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_token: str = Field(alias="TASK_TOKEN", min_length=1, max_length=2048)
+    scan_id: str = Field(alias="SCAN_ID", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    tenant_id: str = Field(alias="TENANT_ID", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    target: str = Field(alias="TARGET", min_length=1, max_length=253)
+    group: str = Field(alias="SIGNAL_GROUP")
+    signals: tuple[SignalKey, ...] = Field(alias="SIGNALS")
+    options: ScanOptions = Field(alias="SCAN_OPTIONS", default_factory=ScanOptions)
+    deadline: int = Field(alias="SCAN_DEADLINE", gt=0)
+    heartbeat_seconds: int = Field(alias="HEARTBEAT_SECONDS", ge=1, le=900)
+
+    @field_validator("signals", "options", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("group")
+    @classmethod
+    def _known_group(cls, value: str) -> str:
+        if value not in SIGNAL_GROUPS:
+            raise ValueError(f"unknown signal group {value!r}")
+        return value
+
+    @property
+    def group_signals(self) -> list[str]:
+        """The scan's signals that belong to this task's group, in group order."""
+        wanted = {s.value for s in self.signals}
+        return [s for s in SIGNAL_GROUPS[self.group] if s in wanted]
+
+
+class InvalidTaskInput(Exception):
+    """The environment contract is broken (no token, bad JSON, unknown group)."""
+
+
+def read_env(environ: Mapping[str, str]) -> TaskEnv:
+    """Validate the per-task environment; raises InvalidTaskInput with a readable reason."""
+    try:
+        return TaskEnv.model_validate(dict(environ))
+    except (ValidationError, ValueError) as exc:
+        raise InvalidTaskInput(str(exc).replace("\n", " ")[:1000]) from None
+
+
+RunChecks = Callable[[str, list[str], ScanOptions], dict[str, SignalResult]]
+
+
+@dataclass
+class ScannerTask:
+    """One run of a signal group for one scan."""
+
+    env: TaskEnv
+    callbacks: Callbacks
+    objects: Objects
+    run_checks: RunChecks
+    on_abandon: Callable[[], None]
+    clock: Callable[[], float]
+
+    def run(self) -> int:
+        """Run the checks and answer the token; returns the process exit code."""
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(stop,), name="heartbeat", daemon=True)
+        beat.start()
+        try:
+            return self._work()
+        finally:
+            stop.set()
+
+    def _work(self) -> int:
+        env = self.env
+        started = datetime.now(UTC)
+        try:
+            results = self.run_checks(env.target, env.group_signals, env.options)
+        except Exception as exc:
+            log.exception("checks crashed")
+            return self._fail("Scanner.Crashed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+        document = EvidenceDocument(scan_id=env.scan_id, tenant_id=env.tenant_id, group=env.group, target=env.target,
+                                    started_at=started, finished_at=datetime.now(UTC),
+                                    signals={SignalKey(k): v for k, v in results.items()})
+        body = document.model_dump_json().encode()
+        key = evidence_key(env.tenant_id, env.scan_id, env.group)
+        try:
+            self.objects.put(key, body, "application/json")
+        except Exception as exc:
+            log.exception("could not store the evidence")
+            return self._fail("Scanner.Transient", f"storing evidence failed: {type(exc).__name__}: {exc}")
+        return self._answer(lambda: self.callbacks.success(env.task_token, {
+            "group": env.group, "evidence_key": key, "sha256": hashlib.sha256(body).hexdigest(),
+            "signals": list(results)}))
+
+    def _fail(self, error: str, cause: str) -> int:
+        code = self._answer(lambda: self.callbacks.failure(self.env.task_token, error, cause))
+        return EXIT_FAILED if code == EXIT_OK else code
+
+    def _answer(self, send: Callable[[], None]) -> int:
+        from chalicelib.adapters.stepfunctions import TaskTokenGone
+
+        try:
+            send()
+        except TaskTokenGone:
+            log.warning("the task token is gone (cancelled or timed out); result dropped")
+            return EXIT_ABANDONED
+        return EXIT_OK
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        """Beat every third of the heartbeat period; give up when refused or past the deadline."""
+        from chalicelib.adapters.stepfunctions import TaskTokenGone
+
+        interval = max(0.5, self.env.heartbeat_seconds / 3)
+        while not stop.wait(interval):
+            if self.clock() > self.env.deadline + DEADLINE_GRACE_SECONDS:
+                log.warning("past the scan's deadline; giving up")
+                self.on_abandon()
+                return
+            try:
+                self.callbacks.heartbeat(self.env.task_token)
+            except TaskTokenGone:
+                log.warning("heartbeat refused: the scan was cancelled or timed out; giving up")
+                self.on_abandon()
+                return
+            except Exception:  # a missed beat is not fatal; the next one may pass
+                log.exception("heartbeat failed")
+
+
+def default_checks(settings: Any) -> RunChecks:
+    """The real checks of chalicelib.scanners, configured from Settings."""
+    from chalicelib.scanners.base import ScanContext
+    from chalicelib.scanners.runner import run_signals
+
+    def run(target: str, signals: list[str], options: ScanOptions) -> dict[str, SignalResult]:
+        return run_signals(target, signals, ScanContext.from_settings(settings, options))
+
+    return run
+
+
+def main(environ: Mapping[str, str] | None = None, *, run_checks: RunChecks | None = None,
+         on_abandon: Callable[[], None] | None = None) -> int:
+    """The container entrypoint: returns the exit code (0 answered, 1 failure answered, 2 bad input, 3 abandoned)."""
+    import time
+
+    from chalicelib.adapters.aws import make_client
+    from chalicelib.adapters.s3 import S3ObjectStore
+    from chalicelib.adapters.stepfunctions import TaskCallbacks
+    from chalicelib.settings import Settings
+
+    environ = dict(os.environ if environ is None else environ)
+    environ.setdefault("PERIMETER_KEY_PEPPER", "scanner-task-has-no-keys-0000")  # the scanner never sees API keys
+    try:
+        settings = Settings.from_env(environ)
+    except (ValidationError, ValueError) as exc:
+        log.error("invalid settings: %s", exc)
+        return _report_bad_input(environ, f"invalid settings: {exc}")
+    callbacks = TaskCallbacks(make_client("stepfunctions", settings))
+    try:
+        env = read_env(environ)
+    except InvalidTaskInput as exc:
+        log.error("invalid task input: %s", exc)
+        return _report_bad_input(environ, str(exc), callbacks)
+    objects = S3ObjectStore(settings.bucket_name, make_client("s3", settings))
+    task = ScannerTask(env=env, callbacks=callbacks, objects=objects,
+                       run_checks=run_checks or default_checks(settings),
+                       on_abandon=on_abandon or (lambda: os._exit(EXIT_ABANDONED)), clock=time.time)
+    return task.run()
+
+
+def _report_bad_input(environ: Mapping[str, str], reason: str, callbacks: Callbacks | None = None) -> int:
+    """Fail the token with Scanner.InvalidInput when there is one to fail; exit code 2 either way."""
+    token = environ.get("TASK_TOKEN")
+    if token and callbacks is not None:
+        try:
+            callbacks.failure(token, "Scanner.InvalidInput", reason)
+        except Exception:
+            log.exception("could not report the invalid input")
+    return EXIT_BAD_INPUT
