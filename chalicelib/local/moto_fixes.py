@@ -17,11 +17,29 @@ moto is the embedded stack's AWS; these patches close the gaps the real ASL need
    in-process dispatcher (`chalicelib.local.dispatcher`), which calls the handler named by the
    function's `Handler` string and returns the real Lambda error envelope on an exception. Works the
    same in server mode (the embedded stack) and under `mock_aws` (integration tests).
-5. A task answered before the interpreter set up its heartbeat endpoint (a fast worker: the runner
-   starts inside RunTask) is only noticed after a whole HeartbeatSeconds; AWS returns at once. The
-   endpoint is now set up already notified when the outcome is in. (No upstream issue found.)
-6. ECS RunTask/StopTask notify the local Fargate runner (`chalicelib.local.runner`), which starts
+5. The interpreter sets up a task's heartbeat endpoint only after RunTask returns, but a fast worker
+   (the local runner starts inside RunTask) can answer or beat before that. An early answer was only
+   noticed after a whole HeartbeatSeconds, and an early heartbeat was refused as InvalidToken (the
+   worker then gives up). AWS accepts both. The endpoint is now set up already notified when the
+   outcome is in, and a beat before it exists is accepted. (No upstream issue found.)
+6. A `States.*` error inside a Parallel branch (a task's `States.Timeout` or `States.HeartbeatTimeout`)
+   crashes the interpreter: the Parallel state re-raises it as a CustomErrorName, which refuses the
+   `States.` prefix, so the execution dies with a ValueError and no Catch runs. LocalStack builds a
+   StatesErrorName there; so do we. (No upstream issue found at moto 5.2.5.)
+7. Task failures lose their cause: moto's SendTaskFailure handler passes only `error` on, so every
+   Catch sees `"Cause": ""`. The handler now passes `cause` too. (moto 5.2.5 responses.py.)
+8. A heartbeat timeout is reported as `States.Timeout`; AWS reports `States.HeartbeatTimeout`, which
+   the pipeline tells apart (a dead scanner is not a slow scan). HeartbeatTimeoutError now maps to it.
+9. StopExecution flags the execution stopped, but the waiting task state then unwinds with an error
+   and `set_error` overwrites the stopped state, so a cancelled scan's execution ends FAILED (and
+   runs no Catch only by luck). A stopped execution now stays stopped, as AWS's ABORTED does.
+10. ECS RunTask/StopTask notify the local Fargate runner (`chalicelib.local.runner`), which starts
    the scanner entrypoint with the task's environment and kills it when the task is stopped.
+
+Known and left alone: StopExecution only flags the execution; a state waiting on a task token
+notices at its next heartbeat check, so the execution reads RUNNING for up to HeartbeatSeconds
+(AWS aborts at once). Waking the waiter instead makes moto run the Catch and end FAILED, which is
+worse. The scan record is cancelled at once either way.
 """
 
 from __future__ import annotations
@@ -64,6 +82,10 @@ def install(*, invoker: Invoker | None = None, on_run_task: RunTaskHook | None =
         _patch_ecs_normalisation()
         _patch_fresh_token_on_retry()
         _patch_early_answer()
+        _patch_parallel_states_errors()
+        _patch_task_failure_cause()
+        _patch_heartbeat_error_name()
+        _patch_stopped_stays_stopped()
         _patch_client_cache()
         _patch_lambda_invoke()
         _patch_ecs_hooks()
@@ -139,7 +161,89 @@ def _patch_early_answer() -> None:
             endpoint.notify()
         return endpoint
 
+    def notify_heartbeat(self: Any) -> bool:
+        if self._heartbeat_endpoint is None:
+            return True  # accepted; the waiting state has not started its heartbeat clock yet
+        self._heartbeat_endpoint.notify()
+        return True
+
     setattr(CallbackEndpoint, "setup_heartbeat_endpoint", setup_heartbeat_endpoint)  # noqa: B010
+    setattr(CallbackEndpoint, "notify_heartbeat", notify_heartbeat)  # noqa: B010
+
+
+# -- 6. States.* errors out of Parallel branches ---------------------------------------------------
+def _patch_parallel_states_errors() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+
+    def error_name(error_name: str | None) -> Any:
+        if error_name is not None and error_name.startswith("States."):
+            try:
+                return StatesErrorName.from_name(error_name)
+            except ValueError:
+                pass
+        return CustomErrorName(error_name=error_name)
+
+    setattr(branches_decl, "CustomErrorName", error_name)  # noqa: B010
+
+
+# -- 7. SendTaskFailure keeps its cause ------------------------------------------------------------
+def _patch_task_failure_cause() -> None:
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
+                                                    cause=self._get_param("cause"))
+        return EmptyResult()
+
+    setattr(StepFunctionResponse, "send_task_failure", send_task_failure)  # noqa: B010
+
+
+# -- 8. States.HeartbeatTimeout -----------------------------------------------------------------------
+def _patch_heartbeat_error_name() -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original = StateTaskServiceCallback._from_error
+
+    @functools.wraps(original)
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, HeartbeatTimeoutError):
+            name = StatesErrorNameType.StatesHeartbeatTimeout
+            return FailureEvent(env=env, error_name=StatesErrorName(typ=name), event_type=HistoryEventType.TaskTimedOut,
+                                event_details=EventDetails(taskTimedOutEventDetails=TaskTimedOutEventDetails(
+                                    resourceType=self._get_sfn_resource_type(), resource=self._get_sfn_resource(),
+                                    error=name.to_name())))
+        return original(self, env, ex)
+
+    setattr(StateTaskServiceCallback, "_from_error", from_error)  # noqa: B010
+
+
+# -- 9. a stopped execution stays stopped -----------------------------------------------------------
+def _patch_stopped_stays_stopped() -> None:
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    original = Environment.set_error
+
+    @functools.wraps(original)
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self.program_state(), ProgramStopped):
+            return
+        original(self, error)
+
+    setattr(Environment, "set_error", set_error)  # noqa: B010
 
 
 # -- 3. one boto3 client per (region, service), to 127.0.0.1 --------------------------------------
@@ -210,7 +314,7 @@ def _patch_lambda_invoke() -> None:
     setattr(LambdaFunction, "invoke", invoke)  # noqa: B010
 
 
-# -- 6. ECS tasks are run by the local Fargate runner ---------------------------------------------
+# -- 10. ECS tasks are run by the local Fargate runner ---------------------------------------------
 def _patch_ecs_hooks() -> None:
     from moto.ecs.models import EC2ContainerServiceBackend
 

@@ -239,7 +239,7 @@ def run_plan(scan: Scan, now: float, heartbeat_seconds: int) -> dict[str, Any]:
     """
     wanted = {s.value for s in SIGNALS_BY_TYPE[scan.scan_type]}
     reserve = min(60, scan.timeout_seconds // 4)
-    scanner_timeout = max(10, scan.timeout_seconds - reserve)
+    scanner_timeout = max(5, scan.timeout_seconds - reserve)
     return {
         "groups": {group: bool(wanted & set(signals)) for group, signals in SIGNAL_GROUPS.items()},
         "scanner_timeout_seconds": scanner_timeout,
