@@ -80,6 +80,7 @@ COMPACT_RANGES: tuple[tuple[int, int], ...] = (
     (0x2212, 0x2212), (0x2264, 0x2265), (0x2713, 0x2713), (0x2717, 0x2717), (0xFFFD, 0xFFFD),
 )
 COMPACT_RECIPE = 1
+MISSING_GLYPH = "\ufffd"  # shown for characters the faces lack (CJK, emoji): visible, never silently blank
 RENDERER_CHARS = "\u00b7\u2013\u2026\u2265\u2713\u2717"  # middle dot, en dash, ellipsis, >=, check marks
 
 # Evidence is shown in full in the JSON report; the PDF shortens it.
@@ -233,16 +234,39 @@ def compact_fonts(fonts: FontFiles) -> CompactFonts | None:
     )
 
 
+@lru_cache(maxsize=8)
+def face_coverage(path: Path) -> frozenset[int]:
+    """The code points a TTF face has glyphs for."""
+    with ttLib.TTFont(str(path), lazy=True) as font:
+        return frozenset(font.getBestCmap())
+
+
+class _Substitutes(dict[int, str]):
+    """A str.translate table: code points a face lacks become U+FFFD (drawn as a visible box), memoised."""
+
+    def __init__(self, covered: frozenset[int]) -> None:
+        super().__init__()
+        self.covered = covered
+
+    def __missing__(self, code: int) -> str:
+        value = chr(code) if code in self.covered or code in (0x0A, 0x0D, 0x09) else MISSING_GLYPH
+        self[code] = value
+        return value
+
+
 def fonts_for(data: ReportData) -> FontFiles:
     """The compact fonts when they cover every character of the report, else the full DejaVu faces."""
     full = find_fonts()
     compact = compact_fonts(full)
     if compact is None:
         return full
+    return compact.files if report_chars(data) <= compact.coverage else full
+
+
+def report_chars(data: ReportData) -> frozenset[int]:
+    """Every code point the report may draw: its data (the logo left out) and the renderer's own symbols."""
     text = data.model_dump_json(exclude={"branding": {"logo"}})
-    needed = {ord(c) for c in set(text)} | {ord(c) for c in RENDERER_CHARS}
-    needed -= {0x0A, 0x0D, 0x09}
-    return compact.files if needed <= compact.coverage else full
+    return frozenset({ord(c) for c in set(text)} | {ord(c) for c in RENDERER_CHARS}) - {0x0A, 0x0D, 0x09}
 
 
 def hex_to_rgb(value: str) -> RGB:
@@ -324,6 +348,18 @@ class _ReportPDF(FPDF):
         self.add_font(self.SANS, "", str(fonts.regular))
         self.add_font(self.SANS, "B", str(fonts.bold))
         self.add_font(self.MONO, "", str(fonts.mono))
+        # Per face, a table replacing what the face lacks; None when the face has every character of the report
+        # (always so with the compact faces, which fonts_for picks only then): no per-line work at all.
+        needed = report_chars(data)
+        self._substitutes = {
+            key: None if needed <= covered else _Substitutes(covered)
+            for key, covered in (((self.SANS, ""), face_coverage(fonts.regular)),
+                                 ((self.SANS, "B"), face_coverage(fonts.bold)),
+                                 ((self.MONO, ""), face_coverage(fonts.mono)))
+        }
+        # An internationalised domain whose script DejaVu lacks (CJK, ...) is shown in its IDNA form.
+        self.domain_shown = data.target_unicode if self.covers(data.target_unicode) else data.target
+        self.continued: str | None = None  # "F12 Title (continued)" while a block runs across pages
         self.set_margins(MARGIN, TOP, MARGIN)
         self.set_auto_page_break(True, BOTTOM)
         self.set_creation_date(data.generated_at)
@@ -341,6 +377,23 @@ class _ReportPDF(FPDF):
         """Select face, size (pt) and text colour."""
         self.set_font(self.MONO if mono else self.SANS, "B" if bold and not mono else "", size)
         self.set_text_color(*colour)
+
+    def drawable(self, text: str) -> str:
+        """`text` with the characters the current face lacks replaced by U+FFFD (ASCII: always drawable)."""
+        if text.isascii():
+            return text
+        table = self._substitutes.get((self.font_family, self.font_style))
+        return text if table is None else text.translate(table)
+
+    def clean(self, text: str) -> str:
+        """`clean_text`, then `drawable`."""
+        return self.drawable(clean_text(text))
+
+    def covers(self, text: str) -> bool:
+        """True when both sans faces have a glyph for every character of `text`."""
+        table_regular, table_bold = self._substitutes[(self.SANS, "")], self._substitutes[(self.SANS, "B")]
+        codes = {ord(c) for c in text}
+        return all(table is None or codes <= table.covered for table in (table_regular, table_bold))
 
     def width_of(self, text: str) -> float:
         """Width of `text` in the current font (mm)."""
@@ -369,7 +422,7 @@ class _ReportPDF(FPDF):
         lines: list[str] = []
         space = self.width_of(" ")
         full_width = width
-        for paragraph in clean_text(text).split("\n"):
+        for paragraph in self.clean(text).split("\n"):
             current, current_w = "", 0.0
             for word in paragraph.split():
                 width = first_width if first_width is not None and not lines else full_width
@@ -393,7 +446,7 @@ class _ReportPDF(FPDF):
 
     def fit(self, text: str, width: float) -> str:
         """`text` on one line, shortened with an ellipsis if it does not fit."""
-        text = " ".join(clean_text(text).split())
+        text = " ".join(self.clean(text).split())
         if self.width_of(text) <= width:
             return text
         budget = width - self.width_of("…")
@@ -407,6 +460,7 @@ class _ReportPDF(FPDF):
 
     def line_at(self, x: float, y: float, text: str, line_h: float, align: str = "L", width: float = 0) -> None:
         """Place one line whose box top is `y`, vertically centred in `line_h`."""
+        text = self.drawable(text)
         baseline = y + (line_h + self.font_size * 0.7) / 2
         if align == "R":
             x = x + width - self.width_of(text)
@@ -484,11 +538,15 @@ class _ReportPDF(FPDF):
         self.use(8, bold=True, colour=self.primary_text)
         self.line_at(MARGIN, 7, self.fit(self.partner, 70), 5)
         self.use(8, colour=MUTED)
-        right = self.fit(f"Cyber posture report · {self.data.target_unicode}", CONTENT_W - 75)
+        right = self.fit(f"Cyber posture report · {self.domain_shown}", CONTENT_W - 75)
         self.line_at(MARGIN, 7, right, 5, align="R", width=CONTENT_W)
         with self.line_style(self.primary, 0.4):
             self.line(MARGIN, 12.5, PAGE_W - MARGIN, 12.5)
         self.set_y(TOP)
+        if self.continued:
+            self.use(7.5, colour=MUTED)
+            self.line_at(MARGIN, TOP, self.fit(self.continued, CONTENT_W), 4)
+            self.set_y(TOP + 6)
 
     def footer(self) -> None:
         """Scan token, scoring version and page numbers on every page."""
@@ -549,11 +607,16 @@ def _cover_target(pdf: _ReportPDF) -> None:
     pdf.use(8, bold=True, colour=MUTED)
     pdf.line_at(MARGIN, pdf.y, "ASSESSED DOMAIN", 4)
     pdf.y += 5
-    pdf.use(22 if len(data.target_unicode) <= 40 else 15, bold=True, colour=INK)
-    pdf.paragraph(data.target_unicode, MARGIN, CONTENT_W, pdf.font_size * 1.25, max_lines=3)
-    if data.has_unicode_target:
+    shown = pdf.domain_shown
+    pdf.use(22 if len(shown) <= 40 else 15, bold=True, colour=INK)
+    pdf.paragraph(shown, MARGIN, CONTENT_W, pdf.font_size * 1.25, max_lines=3)
+    if data.has_unicode_target and shown != data.target:
         pdf.use(9, colour=MUTED)
         pdf.paragraph(f"IDNA form: {data.target}", MARGIN, CONTENT_W, 4.5, max_lines=3)
+    elif data.has_unicode_target:
+        pdf.use(9, colour=MUTED)
+        pdf.paragraph("An internationalised domain name, shown in its IDNA (ASCII) form: the report's fonts "
+                      "cannot draw its script.", MARGIN, CONTENT_W, 4.5, max_lines=2)
     if data.scan_name:
         pdf.use(9, colour=MUTED)
         pdf.paragraph(f"Scan: {data.scan_name}", MARGIN, CONTENT_W, 4.5, max_lines=1)
@@ -592,15 +655,28 @@ def _annulus(cx: float, cy: float, r_in: float, r_out: float, v0: float, v1: flo
     return outer + inner
 
 
+def _band_label_at(low: float, high: float, threshold: float, clearance: float = 2.6) -> float:
+    """Where on the gauge a band's letter goes: its middle, moved aside when the threshold tick is there.
+
+    The default threshold (65) is the middle of band D; the letter then sits in the wider side of the band.
+    """
+    middle = (low + high) / 2
+    if abs(middle - threshold) >= clearance or not low <= threshold <= high:
+        return middle
+    below, above = (low + threshold - clearance) / 2, (threshold + clearance + high) / 2
+    return below if threshold - low >= high - threshold else above
+
+
 def _gauge(pdf: _ReportPDF, cx: float, cy: float) -> None:
     """Semicircular 0-100 gauge: grade bands outside, the score filled in its grade colour."""
     data = pdf.data
     bounds = [(b.grade, b.min_score) for b in GRADE_BANDS]
+    t = min(max(data.ready_threshold, 0), 100)
     for i, (grade, low) in enumerate(bounds):
         high = 100 if i == 0 else bounds[i - 1][1]
         pdf.set_fill_color(*GRADE_COLOURS.get(grade, MUTED))
         pdf.polygon(_annulus(cx, cy, 36.5, 41, low, high), style="F")
-        lx, ly = _arc_point(cx, cy, 38.75, (low + high) / 2)
+        lx, ly = _arc_point(cx, cy, 38.75, _band_label_at(low, high, t))
         pdf.use(6.5, bold=True, colour=WHITE)
         pdf.line_at(lx - 5, ly - 2, grade, 4, align="C", width=10)
     pdf.set_fill_color(*TRACK)
@@ -610,7 +686,6 @@ def _gauge(pdf: _ReportPDF, cx: float, cy: float) -> None:
         pdf.set_fill_color(*colour)
         pdf.polygon(_annulus(cx, cy, 24, 34.5, 0, data.score), style="F")
     # The readiness threshold: a dark tick across the track and a label outside the ring.
-    t = min(max(data.ready_threshold, 0), 100)
     x0, y0 = _arc_point(cx, cy, 22.5, t)
     x1, y1 = _arc_point(cx, cy, 36, t)
     with pdf.line_style(INK, 0.6):
@@ -713,6 +788,8 @@ def _contact_card(pdf: _ReportPDF, bottom: float) -> None:
         pdf.use(7, bold=True, colour=MUTED)
         pdf.line_at(MARGIN + 8, y + 3, "YOUR CONTACT", 4)
         pdf.use(10.5, bold=True, colour=pdf.primary_text)
+        if pdf.width_of(branding.partner_name) > 84:  # long names: a smaller size before an ellipsis
+            pdf.use(8.5, bold=True, colour=pdf.primary_text)
         pdf.line_at(MARGIN + 8, y + 7.5, pdf.fit(branding.partner_name, 84), 5.5)
         line_y = y + 13.5
         pdf.use(8.5, colour=INK)
@@ -957,6 +1034,7 @@ def _finding(pdf: _ReportPDF, ref: str, finding: ReportFinding) -> None:
     pdf.line_at(MARGIN, pdf.y, ref, 5.2)
     pdf.use(10, bold=True, colour=INK)
     pdf.paragraph(finding.title, x, width, 5.2)
+    pdf.continued = f"{ref} continued  ·  {finding.title}"
     pdf.use(7.3, colour=MUTED)
     meta = _finding_meta(finding) + (f"  ·  evidence {ref} in the appendix" if finding.evidence else "")
     pdf.paragraph(meta, x, width, 3.7)
@@ -972,6 +1050,7 @@ def _finding(pdf: _ReportPDF, ref: str, finding: ReportFinding) -> None:
         indent = pdf.width_of(label)
         pdf.use(8.8, colour=INK)
         pdf.paragraph(finding.remediation, x, width, 4.2, indent=indent)
+    pdf.continued = None
     pdf.y += 2
     with pdf.line_style(RULE, 0.2):
         pdf.line(x, pdf.y, PAGE_W - MARGIN, pdf.y)
@@ -1107,6 +1186,7 @@ def _evidence_entry(pdf: _ReportPDF, ref: str, finding: ReportFinding) -> None:
     pdf.paragraph(finding.title, MARGIN + 11, CONTENT_W - 11, 5, max_lines=2)
     pdf.use(7, colour=MUTED)
     pdf.paragraph(f"{finding.code}  ·  id {finding.id}", MARGIN + 11, CONTENT_W - 11, 3.6)
+    pdf.continued = f"{ref} evidence continued  ·  {finding.title}"
     pdf.y += 1
     pdf.use(7, mono=True, colour=INK)
     for line in lines:
@@ -1120,6 +1200,7 @@ def _evidence_entry(pdf: _ReportPDF, ref: str, finding: ReportFinding) -> None:
         pdf.use(7, colour=MUTED)
         pdf.paragraph(f"… evidence shortened: {hidden} more lines. The JSON report holds it in full.",
                       MARGIN + 3, CONTENT_W - 3, 3.6)
+    pdf.continued = None
     pdf.y += 4
 
 

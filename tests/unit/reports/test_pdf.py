@@ -182,3 +182,35 @@ def test_latin_reports_use_the_compact_fonts(full_report: ReportData) -> None:
     assert all(path.stat().st_size < full.regular.stat().st_size / 3 for path in
                (compact.files.regular, compact.files.bold, compact.files.mono))
     assert {ord(c) for c in "bücher.example αβγ пример ✓✗≥…\u2013·"} <= compact.coverage
+
+
+# -- layout fixes found by looking at rendered pages (2026-11-21) ------------------------------------
+
+
+def test_a_domain_in_a_script_dejavu_lacks_is_shown_in_idna_form(pdf_text: PdfText, caplog) -> None:
+    finding = Finding(id="f-cjk", signal=SignalKey.WEB, code="web.x", severity=Severity.LOW,
+                      title="Banner 例え mentions the site", remediation="n/a")
+    data = report_data(make_scan([finding], target="xn--r8jz45g.xn--zckzah"), None, T0)
+    with caplog.at_level("WARNING"):
+        pages = pdf_text(render_pdf(data))
+    assert "xn--r8jz45g.xn--zckzah" in squash(pages[0].split("SCAN TOKEN")[0])
+    assert "IDNA (ASCII) form" in squash(pages[0])
+    assert "Banner \ufffd\ufffd mentions the site" in squash("\n".join(pages))
+    assert not [r for r in caplog.records if "missing the following glyphs" in r.getMessage()]
+
+
+def test_band_letters_stay_clear_of_the_readiness_tick() -> None:
+    from chalicelib.reports.pdf import _band_label_at
+
+    assert _band_label_at(60, 70, 65) <= 65 - 2.6
+    assert _band_label_at(60, 70, 69) == 65
+    assert _band_label_at(0, 60, 30) <= 30 - 2.6 or _band_label_at(0, 60, 30) >= 30 + 2.6
+    assert _band_label_at(90, 100, 65) == 95
+
+
+def test_a_finding_split_across_pages_is_marked_continued(pdf_text: PdfText) -> None:
+    findings = make_findings(4)
+    findings[0] = findings[0].model_copy(update={"detail": "A long observation. " * 400})
+    pages = pdf_text(render_pdf(report_data(make_scan(findings), None, T0)))
+    continued = [p for p in pages if "F1 continued" in p]
+    assert continued and all(p.index("F1 continued") < p.index("A long observation") for p in continued)
