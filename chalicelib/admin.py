@@ -1,4 +1,4 @@
-"""Operator commands: `python -m chalicelib.admin create-tenant|issue-key|list-keys|revoke-key ...`.
+"""Operator commands: `python -m chalicelib.admin create-tenant|issue-key|list-keys|revoke-key|redrive-webhooks ...`.
 
 Reads the same environment as the Lambdas (PERIMETER_TABLE, PERIMETER_KEY_PEPPER, AWS_*).
 """
@@ -30,12 +30,18 @@ def _parser() -> argparse.ArgumentParser:
     revoke = sub.add_parser("revoke-key", help="revoke a key at once")
     revoke.add_argument("tenant_id")
     revoke.add_argument("key_id")
+    # -- webhooks (issue 4)
+    redrive = sub.add_parser("redrive-webhooks", help="move dead-lettered webhook deliveries back to the queue "
+                                                      "(each starts a new attempt cycle)")
+    redrive.add_argument("--max", type=int, default=None, help="move at most this many messages (default: all)")
     return parser
 
 
 def run(argv: Sequence[str], services: Services) -> dict[str, object]:
     """Execute one command and return what to print; raises PerimeterError."""
     args = _parser().parse_args(argv)
+    if args.command == "redrive-webhooks":  # -- webhooks (issue 4)
+        return _redrive_webhooks(services, args.max)
     auth = services.auth
     if args.command == "create-tenant":
         tenant = auth.create_tenant(args.tenant_id, args.name, ready_threshold=args.ready_threshold,
@@ -50,6 +56,19 @@ def run(argv: Sequence[str], services: Services) -> dict[str, object]:
         return {"keys": [k.model_dump(mode="json", exclude={"key_hash"}) for k in auth.list_keys(args.tenant_id)]}
     revoked = auth.revoke_key(args.tenant_id, args.key_id)
     return {"key_id": revoked.key_id, "revoked_at": revoked.revoked_at.isoformat() if revoked.revoked_at else None}
+
+
+# -- webhooks (issue 4) ------------------------------------------------------------------------------
+def _redrive_webhooks(services: Services, max_messages: int | None) -> dict[str, object]:
+    """DLQ -> queue; raises BadRequest for a bad --max, QueueUnavailable."""
+    from chalicelib.errors import BadRequest
+    from chalicelib.webhooks.redrive import redrive
+
+    if max_messages is not None and max_messages < 1:
+        raise BadRequest("--max must be at least 1.", code="invalid-argument")
+    report = redrive(services.webhook_dlq, services.webhook_queue, services.webhook_repository,
+                     max_messages=max_messages)
+    return dict(report.as_dict())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from chalicelib.local.provision import Resources, ensure_queues, ensure_table
+from tests.unit.webhooks.fakes import ManualClock
 
 SLEEP_SECONDS = 60.0
 
@@ -305,3 +309,113 @@ def tls_receiver(tls_material: TlsMaterial) -> Iterator[Receiver]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls_material.cert_file, tls_material.key_file)
     yield from _serve(_make_server(context))
+
+
+# --- moto SQS on a manual clock -------------------------------------------------------------------
+
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture
+def moto_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """A manual clock that moto's SQS (delays, visibility, retention) reads too: hours pass without sleeping.
+
+    moto.sqs.models imports `unix_time`/`unix_time_millis` by name (moto 5.2.5); only SQS is affected.
+    Receives must not long-poll (moto's wait loop would spin on a clock that does not move).
+    """
+    clock = ManualClock()
+    monkeypatch.setattr("moto.sqs.models.unix_time", lambda dt=None: clock.time())
+    monkeypatch.setattr("moto.sqs.models.unix_time_millis", lambda dt=None: clock.time() * 1000.0)
+    return clock
+
+
+def moto_next_visible(queue_url: str, region: str = "us-east-1") -> Callable[[], float | None]:
+    """When the next message of a moto queue becomes receivable (epoch seconds), None when it is empty."""
+    from moto.sqs.models import sqs_backends
+
+    name = queue_url.rstrip("/").rsplit("/", 1)[1]
+
+    def find() -> float | None:
+        queue = sqs_backends[ACCOUNT][region].queues[name]
+        times = [max(m.visible_at, m.delayed_until) / 1000.0 for m in list(queue._messages)]
+        return min(times, default=None)
+
+    return find
+
+
+def moto_queue_counts(sqs: object, queue_url: str) -> tuple[int, int, int]:
+    """(visible, in flight, delayed) as SQS reports them."""
+    attributes = sqs.get_queue_attributes(  # type: ignore[attr-defined]
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                                            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    return (int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            int(attributes["ApproximateNumberOfMessagesDelayed"]))
+
+
+# --- a receiver whose answers a test scripts ------------------------------------------------------
+
+@dataclass
+class ScriptedReceiver:
+    """Answers POSTs with `respond(request) -> (status, headers)`; records every request (thread-safe)."""
+
+    port: int
+    respond: Callable[[Recorded], tuple[int, dict[str, str]]] = lambda request: (200, {})
+    requests: list[Recorded] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+class _ScriptedHandler(BaseHTTPRequestHandler):
+    server: _ScriptedServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Recorded(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
+        owner = self.server.owner
+        with owner.lock:
+            owner.requests.append(request)
+        status, headers = owner.respond(request)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class _ScriptedServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    owner: ScriptedReceiver
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def scripted_receiver() -> Iterator[ScriptedReceiver]:
+    """A receiver on 127.0.0.1 whose `respond` the test sets."""
+    server = _ScriptedServer(("127.0.0.1", 0), _ScriptedHandler)
+    server.owner = ScriptedReceiver(port=server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server.owner
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def webhook_resources(aws: dict[str, Any]) -> Resources:
+    """What the webhook flow needs (the table and the queues), made by the stack's own provisioning functions."""
+    table = "perimeter"
+    ensure_table(aws["dynamodb"], table)
+    queue_url, dlq_url = ensure_queues(aws["sqs"], f"{table}-webhook-events")
+    return Resources(table=table, bucket=f"{table}-reports", queue_url=queue_url, dlq_url=dlq_url,
+                     state_machine_arn="")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.targets import IPAddress
 from chalicelib.service.ports import DomainNotFound
@@ -32,3 +34,39 @@ class FakeResolver:
         else:
             current = [str(a) for a in table]
         return [ipaddress.ip_address(a) for a in current]
+
+
+class ManualClock:
+    """An injectable clock for the webhook consumer, the service and MemoryQueue: moves only when told.
+
+    `now()` is a timezone-aware datetime (the consumer's clock), `time()` epoch seconds (the queue's).
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC).replace(microsecond=0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def time(self) -> float:
+        return self.now().timestamp()
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+
+    def advance_to(self, epoch: float) -> None:
+        """Move forward to `epoch` (never backwards)."""
+        with self._lock:
+            target = datetime.fromtimestamp(epoch, UTC)
+            if target > self._now:
+                self._now = target
+
+
+class FixedRandom:
+    """`random()` always 0.5: the policy's jitter factor is exactly 1."""
+
+    def random(self) -> float:
+        return 0.5

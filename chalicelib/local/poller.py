@@ -1,0 +1,97 @@
+"""The embedded stack's stand-in for the Lambda SQS event source mapping of the webhook consumer.
+
+A thread long-polls the webhook queue (short waits, so it stops fast), builds the Lambda SQS event
+for up to 10 messages, calls the same consumer `app.deliver_webhooks` delegates to, and deletes the
+messages not reported in `batchItemFailures` (ReportBatchItemFailures). As in AWS, a handler
+exception, or a failure naming a message that is not in the batch, leaves the whole batch to come
+back after its visibility timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.webhooks.queue import MessageQueue, lambda_event
+from chalicelib.webhooks.queue_config import BATCH_SIZE, POLLER_WAIT_SECONDS
+
+if TYPE_CHECKING:
+    from chalicelib.services import Services
+
+log = logging.getLogger(__name__)
+Handler = Callable[[dict[str, Any]], Mapping[str, Any]]
+ERROR_BACKOFF_SECONDS = 1.0
+
+
+def poll_once(queue: MessageQueue, handler: Handler, *, batch_size: int = BATCH_SIZE,
+              wait_seconds: int = POLLER_WAIT_SECONDS, source_arn: str = "") -> int:
+    """Receive one batch, hand it to `handler`, delete what succeeded; returns how many were received.
+
+    Raises what the queue raises; a handler exception is logged (the batch will come back).
+    """
+    messages = queue.receive(batch_size, wait_seconds=wait_seconds)
+    if not messages:
+        return 0
+    try:
+        result = handler(lambda_event(messages, source_arn=source_arn))
+    except Exception:
+        log.exception("webhook consumer failed on a batch of %d; it will be retried", len(messages))
+        return len(messages)
+    ids = {m.message_id for m in messages}
+    failed = {str(f.get("itemIdentifier", "")) for f in (result or {}).get("batchItemFailures") or []}
+    if not failed <= ids:
+        log.error("batchItemFailures names messages outside the batch; the whole batch will be retried")
+        return len(messages)
+    done = [m.receipt_handle for m in messages if m.message_id not in failed]
+    if done:
+        queue.delete_batch(done)
+    return len(messages)
+
+
+class WebhookPoller:
+    """A daemon thread running `poll_once` until stopped."""
+
+    def __init__(self, queue: MessageQueue, handler: Handler, *, batch_size: int = BATCH_SIZE,
+                 wait_seconds: int = POLLER_WAIT_SECONDS, source_arn: str = "") -> None:
+        self._queue = queue
+        self._handler = handler
+        self._batch_size = batch_size
+        self._wait = wait_seconds
+        self._source_arn = source_arn
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="perimeter-webhook-poller", daemon=True)
+        self.batches = 0
+
+    def start(self) -> WebhookPoller:
+        """Start polling; returns self."""
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        """True while the thread runs."""
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask the thread to stop and wait for the batch in hand to finish (at most `timeout` seconds)."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if poll_once(self._queue, self._handler, batch_size=self._batch_size, wait_seconds=self._wait,
+                             source_arn=self._source_arn):
+                    self.batches += 1
+            except Exception:
+                log.exception("webhook poller: receiving failed; retrying in %.0f s", ERROR_BACKOFF_SECONDS)
+                self._stopping.wait(ERROR_BACKOFF_SECONDS)
+
+
+def start_webhook_poller(services: Services) -> WebhookPoller:
+    """Start polling `services.webhook_queue` into `services.webhook_consumer.handle`; `.stop()` ends it."""
+    queue = services.webhook_queue
+    return WebhookPoller(queue, services.webhook_consumer.handle).start()

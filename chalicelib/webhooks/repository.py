@@ -1,0 +1,142 @@
+"""Webhook endpoints and deliveries in the KeyValueStore, under the tenant's partition.
+
+Keys: `TENANT#<tenant>` / `WEBHOOK#<webhook id>` for an endpoint and
+`TENANT#<tenant>` / `WHDELIVERY#<webhook id>#<delivery id>` for a delivery. Every read names the
+tenant, so another tenant's id is simply absent. Updates are read-modify-conditional-write on the
+record version and re-read on a race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from chalicelib.domain.ports import ConditionFailed, KeyValueStore
+from chalicelib.webhooks.models import Delivery, WebhookEndpoint
+
+ENDPOINT_PREFIX = "WEBHOOK#"
+DELIVERY_PREFIX = "WHDELIVERY#"
+DELIVERY_TTL = timedelta(days=30)
+_RACE_RETRIES = 8
+
+EndpointChange = Callable[[WebhookEndpoint], WebhookEndpoint | None]
+DeliveryChange = Callable[[Delivery], Delivery | None]
+
+
+def tenant_pk(tenant_id: str) -> str:
+    """The partition of a tenant."""
+    return f"TENANT#{tenant_id}"
+
+
+def endpoint_sk(webhook_id: str) -> str:
+    """The sort key of an endpoint."""
+    return f"{ENDPOINT_PREFIX}{webhook_id}"
+
+
+def deliveries_prefix(webhook_id: str) -> str:
+    """The sort-key prefix of an endpoint's deliveries."""
+    return f"{DELIVERY_PREFIX}{webhook_id}#"
+
+
+def delivery_sk(webhook_id: str, delivery_id: str) -> str:
+    """The sort key of a delivery."""
+    return f"{deliveries_prefix(webhook_id)}{delivery_id}"
+
+
+class WebhookRepository:
+    """Endpoints and deliveries of every tenant."""
+
+    def __init__(self, store: KeyValueStore, *, delivery_ttl: timedelta = DELIVERY_TTL) -> None:
+        self._store = store
+        self._ttl = delivery_ttl
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    def add_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        """Store a new endpoint; raises ConditionFailed when the id exists."""
+        self._store.put(tenant_pk(endpoint.tenant_id), endpoint_sk(endpoint.webhook_id),
+                        endpoint.model_dump(mode="json"), expect_version=0)
+
+    def get_endpoint(self, tenant_id: str, webhook_id: str) -> tuple[WebhookEndpoint, int] | None:
+        """The endpoint and its version, or None."""
+        record = self._store.get(tenant_pk(tenant_id), endpoint_sk(webhook_id))
+        return None if record is None else (WebhookEndpoint.model_validate(record.data), record.version)
+
+    def list_endpoints(self, tenant_id: str, *, limit: int, after: str | None = None,
+                       forward: bool = False) -> list[tuple[WebhookEndpoint, str]]:
+        """Endpoints with their sort keys, newest first by default."""
+        records = self._store.query(tenant_pk(tenant_id), ENDPOINT_PREFIX, forward=forward, after=after, limit=limit)
+        return [(WebhookEndpoint.model_validate(r.data), r.sk) for r in records]
+
+    def update_endpoint(self, tenant_id: str, webhook_id: str, change: EndpointChange, *,
+                        current: tuple[WebhookEndpoint, int] | None = None) -> WebhookEndpoint | None:
+        """Apply `change` (None from it: nothing to write) until the write wins; None when the endpoint is gone.
+
+        `current` saves the first read when the caller already holds the record. Raises ConditionFailed
+        when the race is lost too often.
+        """
+        for _ in range(_RACE_RETRIES):
+            loaded = current if current is not None else self.get_endpoint(tenant_id, webhook_id)
+            current = None
+            if loaded is None:
+                return None
+            endpoint, version = loaded
+            changed = change(endpoint.model_copy(deep=True))
+            if changed is None:
+                return endpoint
+            try:
+                self._store.put(tenant_pk(tenant_id), endpoint_sk(webhook_id), changed.model_dump(mode="json"),
+                                expect_version=version)
+            except ConditionFailed:
+                continue
+            return changed
+        raise ConditionFailed(f"endpoint {webhook_id}: too many concurrent updates")
+
+    def delete_endpoint(self, tenant_id: str, webhook_id: str) -> None:
+        """Remove an endpoint (its deliveries expire with their TTL)."""
+        self._store.delete(tenant_pk(tenant_id), endpoint_sk(webhook_id))
+
+    # -- deliveries --------------------------------------------------------------------------------
+
+    def _expiry(self, created_at: datetime) -> int:
+        return int((created_at + self._ttl).timestamp())
+
+    def add_delivery(self, delivery: Delivery) -> None:
+        """Store a new delivery (expiring after the TTL); raises ConditionFailed when the id exists."""
+        self._store.put(tenant_pk(delivery.tenant_id), delivery_sk(delivery.webhook_id, delivery.delivery_id),
+                        delivery.model_dump(mode="json"), expect_version=0,
+                        expires_at=self._expiry(delivery.created_at))
+
+    def get_delivery(self, tenant_id: str, webhook_id: str, delivery_id: str) -> tuple[Delivery, int] | None:
+        """The delivery and its version, or None."""
+        record = self._store.get(tenant_pk(tenant_id), delivery_sk(webhook_id, delivery_id))
+        if record is None:
+            return None
+        return Delivery.model_validate(record.data), record.version
+
+    def update_delivery(self, tenant_id: str, webhook_id: str, delivery_id: str, change: DeliveryChange, *,
+                        current: tuple[Delivery, int] | None = None) -> Delivery | None:
+        """Like `update_endpoint`, for a delivery."""
+        for _ in range(_RACE_RETRIES):
+            loaded = current if current is not None else self.get_delivery(tenant_id, webhook_id, delivery_id)
+            current = None
+            if loaded is None:
+                return None
+            delivery, version = loaded
+            changed = change(delivery.model_copy(deep=True))
+            if changed is None:
+                return delivery
+            try:
+                self._store.put(tenant_pk(tenant_id), delivery_sk(webhook_id, delivery_id),
+                                changed.model_dump(mode="json"), expect_version=version)
+            except ConditionFailed:
+                continue
+            return changed
+        raise ConditionFailed(f"delivery {delivery_id}: too many concurrent updates")
+
+    def list_deliveries(self, tenant_id: str, webhook_id: str, *, limit: int,
+                        after: str | None = None) -> list[tuple[Delivery, str]]:
+        """An endpoint's deliveries with their sort keys, newest first."""
+        records = self._store.query(tenant_pk(tenant_id), deliveries_prefix(webhook_id), forward=False, after=after,
+                                    limit=limit)
+        return [(Delivery.model_validate(r.data), r.sk) for r in records]
