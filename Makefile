@@ -27,3 +27,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache bench/results/*.json
+
+# --- AWS deployment (docs/deploy.md) ---------------------------------------------------------------
+.PHONY: package stage-config
+STAGE ?= prod
+
+# dist/lambda.zip + dist/api-routes.json for infra/terraform; prints the package size as JSON.
+package: $(STAMP)
+	$(PY) scripts/package.py
+
+# Terraform outputs -> .chalice/config.json stages.$(STAGE).environment_variables (no secrets).
+stage-config: $(STAMP)
+	$(PY) scripts/stage_config.py --stage $(STAGE)

@@ -1,0 +1,1 @@
+"""Checks of the AWS deployment: Terraform (fmt, validate, checkov, contract), packaging, config, cost."""
