@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice.app import Chalice, Response
 
 from chalicelib.api import routes
+from chalicelib.services import get_services
 
 app = Chalice(app_name="perimeter")
 app.api.binary_types = []
@@ -69,3 +72,105 @@ def launch_template(template_id: str) -> Response:
 @app.route("/v1/usage/summary", methods=["GET"])
 def usage_summary() -> Response:
     return routes.usage_summary(app.current_request)
+
+
+@app.route("/v1/scans/{token}/findings", methods=["GET"])
+def list_findings(token: str) -> Response:
+    return routes.list_findings(app.current_request)
+
+
+# -- pipeline steps: Lambda tasks of chalicelib/pipeline/scan-pipeline.asl.json --------------------
+# Handler strings and sizes: chalicelib/pipeline/contract.py (Terraform and the embedded stack read it).
+@app.lambda_function(name="mark_scanning")
+def mark_scanning(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return get_services().pipeline.mark_scanning(event)
+
+
+@app.lambda_function(name="score_scan")
+def score_scan(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return get_services().pipeline.score_scan(event)
+
+
+@app.lambda_function(name="render_report")
+def render_report(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return get_services().pipeline.render_report(event)
+
+
+@app.lambda_function(name="finalize_scan")
+def finalize_scan(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return get_services().pipeline.finalize_scan(event)
+
+
+@app.lambda_function(name="mark_failed")
+def mark_failed(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return get_services().pipeline.mark_failed(event)
+
+
+# -- reports and branding (issue 4) ---------------------------------------------------------------
+from chalicelib.api import report_routes  # noqa: E402
+
+
+@app.route("/v1/scans/{token}/report", methods=["GET"])
+def get_report(token: str) -> Response:
+    return report_routes.get_report(app.current_request)
+
+
+@app.route("/v1/branding", methods=["PUT"], content_types=JSON_TYPES)
+def put_branding() -> Response:
+    return report_routes.put_branding(app.current_request)
+
+
+@app.route("/v1/branding", methods=["GET"])
+def get_branding() -> Response:
+    return report_routes.get_branding(app.current_request)
+
+
+# -- webhooks (issue 4) ------------------------------------------------------------------------------
+from chalicelib.api import webhook_routes  # noqa: E402
+
+
+@app.route("/v1/webhooks", methods=["POST"], content_types=JSON_TYPES)
+def create_webhook() -> Response:
+    return webhook_routes.create_webhook(app.current_request)
+
+
+@app.route("/v1/webhooks", methods=["GET"])
+def list_webhooks() -> Response:
+    return webhook_routes.list_webhooks(app.current_request)
+
+
+@app.route("/v1/webhooks/{webhook_id}", methods=["GET"])
+def get_webhook(webhook_id: str) -> Response:
+    return webhook_routes.get_webhook(app.current_request)
+
+
+@app.route("/v1/webhooks/{webhook_id}", methods=["DELETE"])
+def delete_webhook(webhook_id: str) -> Response:
+    return webhook_routes.delete_webhook(app.current_request)
+
+
+@app.route("/v1/webhooks/{webhook_id}/rotate-secret", methods=["POST"], content_types=JSON_TYPES)
+def rotate_webhook_secret(webhook_id: str) -> Response:
+    return webhook_routes.rotate_webhook_secret(app.current_request)
+
+
+@app.route("/v1/webhooks/{webhook_id}/test", methods=["POST"], content_types=JSON_TYPES)
+def send_webhook_test(webhook_id: str) -> Response:
+    return webhook_routes.send_webhook_test(app.current_request)
+
+
+@app.route("/v1/webhooks/{webhook_id}/deliveries", methods=["GET"])
+def list_webhook_deliveries(webhook_id: str) -> Response:
+    return webhook_routes.list_webhook_deliveries(app.current_request)
+
+
+@app.route("/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", methods=["POST"],
+           content_types=JSON_TYPES)
+def redeliver_webhook_delivery(webhook_id: str, delivery_id: str) -> Response:
+    return webhook_routes.redeliver_webhook_delivery(app.current_request)
+
+
+@app.lambda_function(name="deliver_webhooks")
+def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The webhook queue's consumer (SQS event source mapping with ReportBatchItemFailures, in Terraform)."""
+    return get_services().webhook_consumer.handle(event)

@@ -76,3 +76,59 @@ class AlreadyExists(Conflict):
     """A conditional create found the item already there."""
 
     code, title = "already-exists", "Already exists"
+
+
+# -- reports and branding (issue 4) ---------------------------------------------------------------
+
+
+class ScanNotComplete(Conflict):
+    """A report was asked for before the scan completed."""
+
+    code, title = "scan-not-complete", "The scan is not complete yet"
+
+
+class ReportNotRenderable(Conflict):
+    """The render step found the scan in a state that cannot have a report (unscored, failed, cancelled)."""
+
+    code, title = "report-not-renderable", "The scan cannot have a report"
+
+
+class InvalidReportFormat(Unprocessable):
+    code, title = "invalid-report-format", "Unknown report format"
+
+
+class InvalidBranding(Unprocessable):
+    code, title = "invalid-branding", "Invalid branding"
+
+
+class InvalidLogo(Unprocessable):
+    """The logo is not a PNG or JPEG we accept (signature, structure, size or dimensions)."""
+
+    code, title = "invalid-logo", "Invalid logo image"
+
+
+# -- webhooks (docs/decisions-webhooks.md) ---------------------------------------------------------
+
+class WebhookDisabled(Conflict):
+    """A test or redelivery asked of an endpoint that no longer receives (410 or 5 days of failures)."""
+
+    code, title = "webhook-disabled", "The webhook endpoint is disabled"
+
+
+class WebhookLimitReached(Conflict):
+    """The tenant already has the most endpoints allowed."""
+
+    code, title = "webhook-limit-reached", "Too many webhook endpoints"
+
+
+class QueueUnavailable(ServiceUnavailable):
+    """The webhook queue refused or did not answer; the detail never names the queue."""
+
+    code, title = "queue-unavailable", "The webhook queue is unavailable"
+    aws_code: str = ""  # the SQS error code, for logs and the consumer; never in the problem body
+
+
+class ConfigurationError(PerimeterError):
+    """A required setting is missing or unusable (for example PERIMETER_WEBHOOK_SECRET_KEY outside local)."""
+
+    code, title = "configuration-error", "Server configuration error"

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.ports import KeyValueStore
 from chalicelib.service.auth import AuthService
 from chalicelib.service.idempotency import IdempotencyService
 from chalicelib.service.ports import ObjectStore, Resolver, Workflow
 from chalicelib.service.ratelimit import RateLimiter
+from chalicelib.service.reports import ReportService
 from chalicelib.service.scans import ScanService
 from chalicelib.service.templates import TemplateService
 from chalicelib.service.usage import UsageService
 from chalicelib.settings import Settings
+
+if TYPE_CHECKING:
+    from chalicelib.pipeline.steps import Pipeline
+    from chalicelib.service.ports import EventPublisher  # this and below: webhooks (issue 4)
+    from chalicelib.service.webhooks import WebhookService
+    from chalicelib.webhooks.consumer import WebhookConsumer
+    from chalicelib.webhooks.queue import MessageQueue
+    from chalicelib.webhooks.repository import WebhookRepository
 
 
 class Services:
@@ -49,9 +58,11 @@ class Services:
         """The pipeline starter (Step Functions unless injected)."""
         if self._workflow is not None:
             return self._workflow
+        from chalicelib.adapters.ecs import EcsScannerTasks
         from chalicelib.adapters.stepfunctions import StepFunctionsWorkflow
 
-        return StepFunctionsWorkflow(self.settings.state_machine_arn, self.aws("stepfunctions"))
+        tasks = EcsScannerTasks(self.settings.cluster_name, self.aws("ecs"))
+        return StepFunctionsWorkflow(self.settings.state_machine_arn, self.aws("stepfunctions"), tasks)
 
     @cached_property
     def objects(self) -> ObjectStore:
@@ -101,6 +112,76 @@ class Services:
     def rate_limiter(self) -> RateLimiter:
         """Per-key rate limits."""
         return RateLimiter(self.store)
+
+    # -- reports and branding (issue 4)
+    @cached_property
+    def reports(self) -> ReportService:
+        """Report rendering (RenderReport step), download links and tenant branding."""
+        return ReportService(self.store, self.objects, self.scans, self.settings.report_signing_secret(),
+                             self.settings.report_link_seconds)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """The pipeline's Lambda steps."""
+        from chalicelib.pipeline.steps import Pipeline
+
+        return Pipeline(self.scans, self.objects, self.events, self.reports,
+                        heartbeat_seconds=self.settings.scanner_heartbeat_seconds,
+                        public_base_url=self.settings.public_base_url)
+
+    # -- webhooks (issue 4): queue adapters, the webhook service (the EventPublisher) and the SQS consumer.
+    # Tests may assign `webhook_queue` / `webhook_dlq` (e.g. MemoryQueue) before first use.
+    @cached_property
+    def webhook_sqs_client(self) -> Any:
+        """The SQS client both webhook queues share (built on first use)."""
+        return self.aws("sqs")
+
+    @cached_property
+    def webhook_queue(self) -> MessageQueue:
+        """The webhook-events queue (SQS)."""
+        from chalicelib.adapters.sqs import SqsQueue
+
+        return SqsQueue(self.settings.webhook_queue_url, client_factory=lambda: self.webhook_sqs_client)
+
+    @cached_property
+    def webhook_dlq(self) -> MessageQueue:
+        """The webhook-events dead-letter queue (SQS)."""
+        from chalicelib.adapters.sqs import SqsQueue
+
+        return SqsQueue(self.settings.webhook_dlq_url, client_factory=lambda: self.webhook_sqs_client)
+
+    @cached_property
+    def webhook_repository(self) -> WebhookRepository:
+        """Webhook endpoints and deliveries in the table."""
+        from chalicelib.webhooks.repository import WebhookRepository
+
+        return WebhookRepository(self.store)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        """Webhook endpoints and event publishing; raises ConfigurationError without a secret-wrapping key."""
+        from chalicelib.errors import ConfigurationError
+        from chalicelib.service.webhooks import WebhookService
+        from chalicelib.webhooks.secretbox import SecretBox
+
+        master = self.settings.webhook_secret_master()
+        if master is None:
+            raise ConfigurationError("PERIMETER_WEBHOOK_SECRET_KEY must be set outside the local stage.")
+        return WebhookService(self.webhook_repository, self.webhook_queue, SecretBox(master), self.resolver,
+                              self.settings.allow_private_targets)
+
+    @property
+    def events(self) -> EventPublisher:
+        """The EventPublisher the pipeline uses: the webhook service itself."""
+        return self.webhooks
+
+    @cached_property
+    def webhook_consumer(self) -> WebhookConsumer:
+        """The SQS consumer behind `app.deliver_webhooks` (and the local poller); 10 s per attempt."""
+        from chalicelib.webhooks.consumer import WebhookConsumer
+
+        return WebhookConsumer(self.webhooks, self.webhook_queue, self.webhook_dlq, self.resolver,
+                               self.settings.allow_private_targets)
 
 
 _lock = threading.Lock()

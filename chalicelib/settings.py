@@ -36,6 +36,12 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_RATE_LIMIT": "rate_limit_per_minute",
     "PERIMETER_MAX_BODY_BYTES": "max_body_bytes",
     "PERIMETER_READY_THRESHOLD": "ready_threshold",
+    "PERIMETER_SCANNER_HEARTBEAT_SECONDS": "scanner_heartbeat_seconds",
+    # -- reports (issue 4)
+    "PERIMETER_REPORT_SIGNING_KEY": "report_signing_key",
+    "PERIMETER_REPORT_LINK_SECONDS": "report_link_seconds",
+    # -- webhooks (issue 4)
+    "PERIMETER_WEBHOOK_SECRET_KEY": "webhook_secret_key",
 }
 
 _LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones"}
@@ -96,6 +102,34 @@ class Settings(BaseModel):
     rate_limit_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] = 600
     max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = 64 * 1024
     ready_threshold: Annotated[int, Field(ge=0, le=100)] = 65
+    # -- pipeline: a scanner task that stays silent this long is declared dead (States.HeartbeatTimeout).
+    scanner_heartbeat_seconds: Annotated[int, Field(ge=2, le=900)] = 60
+    # -- reports (issue 4): HMAC key sealing stored reports (unset: derived from key_pepper, see
+    # report_signing_secret()); lifetime of presigned report/logo links, 15 minutes at most (DESIGN.md section 4).
+    report_signing_key: SecretStr | None = Field(default=None, min_length=16)
+    report_link_seconds: Annotated[int, Field(ge=60, le=900)] = 600
+    # -- webhooks (issue 4): the key wrapping stored webhook signing secrets (AES-GCM under an HKDF subkey).
+    # Required outside the local stage; on the local stage an unset key falls back to the key pepper,
+    # which the embedded stack generates (see webhook_secret_master()).
+    webhook_secret_key: SecretStr | None = Field(default=None, min_length=32)
+
+    def report_signing_secret(self) -> bytes:
+        """The report signing key: PERIMETER_REPORT_SIGNING_KEY, else a subkey derived from the pepper."""
+        if self.report_signing_key is not None:
+            return self.report_signing_key.get_secret_value().encode()
+        import hashlib
+        import hmac
+
+        return hmac.new(self.key_pepper.get_secret_value().encode(), b"perimeter/report-signing/v1",
+                        hashlib.sha256).digest()
+
+    def webhook_secret_master(self) -> bytes | None:
+        """The webhook secret-wrapping master key; the pepper on the local stage when unset; None when missing."""
+        if self.webhook_secret_key is not None:
+            return self.webhook_secret_key.get_secret_value().encode()
+        if self.stage == "local":
+            return self.key_pepper.get_secret_value().encode()
+        return None
 
     @field_validator("dns_servers", mode="before")
     @classmethod

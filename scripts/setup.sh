@@ -25,4 +25,22 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements-dev.txt
+
+# npm asl-validator (pinned) for the ASL check in `make test`; without npm that test skips with the reason.
+ASL_VALIDATOR_VERSION=4.0.0
+if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null \
+    || echo "setup: apt-get could not install npm" >&2
+fi
+if command -v npm >/dev/null; then
+  if [ ! -x .tools/node_modules/.bin/asl-validator ] || \
+     ! grep -q "\"version\": \"$ASL_VALIDATOR_VERSION\"" .tools/node_modules/asl-validator/package.json 2>/dev/null; then
+    mkdir -p .tools
+    npm install --prefix .tools --no-audit --no-fund --silent "asl-validator@$ASL_VALIDATOR_VERSION" \
+      || echo "setup: npm could not install asl-validator; the ASL validator test will skip" >&2
+  fi
+else
+  echo "setup: npm not found; the asl-validator test will skip (apt-get install npm)" >&2
+fi
 sha256sum requirements.txt requirements-dev.txt scripts/setup.sh > .venv/.installed
+bash scripts/setup_checkov.sh

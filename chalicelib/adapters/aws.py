@@ -21,7 +21,8 @@ def make_client(service: str, settings: Settings) -> Any:
         if _session is None:
             _session = boto3.session.Session()
         session = _session
+    # SigV4 for S3: presigned report links must work on buckets that refuse SigV2 (all since 2020).
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20,
-                    max_pool_connections=50)
+                    max_pool_connections=50, signature_version="s3v4" if service == "s3" else None)
     return session.client(service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url,
                           config=config)

@@ -149,3 +149,173 @@ class MemoryObjectStore:
     def presign(self, key: str, expires_in: int, filename: str | None = None) -> str:
         """A fake URL carrying the key and the expiry (no signature)."""
         return f"memory://objects/{key}?expires_in={expires_in}" + (f"&filename={filename}" if filename else "")
+
+
+# -- webhooks: an in-memory queue with the SQS semantics the webhook consumer relies on ---------------
+
+import itertools  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from chalicelib.errors import QueueUnavailable  # noqa: E402
+from chalicelib.webhooks.queue import QueueMessage  # noqa: E402
+
+_SQS_MAX_VISIBILITY = 43_200
+_SQS_MAX_DELAY = 900
+
+
+@dataclass
+class _Queued:
+    message_id: str
+    body: str
+    sent_at: float
+    visible_at: float
+    seq: int
+    receive_count: int = 0
+    first_receive_at: float | None = None
+    received_at: float | None = None
+    receipt: str | None = None
+
+
+def _refused(code: str, message: str) -> QueueUnavailable:
+    error = QueueUnavailable(f"The webhook queue is unavailable ({message}).")
+    error.aws_code = code
+    return error
+
+
+class MemoryQueue:
+    """A standard queue: delays, visibility timeouts, receive counts, retention and a redrive policy.
+
+    Time comes from `clock` (epoch seconds), so tests can run days of retries without sleeping.
+    A message received for the (max_receive_count + 1)-th time moves to `dead_letters` instead,
+    keeping its original enqueue time (as SQS does). ChangeMessageVisibility is refused beyond 12 h
+    from the receive. Thread-safe.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, visibility_timeout: int = 30,
+                 retention_seconds: int = 345_600, max_receive_count: int | None = None,
+                 dead_letters: MemoryQueue | None = None, name: str = "memory-queue") -> None:
+        self.name = name
+        self.clock = clock
+        self.visibility_timeout = visibility_timeout
+        self.retention_seconds = retention_seconds
+        self.max_receive_count = max_receive_count
+        self.dead_letters = dead_letters
+        self.expired = 0  # messages dropped by the retention period: a loss, tests assert it stays 0
+        self.sent = 0
+        self._messages: dict[str, _Queued] = {}
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+
+    # -- MessageQueue --------------------------------------------------------------------------------
+
+    def send(self, body: str, *, delay_seconds: int = 0) -> str:
+        """Enqueue, invisible for `delay_seconds` (0..900)."""
+        if not 0 <= delay_seconds <= _SQS_MAX_DELAY:
+            raise _refused("InvalidParameterValue", f"DelaySeconds {delay_seconds} outside 0..900")
+        with self._cond:
+            now = self.clock()
+            return self._add(body, now, now + delay_seconds)
+
+    def _add(self, body: str, sent_at: float, visible_at: float) -> str:
+        message_id = str(uuid.uuid4())
+        self._messages[message_id] = _Queued(message_id, body, sent_at, visible_at, next(self._seq))
+        self.sent += 1
+        self._cond.notify_all()
+        return message_id
+
+    def send_batch(self, bodies: Sequence[str]) -> None:
+        """Enqueue several messages."""
+        for body in bodies:
+            self.send(body)
+
+    def receive(self, max_messages: int = 10, *, wait_seconds: int = 0) -> list[QueueMessage]:
+        """Up to `max_messages` visible messages; waits (real time) up to `wait_seconds` when none is."""
+        with self._cond:
+            got = self._take(max_messages)
+            if not got and wait_seconds > 0:
+                self._cond.wait(wait_seconds)
+                got = self._take(max_messages)
+            return got
+
+    def _take(self, max_messages: int) -> list[QueueMessage]:
+        now = self.clock()
+        self._expire(now)
+        due = sorted((m for m in self._messages.values() if m.visible_at <= now), key=lambda m: (m.visible_at, m.seq))
+        out: list[QueueMessage] = []
+        for message in due:
+            if len(out) >= max_messages:
+                break
+            if (self.max_receive_count is not None and self.dead_letters is not None
+                    and message.receive_count >= self.max_receive_count):
+                del self._messages[message.message_id]
+                self.dead_letters._adopt(message)
+                continue
+            message.receive_count += 1
+            message.first_receive_at = message.first_receive_at or now
+            message.received_at = now
+            message.visible_at = now + self.visibility_timeout
+            message.receipt = f"{message.message_id}:{message.receive_count}:{uuid.uuid4().hex[:8]}"
+            out.append(QueueMessage(message.message_id, message.receipt, message.body, {
+                "ApproximateReceiveCount": str(message.receive_count),
+                "SentTimestamp": str(int(message.sent_at * 1000)),
+                "ApproximateFirstReceiveTimestamp": str(int(message.first_receive_at * 1000)),
+                "SenderId": "AIDAMEMORYQUEUE",
+            }))
+        return out
+
+    def _adopt(self, message: _Queued) -> None:
+        """Take a dead-lettered message: same id and body, original enqueue time, receive count reset."""
+        with self._cond:
+            now = self.clock()
+            self._messages[message.message_id] = _Queued(message.message_id, message.body, message.sent_at, now,
+                                                         next(self._seq))
+            self._cond.notify_all()
+
+    def _expire(self, now: float) -> None:
+        for message in [m for m in self._messages.values() if now - m.sent_at > self.retention_seconds]:
+            del self._messages[message.message_id]
+            self.expired += 1
+
+    def _in_flight(self, receipt_handle: str) -> _Queued:
+        for message in self._messages.values():
+            if message.receipt == receipt_handle:
+                if message.visible_at <= self.clock():
+                    raise _refused("MessageNotInflight", "the message is not in flight")
+                return message
+        raise _refused("ReceiptHandleIsInvalid", "unknown receipt handle")
+
+    def delete_batch(self, receipt_handles: Sequence[str]) -> None:
+        """Delete the messages whose latest receipt handle is given; stale handles are ignored."""
+        wanted = set(receipt_handles)
+        with self._cond:
+            for message in [m for m in self._messages.values() if m.receipt in wanted]:
+                del self._messages[message.message_id]
+
+    def change_visibility(self, receipt_handle: str, seconds: int) -> None:
+        """Visible again `seconds` from now; refused beyond 12 h from the receive or when not in flight."""
+        with self._cond:
+            message = self._in_flight(receipt_handle)
+            now = self.clock()
+            if seconds < 0 or now + seconds - (message.received_at or now) > _SQS_MAX_VISIBILITY:
+                raise _refused("InvalidParameterValue", "total VisibilityTimeout beyond 43200 seconds")
+            message.visible_at = now + seconds
+
+    # -- inspection (tests, benchmarks) --------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._cond:
+            self._expire(self.clock())
+            return len(self._messages)
+
+    def next_visible_at(self) -> float | None:
+        """When the next message becomes visible (None when the queue is empty)."""
+        with self._cond:
+            return min((m.visible_at for m in self._messages.values()), default=None)
+
+    def bodies(self) -> list[str]:
+        """Every message body, visible or not, in enqueue order."""
+        with self._cond:
+            return [m.body for m in sorted(self._messages.values(), key=lambda m: m.seq)]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.api import views
 from chalicelib.api.http import Ctx, Result, handle
 from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate, Tag
-from chalicelib.domain.models import ScanStatus, ScanType
+from chalicelib.domain.models import ScanStatus, ScanType, Severity, SignalKey
 from chalicelib.services import get_services
 
 VERSION = "0.1.0"
@@ -32,6 +32,17 @@ class PageQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=512)] | None = None
+
+
+class FindingsQuery(BaseModel):
+    """Filters and pagination of `GET /v1/scans/{token}/findings`."""
+
+    model_config = ConfigDict(extra="ignore")
+    severity: Severity | None = None
+    signal: SignalKey | None = None
+    cwe: Annotated[str, Field(pattern=r"^(?i:cwe-)?[0-9]{1,5}$")] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: Annotated[str, Field(max_length=512)] | None = None
 
 
@@ -72,6 +83,18 @@ def list_scans(request: Request | None) -> Response:
                                                 limit=q.limit, cursor=q.cursor)
         base = ctx.services.settings.public_base_url
         return Result(200, views.ScanList(items=[views.scan_view(s, base) for s in scans], next_cursor=cursor))
+    return handle(request, op)
+
+
+def list_findings(request: Request | None) -> Response:
+    """GET /v1/scans/{token}/findings."""
+    def op(ctx: Ctx) -> Result:
+        q = ctx.query(FindingsQuery)
+        scan, page, cursor, total = ctx.services.scans.findings(
+            ctx.tenant_id, ctx.path_id("token"), severity=q.severity, signal=q.signal, cwe=q.cwe, limit=q.limit,
+            cursor=q.cursor)
+        return Result(200, views.FindingList(scan_token=scan.scan_id, scan_status=scan.status, items=page,
+                                             total=total, next_cursor=cursor))
     return handle(request, op)
 
 

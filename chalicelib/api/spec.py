@@ -10,8 +10,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.api import routes, views
+from chalicelib.api import report_routes, routes, views
 from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate
+from chalicelib.service.reports import BrandingUpdate
 
 REF = "#/components/schemas/{model}"
 
@@ -41,6 +42,8 @@ OPERATIONS: tuple[Op, ...] = (
     Op("GET", "/v1/scans", "listScans", "List scans, newest first", 200, views.ScanList,
        query=routes.ListScansQuery, errors=(400, 422), tags=("scans",)),
     Op("GET", "/v1/scans/{token}", "getScan", "Read a scan", 200, views.ScanView, errors=(404,), tags=("scans",)),
+    Op("GET", "/v1/scans/{token}/findings", "listFindings", "A scan's findings, most severe first", 200,
+       views.FindingList, query=routes.FindingsQuery, errors=(400, 404, 422), tags=("scans",)),
     Op("POST", "/v1/scans/{token}/cancel", "cancelScan", "Cancel a running scan", 200, views.ScanView,
        errors=(404, 409), tags=("scans",)),
     Op("POST", "/v1/scan-templates", "createTemplate", "Save a scan template", 201, views.TemplateView,
@@ -55,8 +58,43 @@ OPERATIONS: tuple[Op, ...] = (
        views.ScanCreated, request=LaunchTemplate, errors=(400, 404, 409, 413, 422, 503), tags=("templates",)),
     Op("GET", "/v1/usage/summary", "getUsageSummary", "Scans and billable units", 200, views.UsageSummary,
        query=routes.UsageQuery, errors=(422,), tags=("usage",)),
+    # -- reports and branding (issue 4)
+    Op("GET", "/v1/scans/{token}/report", "getScanReport",
+       "Download a complete scan's report: 302 to a presigned URL (15 minutes at most)", 302,
+       views.ReportLinkView, query=report_routes.ReportQuery, errors=(404, 409, 422), tags=("scans",)),
+    Op("PUT", "/v1/branding", "putBranding", "Set the co-branding of reports (name, colours, contact, logo)", 200,
+       views.BrandingView, request=BrandingUpdate, errors=(400, 413, 422), tags=("branding",)),
+    Op("GET", "/v1/branding", "getBranding", "Read the co-branding of reports", 200, views.BrandingView,
+       errors=(404,), tags=("branding",)),
 )
 
+
+# -- webhooks (issue 4) ------------------------------------------------------------------------------
+from chalicelib.api import webhook_views  # noqa: E402
+from chalicelib.service.webhooks import CreateWebhook  # noqa: E402
+
+_WEBHOOK = "/v1/webhooks/{webhook_id}"
+OPERATIONS = (
+    *OPERATIONS,
+    Op("POST", "/v1/webhooks", "createWebhook", "Register a webhook endpoint (its secret is shown once)", 201,
+       webhook_views.WebhookCreated, request=CreateWebhook, errors=(400, 409, 413, 422, 503), tags=("webhooks",)),
+    Op("GET", "/v1/webhooks", "listWebhooks", "List webhook endpoints, newest first", 200, webhook_views.WebhookList,
+       query=routes.PageQuery, errors=(400, 422), tags=("webhooks",)),
+    Op("GET", _WEBHOOK, "getWebhook", "Read a webhook endpoint", 200, webhook_views.WebhookView, errors=(404,),
+       tags=("webhooks",)),
+    Op("DELETE", _WEBHOOK, "deleteWebhook", "Delete a webhook endpoint", 204, None, errors=(404,),
+       tags=("webhooks",)),
+    Op("POST", f"{_WEBHOOK}/rotate-secret", "rotateWebhookSecret",
+       "New signing secret (shown once); the previous one keeps signing for 24 h", 200, webhook_views.WebhookSecret,
+       errors=(404,), tags=("webhooks",)),
+    Op("POST", f"{_WEBHOOK}/test", "sendWebhookTest", "Queue a webhook.test event to this endpoint", 202,
+       webhook_views.DeliveryQueued, errors=(404, 409, 503), tags=("webhooks",)),
+    Op("GET", f"{_WEBHOOK}/deliveries", "listWebhookDeliveries", "Deliveries with every attempt, newest first", 200,
+       webhook_views.DeliveryList, query=routes.PageQuery, errors=(400, 404, 422), tags=("webhooks",)),
+    Op("POST", f"{_WEBHOOK}/deliveries/{{delivery_id}}/redeliver", "redeliverWebhookDelivery",
+       "Send the same event (same id) again, with a new attempt budget", 202, webhook_views.DeliveryQueued,
+       errors=(404, 409, 503), tags=("webhooks",)),
+)
 
 def _schemas() -> tuple[dict[str, Any], dict[Any, Any]]:
     models: list[tuple[type[BaseModel], Any]] = [(views.Problem, "serialization")]
@@ -91,6 +129,10 @@ def _problem(description: str) -> dict[str, Any]:
             "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}}
 
 
+_REDIRECT_HEADERS: dict[str, Any] = {
+    "Location": {"description": "The presigned URL", "schema": {"type": "string"}},
+    "Cache-Control": {"schema": {"type": "string", "const": "no-store"}},
+}
 _ERROR_TEXT = {400: "Bad request", 401: "Missing, malformed, unknown or revoked API key", 404: "Not found",
                409: "Conflict", 413: "Body too large", 422: "Validation failed", 429: "Rate limit exceeded",
                500: "Internal error", 503: "Temporarily unavailable"}
@@ -98,11 +140,16 @@ _ERROR_TEXT = {400: "Bad request", 401: "Missing, malformed, unknown or revoked 
 
 def _operation(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": op.summary}
-    if op.response:
+    if op.ok == 302:  # a redirect; its target as JSON (op.response) with Accept: application/json
+        ok["headers"] = _REDIRECT_HEADERS
+    elif op.response:
         ok["content"] = {"application/json": {"schema": keyed[(op.response, "serialization")]}}
     elif op.ok != 204:
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
     responses: dict[str, Any] = {str(op.ok): ok}
+    if op.ok == 302 and op.response:
+        responses["200"] = {"description": "With `Accept: application/json`: the redirect target as JSON",
+                            "content": {"application/json": {"schema": keyed[(op.response, "serialization")]}}}
     codes = set(op.errors) | {500}
     if op.method == "POST" and not op.public:  # Idempotency-Key: malformed 400, running 409, reused 422
         codes |= {400, 409, 422}

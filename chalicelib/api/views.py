@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.models import (
     ESTIMATED_SECONDS,
+    Finding,
     Priority,
     Scan,
     ScanError,
@@ -63,6 +64,16 @@ class ScanView(BaseModel):
     completed_at: datetime | None
     report_url: str | None
     error: ScanError | None
+
+
+class FindingList(BaseModel):
+    """A page of a scan's findings, most severe first; empty until the scan is scored."""
+
+    scan_token: str
+    scan_status: ScanStatus
+    items: list[Finding]
+    total: int = Field(description="Findings matching the filters, over all pages.")
+    next_cursor: str | None
 
 
 class ScanList(BaseModel):
@@ -130,7 +141,6 @@ class Problem(BaseModel):
 
 def scan_view(scan: Scan, base_url: str) -> ScanView:
     """The partner-facing view of a stored scan."""
-    complete = scan.status == ScanStatus.COMPLETE
     return ScanView(
         scan_token=scan.scan_id, target=scan.target, domain=None if parse_ip(scan.target) else scan.target,
         scan_type=scan.scan_type, name=scan.name, priority=scan.priority, tags=scan.tags, options=scan.options,
@@ -139,7 +149,7 @@ def scan_view(scan: Scan, base_url: str) -> ScanView:
         ready_threshold=scan.ready_threshold, scoring_version=scan.scoring_version, coverage=scan.coverage,
         findings_count=scan.findings_count, timeout_seconds=scan.timeout_seconds, created_at=scan.created_at,
         updated_at=scan.updated_at, started_at=scan.started_at, completed_at=scan.completed_at,
-        report_url=f"{base_url}/v1/scans/{scan.scan_id}/report" if complete else None, error=scan.error,
+        report_url=report_url(scan, base_url), error=scan.error,
     )
 
 
@@ -153,3 +163,55 @@ def scan_created(scan: Scan, base_url: str) -> ScanCreated:
 def template_view(template: Template) -> TemplateView:
     """The partner-facing view of a template."""
     return TemplateView.model_validate(template.model_dump(exclude={"tenant_id"}))
+
+
+# -- reports and branding (issue 4) ---------------------------------------------------------------
+
+
+def report_url(scan: Scan, base_url: str) -> str | None:
+    """The API route that redirects to the report: only once the scan is complete and has reports."""
+    if scan.status != ScanStatus.COMPLETE or not scan.report_keys:
+        return None
+    return f"{base_url}/v1/scans/{scan.scan_id}/report"
+
+
+class ReportLinkView(BaseModel):
+    """A short-lived download link to a report (the 302 target, as JSON with `Accept: application/json`)."""
+
+    url: str = Field(description="Presigned URL; valid until expires_at (15 minutes at most).")
+    expires_at: datetime
+    sha256: str = Field(description="Lower-case hex SHA-256 of the report's bytes, to verify the download.")
+    format: Literal["pdf", "json"]
+
+
+class LogoView(BaseModel):
+    """The stored logo: a short-lived link and what inspection proved about the image."""
+
+    url: str
+    expires_at: datetime
+    content_type: str
+    width: int
+    height: int
+    size: int
+    sha256: str
+
+
+class ContactView(BaseModel):
+    """The contact card printed on the report cover."""
+
+    name: str | None
+    role: str | None
+    email: str | None
+    phone: str | None
+    website: str | None
+
+
+class BrandingView(BaseModel):
+    """The tenant's co-branding as reports use it."""
+
+    display_name: str
+    primary_color: str
+    accent_color: str
+    contact: ContactView
+    logo: LogoView | None
+    updated_at: datetime

@@ -158,7 +158,7 @@ def _patch_early_answer() -> None:
     def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> Any:
         endpoint = original(self, heartbeat_seconds)
         if self.get_outcome() is not None:
-            endpoint.notify()
+            endpoint.notify()  # type: ignore[no-untyped-call]
         return endpoint
 
     def notify_heartbeat(self: Any) -> bool:
@@ -222,7 +222,7 @@ def _patch_heartbeat_error_name() -> None:
         if isinstance(ex, HeartbeatTimeoutError):
             name = StatesErrorNameType.StatesHeartbeatTimeout
             return FailureEvent(env=env, error_name=StatesErrorName(typ=name), event_type=HistoryEventType.TaskTimedOut,
-                                event_details=EventDetails(taskTimedOutEventDetails=TaskTimedOutEventDetails(
+                                event_details=EventDetails(taskTimedOutEventDetails=TaskTimedOutEventDetails(  # type: ignore[typeddict-item]
                                     resourceType=self._get_sfn_resource_type(), resource=self._get_sfn_resource(),
                                     error=name.to_name())))
         return original(self, env, ex)

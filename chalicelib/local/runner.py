@@ -1,6 +1,6 @@
 """The embedded stack's Fargate: runs the scanner entrypoint for every ECS RunTask moto receives.
 
-`subprocess` mode (the stack) starts `python -m chalicelib.scanners` with the stack's environment plus
+`subprocess` mode (the stack) starts `scanner-container/entrypoint.py` with the stack's environment plus
 the task's container environment, exactly the contract the Fargate container gets; `thread` mode
 (integration tests under in-process moto, which a child process cannot reach) calls the same
 `chalicelib.scanners.task.main` in a thread. StopTask kills the process. When a task ends on its own
@@ -17,9 +17,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("perimeter.fargate")
+ROOT = Path(__file__).resolve().parents[2]
 
 ScannerMain = Callable[[Mapping[str, str]], int]
 
@@ -33,8 +35,9 @@ class LocalTaskRunner:
         if mode not in ("subprocess", "thread"):
             raise ValueError(f"unknown runner mode {mode!r}")
         self.mode = mode
-        self.command = list(command or [sys.executable, "-m", "chalicelib.scanners"])
+        self.command = list(command or [sys.executable, str(ROOT / "scanner-container" / "entrypoint.py")])
         self.base_env = dict(os.environ if base_env is None else base_env)
+        self.base_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), self.base_env.get("PYTHONPATH")) if p)
         self._ecs = ecs_client
         self._thread_main = thread_main
         self._procs: dict[str, subprocess.Popen[bytes]] = {}

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.local.provision import Resources, provision
+from chalicelib.local.provision import PROVISIONED_SERVICES, Resources, provision
 
 log = logging.getLogger("perimeter.local")
 LOCAL_TENANT = "local"
@@ -43,6 +44,7 @@ class LocalStack:
     started: list[Any] = field(default_factory=list)
     resources: Resources | None = None
     api_key: str = ""
+    runner: Any = None
 
     def start(self) -> None:
         """Start moto, provision, register the bootstrap key and serve the API; raises on failure."""
@@ -64,11 +66,26 @@ class LocalStack:
         from chalicelib.settings import Settings
 
         bootstrap = Settings.from_env()
-        clients = {name: make_client(name, bootstrap) for name in ("dynamodb", "s3", "sqs", "stepfunctions")}
+        clients = {name: make_client(name, bootstrap) for name in PROVISIONED_SERVICES}
         self.resources = provision(clients, region=bootstrap.aws_region)
         os.environ.update(self.resources.env())
+        self._start_pipeline(clients["ecs"])
         self.api_key = self._bootstrap_key()
         self._serve_api()
+        from chalicelib.local.poller import start_webhook_poller
+        from chalicelib.services import get_services
+
+        self.started.append(start_webhook_poller(get_services()))  # the event source mapping of deliver_webhooks
+
+    def _start_pipeline(self, ecs: Any) -> None:
+        """Connect moto's Lambda and ECS to the in-process dispatcher and the local Fargate runner."""
+        from chalicelib.local import dispatcher, moto_fixes
+        from chalicelib.local.runner import LocalTaskRunner
+
+        command = shlex.split(os.environ.get("PERIMETER_LOCAL_SCANNER_COMMAND", "")) or None
+        self.runner = LocalTaskRunner(mode="subprocess", command=command, base_env=dict(os.environ), ecs_client=ecs)
+        moto_fixes.install(invoker=dispatcher.invoke, on_run_task=self.runner.on_run_task,
+                           on_stop_task=self.runner.on_stop_task)
 
     def _bootstrap_key(self) -> str:
         from chalicelib.errors import AlreadyExists
@@ -126,7 +143,9 @@ class LocalStack:
         _wait_for(f"http://127.0.0.1:{self.api_port}/v1/health")
 
     def stop(self) -> None:
-        """Stop the API and moto servers."""
+        """Stop the scanner tasks, the API and moto servers."""
+        if self.runner is not None:
+            self.runner.stop_all()
         for part in reversed(self.started):
             try:
                 part.shutdown() if hasattr(part, "shutdown") else part.stop()

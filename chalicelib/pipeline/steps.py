@@ -91,8 +91,9 @@ class Pipeline:
     """The pipeline steps over the scan service, the reports bucket, the event publisher and the renderer."""
 
     def __init__(self, scans: ScanService, objects: ObjectStore, events: EventPublisher,
-                 reports: ReportRenderer | None, *, heartbeat_seconds: int,
+                 reports: ReportRenderer | None, *, heartbeat_seconds: int, public_base_url: str = "",
                  clock: Callable[[], float] = time.time) -> None:
+        self._base_url = public_base_url.rstrip("/")
         self._scans = scans
         self._objects = objects
         self._events = events
@@ -222,9 +223,13 @@ class Pipeline:
 
     def _publish(self, scan: Scan, event: str, **extra: Any) -> None:
         """Publish an event; a failure to enqueue is logged, never fails the scan (the record is the truth)."""
+        complete = scan.status is ScanStatus.COMPLETE and bool(scan.report_keys)
         data = {"scan_token": scan.scan_id, "target": scan.target, "scan_type": scan.scan_type.value,
                 "status": scan.status.value, "score": scan.score, "grade": scan.grade,
-                "ready": scan.ready, "error": scan.error.model_dump() if scan.error else None, **extra}
+                "grade_label": scan.grade_label, "ready": scan.ready,
+                "status_url": f"{self._base_url}/v1/scans/{scan.scan_id}",
+                "report_url": f"{self._base_url}/v1/scans/{scan.scan_id}/report" if complete else None,
+                "error": scan.error.model_dump() if scan.error else None, **extra}
         try:
             self._events.publish(scan.tenant_id, event, data)
         except Exception:

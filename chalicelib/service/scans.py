@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 import logging
 from collections.abc import Callable
@@ -15,10 +16,13 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import (
     BILLABLE_UNITS,
     SIGNALS_BY_TYPE,
+    Finding,
     Scan,
     ScanError,
     ScanStatus,
     ScanType,
+    Severity,
+    SignalKey,
     check_transition,
     utcnow,
 )
@@ -222,6 +226,46 @@ class ScanService:
         except Exception:  # the scan is cancelled; later pipeline steps will be refused their transitions
             log.exception("could not stop the execution of %s", scan_id)
         return scan
+
+    # -- findings -------------------------------------------------------------------------------
+    def findings(self, tenant_id: str, scan_id: str, *, severity: Severity | None = None,
+                 signal: SignalKey | None = None, cwe: str | None = None, limit: int = 50,
+                 cursor: str | None = None) -> tuple[Scan, builtins.list[Finding], str | None, int]:
+        """A page of the scan's findings, most severe first; returns (scan, page, next cursor, total matching).
+
+        Raises NotFound (also across tenants) and BadRequest for a foreign cursor.
+        """
+        scan = self.get(tenant_id, scan_id)
+        wanted_cwe = normalise_cwe(cwe) if cwe else None
+        matching = [f for f in sorted_findings(scan)
+                    if (severity is None or f.severity == severity) and (signal is None or f.signal == signal)
+                    and (wanted_cwe is None or (f.cwe is not None and normalise_cwe(f.cwe) == wanted_cwe))]
+        start = 0
+        if cursor:
+            after = decode_cursor(cursor, f"FINDING#{scan_id}#")
+            try:
+                start = int(after.rsplit("#", 1)[1])
+            except ValueError:
+                raise BadRequest("The cursor is not valid.", code="invalid-cursor") from None
+        page = matching[start:start + limit]
+        end = start + len(page)
+        next_cursor = encode_cursor(f"FINDING#{scan_id}#{end}") if end < len(matching) else None
+        return scan, page, next_cursor, len(matching)
+
+
+_SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
+
+
+def sorted_findings(scan: Scan) -> list[Finding]:
+    """Every finding of the scan: most severe first, then by signal, code and id (a stable order)."""
+    every = [f for result in scan.signals.values() for f in result.findings]
+    return sorted(every, key=lambda f: (_SEVERITY_ORDER[f.severity], f.signal.value, f.code, f.id))
+
+
+def normalise_cwe(text: str) -> str:
+    """`CWE-319`, `cwe-319` and `319` all become `CWE-319`."""
+    digits = text.strip().upper().removeprefix("CWE-")
+    return f"CWE-{digits}"
 
 
 def pipeline_input(scan: Scan) -> dict[str, Any]:

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.support.stack import BOOTSTRAP_KEY, RunningStack, start_stack
+from tests.support.lab import Lab
+from tests.support.stack import BOOTSTRAP_KEY, RunningStack
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[RunningStack]:
-    running = start_stack()
-    yield running
-    assert running.stop() == 0, "\n".join(running.output[-30:])
 
 
 def auth(key: str = BOOTSTRAP_KEY) -> dict[str, str]:
@@ -29,9 +22,9 @@ def test_stack_prints_the_bootstrap_key_and_answers_health(stack: RunningStack) 
     assert requests.get(f"{stack.base_url}/v1/health", timeout=5).json()["status"] == "ok"
 
 
-def test_scan_created_over_http_reads_back(stack: RunningStack) -> None:
+def test_scan_created_over_http_reads_back(stack: RunningStack, lab: Lab) -> None:
     created = requests.post(f"{stack.base_url}/v1/scans", headers=auth(),
-                            json={"target": "93.184.216.34", "scan_type": "ports", "tags": ["e2e"]}, timeout=10)
+                            json={"target": lab.good, "scan_type": "ports", "tags": ["e2e"]}, timeout=10)
     assert created.status_code == 202, created.text
     token = created.json()["scan_token"]
     scan = requests.get(created.json()["status_url"], headers=auth(), timeout=10).json()
@@ -40,9 +33,9 @@ def test_scan_created_over_http_reads_back(stack: RunningStack) -> None:
     assert [s["scan_token"] for s in listed["items"]] == [token]
 
 
-def test_fifty_concurrent_identical_requests_create_one_scan(stack: RunningStack) -> None:
+def test_fifty_concurrent_identical_requests_create_one_scan(stack: RunningStack, lab: Lab) -> None:
     headers = {**auth(), "Idempotency-Key": "concurrent-e2e-1"}
-    body = {"target": "93.184.216.34", "scan_type": "tls", "tags": ["concurrent"]}
+    body = {"target": lab.good, "scan_type": "tls", "tags": ["concurrent"]}
 
     def post() -> requests.Response:
         return requests.post(f"{stack.base_url}/v1/scans", headers=headers, json=body, timeout=30)

@@ -10,15 +10,15 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.adapters.dynamodb import DynamoDBStore
-from chalicelib.local.provision import Resources, provision
+from chalicelib.local.provision import PROVISIONED_SERVICES, Resources, provision
 
 
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
     """moto in-process with Step Functions execution on; yields clients by service name."""
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield {name: boto3.client(name, region_name="us-east-1")
-               for name in ("dynamodb", "s3", "sqs", "stepfunctions")}
+    # Lambda never reaches for Docker here: without the dispatcher (tests/integration/pipeline) it echoes.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        yield {name: boto3.client(name, region_name="us-east-1") for name in PROVISIONED_SERVICES}
 
 
 @pytest.fixture

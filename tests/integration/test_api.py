@@ -38,7 +38,8 @@ class Api:
 @pytest.fixture
 def wired(aws: dict[str, Any], resources: Resources) -> Iterator[Services]:
     settings = Settings.from_env({}, key_pepper=PEPPER, table_name=resources.table,
-                                 state_machine_arn=resources.state_machine_arn, rate_limit_per_minute=1000)
+                                 state_machine_arn=resources.state_machine_arn, rate_limit_per_minute=1000,
+                                 webhook_queue_url=resources.queue_url, webhook_dlq_url=resources.dlq_url)
     services = Services(settings, store=DynamoDBStore(resources.table, aws["dynamodb"]),
                         workflow=StepFunctionsWorkflow(resources.state_machine_arn, aws["stepfunctions"]),
                         resolver=StaticResolver(PUBLIC_DOMAINS))
@@ -162,9 +163,16 @@ def test_x_api_key_header_authenticates(keys: dict[str, str]) -> None:
 def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, str]) -> None:
     scan = body(api.call("POST", "/v1/scans", {"domain": "example.com"}))["scan_token"]
     template = body(api.call("POST", "/v1/scan-templates", {"name": "t"}))["template_id"]
+    hook = body(api.call("POST", "/v1/webhooks", {"url": "https://example.com/hook", "events": ["*"]}))["webhook_id"]
+    delivery = body(api.call("POST", f"/v1/webhooks/{hook}/test"))["delivery_id"]
     rival = keys["rival"]
     attempts = [
-        ("GET", f"/v1/scans/{scan}", None), ("POST", f"/v1/scans/{scan}/cancel", None),
+        ("GET", f"/v1/scans/{scan}", None), ("GET", f"/v1/scans/{scan}/findings", None),
+        ("GET", f"/v1/scans/{scan}/report", None), ("POST", f"/v1/scans/{scan}/cancel", None),
+        ("GET", f"/v1/webhooks/{hook}", None), ("POST", f"/v1/webhooks/{hook}/rotate-secret", None),
+        ("POST", f"/v1/webhooks/{hook}/test", None), ("GET", f"/v1/webhooks/{hook}/deliveries", None),
+        ("POST", f"/v1/webhooks/{hook}/deliveries/{delivery}/redeliver", None),
+        ("DELETE", f"/v1/webhooks/{hook}", None),
         ("GET", f"/v1/scan-templates/{template}", None), ("DELETE", f"/v1/scan-templates/{template}", None),
         ("POST", f"/v1/scan-templates/{template}/launch", {"target": "example.com"}),
     ]
@@ -175,6 +183,7 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
         assert response.status_code == 404, (method, path)
     assert body(api.call("GET", f"/v1/scans/{scan}"))["status"] == "pending"
     assert api.call("GET", f"/v1/scan-templates/{template}").status_code == 200
+    assert api.call("GET", f"/v1/webhooks/{hook}").status_code == 200
     assert body(api.call("GET", "/v1/scans", key=rival))["items"] == []
 
 

@@ -71,6 +71,7 @@ class Lab:
     http_ports: dict[str, int] = field(default_factory=dict)
     listeners: dict[int, RawListener] = field(default_factory=dict)
     tls10: bool = False
+    standard_ports: bool = False  # HTTPS on 443 and HTTP on 80 (needs root): what a real scan looks at
 
     @property
     def good(self) -> str:
@@ -83,6 +84,18 @@ class Lab:
     @property
     def tlslab(self) -> str:
         return f"{self.subnet}.30"
+
+    def _port(self, standard: int) -> int:
+        return standard if self.standard_ports else 0
+
+    def stack_env(self, **extra: str) -> dict[str, str]:
+        """Environment for an embedded stack that scans this lab: its DNS, CA, blocklists, breach API."""
+        return {
+            "PERIMETER_DNS_SERVERS": self.dns.address, "PERIMETER_ALLOW_PRIVATE_TARGETS": "127.0.0.0/8",
+            "PERIMETER_DNSBL_ZONES": ",".join(DNSBL_ZONES), "PERIMETER_BREACH_API_URL": self.breach.url,
+            "PERIMETER_BREACH_API_KEY": BREACH_KEY, "SSL_CERT_FILE": str(self.ca.ca_file),
+            "PERIMETER_DNS_TIMEOUT": "2", **extra,
+        }
 
     def _serve(self, server: Any) -> Any:
         server.start()
@@ -124,7 +137,7 @@ class Lab:
             body = policies.get(host)
             return Response(200, [("Content-Type", "text/plain")], body) if body else Response(404)
 
-        https = self._serve(LocalHTTPServer(self.good, routes={
+        https = self._serve(LocalHTTPServer(self.good, port=self._port(443), routes={
             "/": Response(200, GOOD_HEADERS, b"<h1>good</h1>"),
             "/.well-known/mta-sts.txt": policy,
         }, ssl_context=server_context(self.good_cert)))
@@ -138,7 +151,7 @@ class Lab:
                 return Response(302, [("Location", "http://internal.test/admin")])
             return Response(301, [("Location", f"https://{host}:{https.port}/")])
 
-        http = self._serve(LocalHTTPServer(self.good, routes={"/": front}))
+        http = self._serve(LocalHTTPServer(self.good, port=self._port(80), routes={"/": front}))
         for name in names:
             self.http_ports[name.removeprefix("mta-sts.")] = http.port
         self.good_http = http
@@ -146,9 +159,11 @@ class Lab:
     def _start_bad(self) -> None:
         cert = self.ca.issue("bad.test", ["bad.test"], days=30, not_before_days=-60)  # expired 30 days ago
         minimum = ssl.TLSVersion.TLSv1 if self.tls10 else ssl.TLSVersion.TLSv1_2
-        self.bad_https = self._serve(LocalHTTPServer(self.bad, routes={"/": Response(200, BAD_HEADERS, b"bad")},
+        self.bad_https = self._serve(LocalHTTPServer(self.bad, port=self._port(443),
+                                                     routes={"/": Response(200, BAD_HEADERS, b"bad")},
                                                      ssl_context=server_context(cert, minimum=minimum)))
-        self.bad_http = self._serve(LocalHTTPServer(self.bad, routes={"/": Response(200, BAD_HEADERS, b"bad")}))
+        self.bad_http = self._serve(LocalHTTPServer(self.bad, port=self._port(80),
+                                                    routes={"/": Response(200, BAD_HEADERS, b"bad")}))
         self.https_ports["bad.test"] = self.bad_https.port
         self.http_ports["bad.test"] = self.bad_http.port
         fakes = {6379: (b"", b"-ERR unknown command 'HEAD'\r\n"), 2375: (b"", b"HTTP/1.0 200 OK\r\n\r\n"),

@@ -1,0 +1,271 @@
+"""Pipeline steps on fakes: transitions, evidence checks, error mapping, run plan, findings pages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.commands import CreateScan
+from chalicelib.domain.evidence import EvidenceDocument
+from chalicelib.domain.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalResult, SignalStatus
+from chalicelib.domain.scoring import MAX_SCORES
+from chalicelib.errors import BadRequest, NotFound
+from chalicelib.pipeline.contract import evidence_key
+from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal
+from chalicelib.pipeline.steps import Pipeline, failure_error, run_plan
+from chalicelib.scanners.ports import CATALOG as PORTS
+from chalicelib.services import Services
+
+
+class Published:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def publish(self, tenant_id: str, event: str, data: dict[str, Any]) -> list[str]:
+        self.events.append((tenant_id, event, data))
+        return []
+
+
+class Renderer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def render_and_store(self, tenant_id: str, scan_id: str) -> dict[str, Any]:
+        self.calls.append((tenant_id, scan_id))
+        return {"scan_id": scan_id}
+
+
+@pytest.fixture
+def tenant(services: Services) -> Any:
+    return services.auth.create_tenant("t1", "One")
+
+
+@pytest.fixture
+def events() -> Published:
+    return Published()
+
+
+@pytest.fixture
+def pipeline(services: Services, events: Published) -> Pipeline:
+    return Pipeline(services.scans, services.objects, events, Renderer(), heartbeat_seconds=30, clock=lambda: 1000.0)
+
+
+@pytest.fixture
+def scan(services: Services, tenant: Any) -> Scan:
+    return services.scans.create(tenant, CreateScan(domain="example.com"))
+
+
+def step(scan: Scan, **extra: Any) -> dict[str, Any]:
+    return {"scan_id": scan.scan_id, "tenant_id": scan.tenant_id, **extra}
+
+
+def put_evidence(services: Services, scan: Scan, group: str, signals: dict[str, SignalResult],
+                 **overrides: Any) -> dict[str, Any]:
+    document = EvidenceDocument(scan_id=overrides.get("scan_id", scan.scan_id), tenant_id=scan.tenant_id,
+                                group=group, target=scan.target, started_at=datetime.now(UTC),
+                                finished_at=datetime.now(UTC), signals={SignalKey(k): v for k, v in signals.items()})
+    body = document.model_dump_json().encode()
+    key = evidence_key(scan.tenant_id, scan.scan_id, group)
+    services.objects.put(key, body, "application/json")
+    return {"group": group, "skipped": False, "evidence_key": key, "sha256": hashlib.sha256(body).hexdigest()}
+
+
+def complete(*keys: str, findings: dict[str, list[Any]] | None = None) -> dict[str, SignalResult]:
+    return {k: SignalResult(status=SignalStatus.COMPLETE, max_score=MAX_SCORES[SignalKey(k)],
+                            findings=(findings or {}).get(k, [])) for k in keys}
+
+
+def scored(pipeline: Pipeline, services: Services, scan: Scan,
+           port_findings: list[Any] | None = None) -> dict[str, Any]:
+    pipeline.mark_scanning(step(scan))
+    evidence = [put_evidence(services, scan, "network", complete("scan", "layer", "web",
+                                                                 findings={"scan": port_findings or []})),
+                put_evidence(services, scan, "intel", complete("mail", "reputation", "breach"))]
+    return pipeline.score_scan(step(scan, signals=["scan", "breach", "reputation", "mail", "layer", "web"],
+                                    evidence=evidence))
+
+
+def test_mark_scanning_moves_pending_to_scanning_and_plans_both_groups(
+        pipeline: Pipeline, services: Services, scan: Scan, events: Published) -> None:
+    plan = pipeline.mark_scanning(step(scan))
+    stored = services.scans.get("t1", scan.scan_id)
+    assert stored.status == ScanStatus.SCANNING and stored.started_at is not None and stored.progress == 10
+    assert plan["groups"] == {"network": True, "intel": True}
+    assert plan["scanner_timeout_seconds"] == 900 - 60 and plan["deadline"] == str(1000 + 840)
+    assert plan["heartbeat_seconds"] == 30 and plan["heartbeat"] == "30"
+    assert [e for _, e, _ in events.events] == ["scan.started"]
+
+
+def test_mark_scanning_a_cancelled_scan_raises_scan_terminal(pipeline: Pipeline, services: Services,
+                                                             scan: Scan) -> None:
+    services.scans.cancel("t1", scan.scan_id)
+    with pytest.raises(ScanTerminal):
+        pipeline.mark_scanning(step(scan))
+
+
+def test_step_input_without_ids_is_bad_step_input(pipeline: Pipeline) -> None:
+    with pytest.raises(BadStepInput):
+        pipeline.mark_scanning({"scan_id": ""})
+
+
+def test_score_stores_signals_score_grade_and_coverage(pipeline: Pipeline, services: Services, scan: Scan) -> None:
+    result = scored(pipeline, services, scan)
+    stored = services.scans.get("t1", scan.scan_id)
+    assert result == {"score": 100, "grade": "A", "findings": 0}
+    assert stored.status == ScanStatus.SCORING and stored.grade == "A" and stored.ready is True
+    assert stored.coverage is not None and set(stored.coverage["tested"]) == {
+        "scan", "breach", "reputation", "mail", "layer", "web"}
+
+
+def test_same_evidence_gives_the_same_score(pipeline: Pipeline, services: Services, tenant: Any) -> None:
+    finding = PORTS.make("rdp-exposed", key="3389", evidence={"port": 3389})
+    first = services.scans.create(tenant, CreateScan(domain="example.com"))
+    second = services.scans.create(tenant, CreateScan(domain="example.com"))
+    assert scored(pipeline, services, first, port_findings=[finding]) == \
+        scored(pipeline, services, second, port_findings=[finding])
+
+
+def test_score_refuses_tampered_evidence(pipeline: Pipeline, services: Services, scan: Scan) -> None:
+    pipeline.mark_scanning(step(scan))
+    network = put_evidence(services, scan, "network", complete("scan", "layer", "web"))
+    intel = put_evidence(services, scan, "intel", complete("mail", "reputation", "breach"))
+    services.objects.put(network["evidence_key"], b'{"tampered": true}', "application/json")
+    with pytest.raises(EvidenceInvalid, match="digest"):
+        pipeline.score_scan(step(scan, signals=["scan", "layer", "web", "mail", "reputation", "breach"],
+                                 evidence=[network, intel]))
+    assert services.scans.get("t1", scan.scan_id).status == ScanStatus.SCANNING
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("missing-signal", "no evidence for signal"),
+    ("foreign-prefix", "outside this scan"),
+    ("wrong-group-signal", "does not own"),
+    ("no-object", "missing"),
+])
+def test_score_refuses_evidence_that_does_not_fit(pipeline: Pipeline, services: Services, scan: Scan,
+                                                  case: str, message: str) -> None:
+    pipeline.mark_scanning(step(scan))
+    network = put_evidence(services, scan, "network", complete("scan", "layer", "web"))
+    intel = put_evidence(services, scan, "intel", complete("mail", "reputation", "breach"))
+    if case == "missing-signal":
+        intel = put_evidence(services, scan, "intel", complete("mail", "reputation"))
+    elif case == "foreign-prefix":
+        intel = {**intel, "evidence_key": "tenants/t2/scans/other/evidence/intel.json"}
+    elif case == "wrong-group-signal":
+        intel = put_evidence(services, scan, "intel", complete("mail", "reputation", "breach", "scan"))
+    elif case == "no-object":
+        intel = {**intel, "evidence_key": evidence_key("t1", scan.scan_id, "intel") + ".gone"}
+    with pytest.raises(EvidenceInvalid, match=message):
+        pipeline.score_scan(step(scan, signals=["scan", "layer", "web", "mail", "reputation", "breach"],
+                                 evidence=[network, intel]))
+
+
+def test_unknown_finding_code_is_invalid_evidence(pipeline: Pipeline, services: Services, scan: Scan) -> None:
+    bogus = PORTS.make("open-port", key="1").model_copy(update={"code": "made-up"})
+    with pytest.raises(EvidenceInvalid, match="made-up"):
+        scored(pipeline, services, scan, port_findings=[bogus])
+
+
+def test_huge_finding_evidence_is_trimmed_on_the_record(pipeline: Pipeline, services: Services, scan: Scan) -> None:
+    big = PORTS.make("open-port", key="80", evidence={"banner": "x" * 20_000})
+    scored(pipeline, services, scan, port_findings=[big])
+    stored = services.scans.get("t1", scan.scan_id)
+    evidence = stored.signals["scan"].findings[0].evidence
+    assert evidence["truncated"] is True and len(json.dumps(evidence)) < 500
+
+
+def test_render_then_finalize_completes_and_publishes(pipeline: Pipeline, services: Services, scan: Scan,
+                                                      events: Published) -> None:
+    scored(pipeline, services, scan)
+    pipeline.render_report(step(scan))
+    assert services.scans.get("t1", scan.scan_id).progress == 90
+    final = pipeline.finalize_scan(step(scan))
+    assert final == {"status": "complete", "score": 100, "grade": "A"}
+    assert [e for _, e, _ in events.events] == ["scan.started", "scan.completed"]
+    completed = events.events[-1][2]
+    assert completed["scan_token"] == scan.scan_id and completed["grade"] == "A"
+
+
+def test_render_refuses_a_scan_that_is_not_scoring(pipeline: Pipeline, scan: Scan) -> None:
+    with pytest.raises(ScanTerminal):
+        pipeline.render_report(step(scan))
+
+
+def test_mark_failed_records_the_mapped_error_and_publishes(pipeline: Pipeline, services: Services, scan: Scan,
+                                                           events: Published) -> None:
+    pipeline.mark_scanning(step(scan))
+    envelope = json.dumps({"errorType": "EvidenceInvalid", "errorMessage": "evidence of 'intel' is malformed"})
+    result = pipeline.mark_failed(step(scan, failure={"Error": "EvidenceInvalid", "Cause": envelope}))
+    stored = services.scans.get("t1", scan.scan_id)
+    assert result == {"status": "failed", "code": "scanner-invalid-output"}
+    assert stored.status == ScanStatus.FAILED and stored.error is not None
+    assert "evidence of 'intel' is malformed" in stored.error.message
+    assert events.events[-1][1] == "scan.failed"
+
+
+def test_mark_failed_leaves_a_finished_scan_alone(pipeline: Pipeline, services: Services, scan: Scan,
+                                                  events: Published) -> None:
+    services.scans.cancel("t1", scan.scan_id)
+    assert pipeline.mark_failed(step(scan, failure={"Error": "States.Timeout"}))["status"] == "unchanged"
+    assert services.scans.get("t1", scan.scan_id).status == ScanStatus.CANCELLED
+    assert events.events == []
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    ("States.Timeout", "timeout"), ("States.HeartbeatTimeout", "scanner-unresponsive"),
+    ("Scanner.Crashed", "scanner-crashed"), ("Scanner.InvalidInput", "scanner-invalid-input"),
+    ("Scanner.Transient", "scanner-unavailable"), ("EvidenceInvalid", "scanner-invalid-output"),
+    ("ECS.AccessDeniedException", "scanner-launch-failed"), ("KeyError", "internal-error"),
+])
+def test_failure_error_maps_step_functions_errors_to_stable_codes(error: str, code: str) -> None:
+    assert failure_error({"Error": error, "Cause": "why"}).code == code
+
+
+def test_failure_message_is_one_bounded_line() -> None:
+    message = failure_error({"Error": "Scanner.Crashed", "Cause": "line one\nline two " + "x" * 2000}).message
+    assert "\n" not in message and len(message) <= 500
+
+
+def test_run_plan_skips_groups_the_scan_type_does_not_need(services: Services, tenant: Any) -> None:
+    scan = services.scans.create(tenant, CreateScan(target="93.184.216.34", scan_type=ScanType.TLS,
+                                                    timeout_seconds=30))
+    plan = run_plan(scan, 0.0, 60)
+    assert plan["groups"] == {"network": True, "intel": False}
+    assert plan["scanner_timeout_seconds"] == 30 - 7
+
+
+def test_findings_are_filtered_sorted_and_paginated(pipeline: Pipeline, services: Services, scan: Scan) -> None:
+    findings = [PORTS.make("docker-api-exposed", key="2375"), PORTS.make("rdp-exposed", key="3389"),
+                PORTS.make("open-port", key="80"), PORTS.make("open-port", key="443")]
+    scored(pipeline, services, scan, port_findings=findings)
+    _, first, cursor, total = services.scans.findings("t1", scan.scan_id, limit=2)
+    assert total == 4 and [f.severity for f in first] == sorted([f.severity for f in first],
+                                                                key=list(Severity).index)
+    assert first[0].code == "docker-api-exposed" and cursor is not None
+    _, rest, end, _ = services.scans.findings("t1", scan.scan_id, limit=2, cursor=cursor)
+    assert {f.id for f in first}.isdisjoint({f.id for f in rest}) and len(rest) == 2 and end is None
+    _, high, _, count = services.scans.findings("t1", scan.scan_id, severity=Severity.HIGH)
+    assert count == len(high) and all(f.severity == Severity.HIGH for f in high) and high
+    cwe = high[0].cwe
+    if cwe:
+        _, by_cwe, _, _ = services.scans.findings("t1", scan.scan_id, cwe=cwe.lower().removeprefix("cwe-"))
+        assert by_cwe and all(f.cwe == cwe for f in by_cwe)
+
+
+def test_findings_cursor_of_another_scan_is_refused(pipeline: Pipeline, services: Services, scan: Scan,
+                                                    tenant: Any) -> None:
+    scored(pipeline, services, scan, port_findings=[PORTS.make("open-port", key=str(p)) for p in range(3)])
+    _, _, cursor, _ = services.scans.findings("t1", scan.scan_id, limit=1)
+    other = services.scans.create(tenant, CreateScan(domain="example.com"))
+    with pytest.raises(BadRequest):
+        services.scans.findings("t1", other.scan_id, cursor=cursor)
+
+
+def test_findings_of_another_tenants_scan_are_not_found(services: Services, scan: Scan) -> None:
+    services.auth.create_tenant("t2", "Two")
+    with pytest.raises(NotFound):
+        services.scans.findings("t2", scan.scan_id)
