@@ -45,6 +45,7 @@ class LocalStack:
     resources: Resources | None = None
     api_key: str = ""
     runner: Any = None
+    lambdas: Any = None
 
     def start(self) -> None:
         """Start moto, provision, register the bootstrap key and serve the API; raises on failure."""
@@ -83,8 +84,10 @@ class LocalStack:
         from chalicelib.local.runner import LocalTaskRunner
 
         command = shlex.split(os.environ.get("PERIMETER_LOCAL_SCANNER_COMMAND", "")) or None
-        self.runner = LocalTaskRunner(mode="subprocess", command=command, base_env=dict(os.environ), ecs_client=ecs)
-        moto_fixes.install(invoker=dispatcher.invoke, on_run_task=self.runner.on_run_task,
+        mode = "subprocess" if command else os.environ.get("PERIMETER_LOCAL_RUNNER", "fork")
+        self.runner = LocalTaskRunner(mode=mode, command=command, base_env=dict(os.environ), ecs_client=ecs)
+        self.lambdas = dispatcher.LambdaWorkers()
+        moto_fixes.install(invoker=self.lambdas.invoke, on_run_task=self.runner.on_run_task,
                            on_stop_task=self.runner.on_stop_task)
 
     def _bootstrap_key(self) -> str:
@@ -146,6 +149,8 @@ class LocalStack:
         """Stop the scanner tasks, the API and moto servers."""
         if self.runner is not None:
             self.runner.stop_all()
+        if self.lambdas is not None:
+            self.lambdas.shutdown()
         for part in reversed(self.started):
             try:
                 part.shutdown() if hasattr(part, "shutdown") else part.stop()

@@ -41,17 +41,19 @@ def run_scan(stack: RunningStack, body: dict[str, Any], timeout: float = 60.0) -
 
 
 def scanner_processes(scan_id: str) -> list[int]:
-    """PIDs of live processes whose environment carries SCAN_ID=<scan_id> (Linux /proc)."""
+    """PIDs of live scanner processes of a scan (Linux /proc): a forked task names itself
+    `scn<last 12 of the scan id>`; a spawned one carries SCAN_ID in its environment."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
+            comm = (entry / "comm").read_text().strip()
             environ = (entry / "environ").read_bytes()
             state = (entry / "stat").read_text().split()[2]
         except OSError:
             continue
-        if f"SCAN_ID={scan_id}".encode() in environ.split(b"\0") and state != "Z":
+        if state != "Z" and (comm == f"scn{scan_id[-12:]}" or f"SCAN_ID={scan_id}".encode() in environ.split(b"\0")):
             found.append(int(entry.name))
     return found
 

@@ -26,6 +26,7 @@ class RunningStack:
     api_key: str
     startup_seconds: float
     output: list[str]
+    aws_endpoint: str = ""
 
     def stop(self, timeout: float = 15.0) -> int:
         """Send SIGINT (as Ctrl-C would) and wait; returns the exit code."""
@@ -50,6 +51,7 @@ def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 30.0) 
         [sys.executable, "-m", "chalicelib.local"], cwd=ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output: list[str] = []
+    key = endpoint = ""
     assert process.stdout is not None
     deadline = started + timeout
     while time.monotonic() < deadline:
@@ -60,9 +62,13 @@ def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 30.0) 
             continue
         output.append(line.rstrip())
         if line.strip().startswith("API key:"):
+            key = line.split(":", 1)[1].strip()
+        if line.strip().startswith("AWS:"):
+            endpoint = line.split(":", 1)[1].split()[0]
+        if line.strip().startswith("Press Ctrl-C"):
             threading.Thread(target=_drain, args=(process, output), daemon=True).start()
-            return RunningStack(process, f"http://127.0.0.1:{port}", line.split(":", 1)[1].strip(),
-                                time.monotonic() - started, output)
+            return RunningStack(process, f"http://127.0.0.1:{port}", key, time.monotonic() - started, output,
+                                endpoint)
     process.kill()
     raise RuntimeError("the embedded stack did not start:\n" + "\n".join(output))
 
