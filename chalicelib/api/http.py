@@ -138,10 +138,12 @@ def _error_response(error: PerimeterError, request: Request, headers: dict[str, 
     return respond(error.status, body, {**headers, **extra})
 
 
-def handle(request: Request | None, operation: Callable[[Any], Result], *, public: bool = False) -> Response:
+def handle(request: Request | None, operation: Callable[[Any], Result], *, public: bool = False,
+           max_body: int | None = None) -> Response:
     """Run one API operation through auth, rate limits, body bounds and idempotency.
 
-    A `public` operation skips all of that and is called with None instead of a Ctx.
+    A `public` operation skips all of that and is called with None instead of a Ctx. `max_body`
+    raises the body bound for one operation (a base64 logo) above PERIMETER_MAX_BODY_BYTES.
     Raises RuntimeError when called outside a request.
     """
     if request is None:
@@ -157,9 +159,9 @@ def handle(request: Request | None, operation: Callable[[Any], Result], *, publi
         decision = services.rate_limiter.enforce(principal.key_id, limit)
         headers.update(decision.headers())
         raw = request.raw_body or b""
-        if len(raw) > services.settings.max_body_bytes:
-            raise PayloadTooLarge(f"The body is {len(raw)} bytes; at most {services.settings.max_body_bytes} are "
-                                  "accepted.")
+        bound = max(services.settings.max_body_bytes, max_body or 0)
+        if len(raw) > bound:
+            raise PayloadTooLarge(f"The body is {len(raw)} bytes; at most {bound} are accepted.")
         ctx = Ctx(principal=principal, request=request, services=services, headers=headers)
         key = request.headers.get("idempotency-key")
         if request.method == "POST" and key is not None:

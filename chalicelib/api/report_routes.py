@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from chalicelib.api import views
 from chalicelib.api.http import Ctx, Result, handle
 from chalicelib.errors import InvalidReportFormat, Unprocessable
+from chalicelib.reports.images import MAX_LOGO_BYTES
 from chalicelib.service.reports import BrandingService, BrandingUpdate, StoredBranding
 
 
@@ -72,7 +73,8 @@ def put_branding(request: Request | None) -> Response:
     def op(ctx: Ctx) -> Result:
         service = ctx.services.reports.branding
         return Result(200, branding_view(service, service.put(ctx.tenant_id, ctx.body(BrandingUpdate))))
-    return handle(request, op)
+    # A logo of MAX_LOGO_BYTES is 4/3 larger in base64, plus the rest of the document.
+    return handle(request, op, max_body=MAX_LOGO_BYTES * 4 // 3 + 16 * 1024)
 
 
 def get_branding(request: Request | None) -> Response:

@@ -156,3 +156,15 @@ def test_get_branding_before_any_is_404(api: Api) -> None:
 ])
 def test_accept_negotiation(accept: str | None, expected: bool) -> None:
     assert wants_json(accept) is expected
+
+
+def test_branding_accepts_a_logo_larger_than_the_default_body_bound(api: Api, services: Services) -> None:
+    logo = png_bytes(200, 200, noise=True)  # ~120 KB of incompressible pixels, ~160 KB in base64
+    assert len(logo) > services.settings.max_body_bytes
+    put = api.call("PUT", "/v1/branding", {"display_name": "Big Logo Ltd", "logo": base64.b64encode(logo).decode()})
+    assert put.status_code == 200, body(put)
+
+
+def test_branding_body_beyond_the_logo_bound_is_413(api: Api) -> None:
+    put = api.call("PUT", "/v1/branding", {"display_name": "x" * (2 * 1024 * 1024)})
+    assert put.status_code == 413
