@@ -319,3 +319,19 @@ class MemoryQueue:
         """Every message body, visible or not, in enqueue order."""
         with self._cond:
             return [m.body for m in sorted(self._messages.values(), key=lambda m: m.seq)]
+
+
+class RecordingPublisher:
+    """EventPublisher fake: remembers every (tenant, event, data) it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def publish(self, tenant_id: str, event: str, data: dict[str, Any]) -> list[str]:
+        """Record the event; no deliveries."""
+        self.events.append((tenant_id, event, data))
+        return []
+
+    def names(self, scan_id: str) -> list[str]:
+        """The events recorded for one scan, in order."""
+        return [event for _, event, data in self.events if data.get("scan_token") == scan_id]

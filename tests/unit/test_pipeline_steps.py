@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.adapters.memory import RecordingPublisher
 from chalicelib.domain.commands import CreateScan
 from chalicelib.domain.evidence import EvidenceDocument
 from chalicelib.domain.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalResult, SignalStatus
@@ -19,15 +20,6 @@ from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTermin
 from chalicelib.pipeline.steps import Pipeline, failure_error, run_plan
 from chalicelib.scanners.ports import CATALOG as PORTS
 from chalicelib.services import Services
-
-
-class Published:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, dict[str, Any]]] = []
-
-    def publish(self, tenant_id: str, event: str, data: dict[str, Any]) -> list[str]:
-        self.events.append((tenant_id, event, data))
-        return []
 
 
 class Renderer:
@@ -45,12 +37,12 @@ def tenant(services: Services) -> Any:
 
 
 @pytest.fixture
-def events() -> Published:
-    return Published()
+def events() -> RecordingPublisher:
+    return RecordingPublisher()
 
 
 @pytest.fixture
-def pipeline(services: Services, events: Published) -> Pipeline:
+def pipeline(services: Services, events: RecordingPublisher) -> Pipeline:
     return Pipeline(services.scans, services.objects, events, Renderer(), heartbeat_seconds=30, clock=lambda: 1000.0)
 
 
@@ -90,7 +82,7 @@ def scored(pipeline: Pipeline, services: Services, scan: Scan,
 
 
 def test_mark_scanning_moves_pending_to_scanning_and_plans_both_groups(
-        pipeline: Pipeline, services: Services, scan: Scan, events: Published) -> None:
+        pipeline: Pipeline, services: Services, scan: Scan, events: RecordingPublisher) -> None:
     plan = pipeline.mark_scanning(step(scan))
     stored = services.scans.get("t1", scan.scan_id)
     assert stored.status == ScanStatus.SCANNING and stored.started_at is not None and stored.progress == 10
@@ -179,7 +171,7 @@ def test_huge_finding_evidence_is_trimmed_on_the_record(pipeline: Pipeline, serv
 
 
 def test_render_then_finalize_completes_and_publishes(pipeline: Pipeline, services: Services, scan: Scan,
-                                                      events: Published) -> None:
+                                                      events: RecordingPublisher) -> None:
     scored(pipeline, services, scan)
     pipeline.render_report(step(scan))
     assert services.scans.get("t1", scan.scan_id).progress == 90
@@ -196,7 +188,7 @@ def test_render_refuses_a_scan_that_is_not_scoring(pipeline: Pipeline, scan: Sca
 
 
 def test_mark_failed_records_the_mapped_error_and_publishes(pipeline: Pipeline, services: Services, scan: Scan,
-                                                           events: Published) -> None:
+                                                           events: RecordingPublisher) -> None:
     pipeline.mark_scanning(step(scan))
     envelope = json.dumps({"errorType": "EvidenceInvalid", "errorMessage": "evidence of 'intel' is malformed"})
     result = pipeline.mark_failed(step(scan, failure={"Error": "EvidenceInvalid", "Cause": envelope}))
@@ -208,7 +200,7 @@ def test_mark_failed_records_the_mapped_error_and_publishes(pipeline: Pipeline, 
 
 
 def test_mark_failed_leaves_a_finished_scan_alone(pipeline: Pipeline, services: Services, scan: Scan,
-                                                  events: Published) -> None:
+                                                  events: RecordingPublisher) -> None:
     services.scans.cancel("t1", scan.scan_id)
     assert pipeline.mark_failed(step(scan, failure={"Error": "States.Timeout"}))["status"] == "unchanged"
     assert services.scans.get("t1", scan.scan_id).status == ScanStatus.CANCELLED

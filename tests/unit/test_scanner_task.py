@@ -123,40 +123,44 @@ def test_storage_failure_answers_scanner_transient() -> None:
     assert callbacks.answers[0][0] == "Scanner.Transient"
 
 
-def test_refused_heartbeat_abandons_the_task() -> None:
-    callbacks, abandoned, release = Callbacks(gone_after=0), threading.Event(), threading.Event()
+def gives_up_while_checks_run(callbacks: Callbacks, env: dict[str, str]) -> bool:
+    """Run a task whose checks block; True when it abandons within 5 s."""
+    abandoned, release = threading.Event(), threading.Event()
 
     def slow(target: str, signals: list[str], options: Any) -> dict[str, SignalResult]:
         release.wait(10)
         return results(signals)
 
-    env = {**ENV, "HEARTBEAT_SECONDS": "1"}
     worker = threading.Thread(target=lambda: make_task(callbacks, MemoryObjectStore(), slow, env,
                                                        abandoned.set).run())
     worker.start()
     try:
-        assert abandoned.wait(5)
+        return abandoned.wait(5)
     finally:
         release.set()
         worker.join(5)
+
+
+def test_refused_heartbeat_abandons_the_task() -> None:
+    assert gives_up_while_checks_run(Callbacks(gone_after=0), {**ENV, "HEARTBEAT_SECONDS": "1"})
 
 
 def test_task_past_its_deadline_gives_up() -> None:
-    abandoned, release = threading.Event(), threading.Event()
     env = {**ENV, "HEARTBEAT_SECONDS": "1", "SCAN_DEADLINE": str(int(time.time()) - 10)}
+    assert gives_up_while_checks_run(Callbacks(), env)
 
-    def slow(target: str, signals: list[str], options: Any) -> dict[str, SignalResult]:
-        release.wait(10)
+
+def test_task_that_beats_in_time_keeps_working() -> None:
+    callbacks = Callbacks()
+    abandoned = threading.Event()
+    env = {**ENV, "HEARTBEAT_SECONDS": "1"}
+
+    def checks(target: str, signals: list[str], options: Any) -> dict[str, SignalResult]:
+        time.sleep(1.2)  # long enough for a few beats
         return results(signals)
 
-    worker = threading.Thread(target=lambda: make_task(Callbacks(), MemoryObjectStore(), slow, env,
-                                                       abandoned.set).run())
-    worker.start()
-    try:
-        assert abandoned.wait(5)
-    finally:
-        release.set()
-        worker.join(5)
+    assert make_task(callbacks, MemoryObjectStore(), checks, env, abandoned.set).run() == EXIT_OK
+    assert callbacks.beats >= 1 and not abandoned.is_set()
 
 
 def test_answer_to_a_gone_token_exits_abandoned() -> None:

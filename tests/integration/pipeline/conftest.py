@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.memory import StaticResolver
+from chalicelib.adapters.memory import RecordingPublisher, StaticResolver
 from chalicelib.domain.commands import CreateScan
 from chalicelib.domain.models import Scan, ScanStatus, SignalKey, SignalResult, SignalStatus
 from chalicelib.domain.scoring import MAX_SCORES
@@ -33,20 +33,6 @@ TARGETS = {name: ["93.184.216.34"] for name in (
     "ok.example", "crash.example", "hang.example", "garbage.example", "flaky.example", "slow.example",
     "critical.example", "badinput.example", "foreign.example",
 )}
-
-
-class RecordingPublisher:
-    """EventPublisher fake: remembers (tenant, event, data)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, dict[str, Any]]] = []
-
-    def publish(self, tenant_id: str, event: str, data: dict[str, Any]) -> list[str]:
-        self.events.append((tenant_id, event, data))
-        return []
-
-    def names(self, scan_id: str) -> list[str]:
-        return [e for _, e, d in self.events if d.get("scan_token") == scan_id]
 
 
 def complete(signals: list[str], findings: Mapping[str, list[Any]] | None = None) -> dict[str, SignalResult]:
