@@ -96,7 +96,8 @@ class Services:
     def scans(self) -> ScanService:
         """Scan use cases."""
         return ScanService(self.store, self.workflow, self.resolver, self.usage,
-                           self.settings.allow_private_targets)
+                           self.settings.allow_private_targets, events=lambda: self.events,
+                           public_base_url=self.settings.public_base_url)
 
     @cached_property
     def templates(self) -> TemplateService:

@@ -32,7 +32,7 @@ from chalicelib.errors import Conflict, IllegalTransition, NotFound
 from chalicelib.pipeline.contract import SIGNAL_GROUPS
 from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal, StepContention
 from chalicelib.service.ports import EventPublisher, ObjectMissing, ObjectStore
-from chalicelib.service.scans import ScanService
+from chalicelib.service.scans import ScanService, publish_scan_event
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Pipeline:
     def __init__(self, scans: ScanService, objects: ObjectStore, events: EventPublisher,
                  reports: ReportRenderer | None, *, heartbeat_seconds: int, public_base_url: str = "",
                  clock: Callable[[], float] = time.time) -> None:
-        self._base_url = public_base_url.rstrip("/")
+        self._base_url = public_base_url
         self._scans = scans
         self._objects = objects
         self._events = events
@@ -222,18 +222,7 @@ class Pipeline:
             raise StepContention(str(exc)) from None
 
     def _publish(self, scan: Scan, event: str, **extra: Any) -> None:
-        """Publish an event; a failure to enqueue is logged, never fails the scan (the record is the truth)."""
-        complete = scan.status is ScanStatus.COMPLETE and bool(scan.report_keys)
-        data = {"scan_token": scan.scan_id, "target": scan.target, "scan_type": scan.scan_type.value,
-                "status": scan.status.value, "score": scan.score, "grade": scan.grade,
-                "grade_label": scan.grade_label, "ready": scan.ready,
-                "status_url": f"{self._base_url}/v1/scans/{scan.scan_id}",
-                "report_url": f"{self._base_url}/v1/scans/{scan.scan_id}/report" if complete else None,
-                "error": scan.error.model_dump() if scan.error else None, **extra}
-        try:
-            self._events.publish(scan.tenant_id, event, data)
-        except Exception:
-            log.exception("could not publish %s for scan %s", event, scan.scan_id)
+        publish_scan_event(self._events, scan, event, self._base_url, **extra)
 
 
 def run_plan(scan: Scan, now: float, heartbeat_seconds: int) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from chalicelib.domain.ports import ConditionFailed, KeyValueStore, Record
 from chalicelib.domain.targets import IPNetwork, guard_addresses, normalise_target
 from chalicelib.errors import BadRequest, Conflict, InvalidDomain, NotFound, ServiceUnavailable
 from chalicelib.service.auth import Tenant
-from chalicelib.service.ports import DomainNotFound, Resolver, ResolverUnavailable, Workflow
+from chalicelib.service.ports import DomainNotFound, EventPublisher, Resolver, ResolverUnavailable, Workflow
 from chalicelib.service.usage import UsageService
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,12 @@ class ScanService:
         resolver: Resolver,
         usage: UsageService,
         allow_private: tuple[IPNetwork, ...] = (),
+        events: Callable[[], EventPublisher] | None = None,
+        public_base_url: str = "",
     ) -> None:
         self.repo = ScanRepository(store)
+        self._events = events  # a getter: the webhook service is built only when an event is sent
+        self._base_url = public_base_url
         self._workflow = workflow
         self._resolver = resolver
         self._usage = usage
@@ -225,6 +229,13 @@ class ScanService:
             self._workflow.stop(scan_id, "cancelled by the partner")
         except Exception:  # the scan is cancelled; later pipeline steps will be refused their transitions
             log.exception("could not stop the execution of %s", scan_id)
+        if self._events is not None:
+            try:
+                publisher = self._events()
+            except Exception:
+                log.exception("no event publisher; scan.cancelled for %s not sent", scan_id)
+            else:
+                publish_scan_event(publisher, scan, "scan.cancelled", self._base_url)
         return scan
 
     # -- findings -------------------------------------------------------------------------------
@@ -266,6 +277,26 @@ def normalise_cwe(text: str) -> str:
     """`CWE-319`, `cwe-319` and `319` all become `CWE-319`."""
     digits = text.strip().upper().removeprefix("CWE-")
     return f"CWE-{digits}"
+
+
+def publish_scan_event(events: EventPublisher, scan: Scan, event: str, base_url: str, **extra: Any) -> None:
+    """Publish a scan event (DESIGN.md section 7) with the scan fields partners need.
+
+    A failure to enqueue is logged and swallowed: the scan record is the truth, and events are
+    published at least once by whoever moves the scan next.
+    """
+    base = base_url.rstrip("/")
+    complete = scan.status is ScanStatus.COMPLETE and bool(scan.report_keys)
+    data = {"scan_token": scan.scan_id, "target": scan.target, "scan_type": scan.scan_type.value,
+            "status": scan.status.value, "score": scan.score, "grade": scan.grade,
+            "grade_label": scan.grade_label, "ready": scan.ready,
+            "status_url": f"{base}/v1/scans/{scan.scan_id}",
+            "report_url": f"{base}/v1/scans/{scan.scan_id}/report" if complete else None,
+            "error": scan.error.model_dump() if scan.error else None, **extra}
+    try:
+        events.publish(scan.tenant_id, event, data)
+    except Exception:
+        log.exception("could not publish %s for scan %s", event, scan.scan_id)
 
 
 def pipeline_input(scan: Scan) -> dict[str, Any]:

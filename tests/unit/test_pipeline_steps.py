@@ -261,3 +261,22 @@ def test_findings_of_another_tenants_scan_are_not_found(services: Services, scan
     services.auth.create_tenant("t2", "Two")
     with pytest.raises(NotFound):
         services.scans.findings("t2", scan.scan_id)
+
+
+def test_cancel_publishes_scan_cancelled_with_the_scan_fields(services: Services, scan: Scan) -> None:
+    recorded = RecordingPublisher()
+    services.__dict__["webhooks"] = recorded  # `events` is the webhook service
+    services.scans.cancel("t1", scan.scan_id)
+    assert recorded.names(scan.scan_id) == ["scan.cancelled"]
+    data = recorded.events[0][2]
+    assert data["status"] == "cancelled" and data["status_url"].endswith(f"/v1/scans/{scan.scan_id}")
+    assert data["report_url"] is None and data["error"]["code"] == "cancelled"
+
+
+def test_cancel_still_cancels_when_events_cannot_be_sent(services: Services, scan: Scan) -> None:
+    class Down:
+        def publish(self, tenant_id: str, event: str, data: dict[str, Any]) -> list[str]:
+            raise OSError("queue unavailable")
+
+    services.__dict__["webhooks"] = Down()
+    assert services.scans.cancel("t1", scan.scan_id).status == ScanStatus.CANCELLED

@@ -129,6 +129,7 @@ def test_cancel_mid_scan_stops_execution_and_tasks_and_ends_cancelled(rig: Rig) 
     time.sleep(0.3)
     final = rig.services.scans.get("t1", scan.scan_id)
     assert final.status == ScanStatus.CANCELLED and final.score is None
+    assert rig.events.names(scan.scan_id) == ["scan.started", "scan.cancelled"]
 
 
 def test_scan_timeout_bounds_the_execution_and_fails_with_timeout(rig: Rig) -> None:
