@@ -14,8 +14,10 @@ from chalicelib.local.stack import LocalStack
 
 def main() -> int:
     """Start the stack, print how to reach it, wait for SIGINT/SIGTERM, stop cleanly."""
-    logging.basicConfig(level=os.environ.get("PERIMETER_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("PERIMETER_LOG_LEVEL", "WARNING")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # werkzeug (moto's server) raises its own logger to INFO and would print every SQS long poll.
+    logging.getLogger("werkzeug").setLevel(level)
     started = time.monotonic()
     stack = LocalStack(api_port=int(os.environ.get("PERIMETER_PORT", "8000")))
     try:
