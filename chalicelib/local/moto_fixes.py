@@ -93,7 +93,9 @@ def install(*, invoker: Invoker | None = None, on_run_task: RunTaskHook | None =
 
 
 # -- 1. ECS parameter and response normalisation (getmoto/moto#10076) -----------------------------
+@functools.lru_cache(maxsize=64)
 def _operation_model(service: str, action_snake: str) -> Any:
+    """botocore's operation model, loaded once (a new session re-reads the service JSON: ~50 ms)."""
     from botocore.session import get_session
     from moto.stepfunctions.parser.utils import camel_to_snake_case
 
