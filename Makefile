@@ -23,7 +23,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	@mkdir -p bench/results
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/bench_*.py; do m=$$(basename $$b .py); echo "== $$m"; $(PY) -m bench.$$m || exit 1; done
+	@echo "== cost (reads bench/results/bench_pipeline.json)"; $(PY) -m bench.cost
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache bench/results/*.json

@@ -22,8 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from common import summary_ms, write
-
+from bench.common import summary_ms, write
 from tests.support.lab import Lab
 from tests.support.stack import RunningStack, start_stack
 

@@ -23,7 +23,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q --upgrade "pip<26.3"  # chalice 1.34 requires pip<26.3
 .venv/bin/python -m pip install -q -r requirements-dev.txt
 
 # npm asl-validator (pinned) for the ASL check in `make test`; without npm that test skips with the reason.

@@ -171,9 +171,17 @@ def ensure_scanners(ecs: Any, ec2: Any, iam: Any, prefix: str) -> dict[str, str]
 PROVISIONED_SERVICES = ("dynamodb", "s3", "sqs", "stepfunctions", "lambda", "iam", "ecs", "ec2")
 
 
+# A state machine that accepts a scan and ends: for measuring the API alone (PERIMETER_LOCAL_PIPELINE=off).
+IDLE_DEFINITION = json.dumps({"Comment": "Pipeline switched off: scans stay pending.", "StartAt": "Accepted",
+                              "States": {"Accepted": {"Type": "Pass", "End": True}}})
+
+
 def provision(clients: dict[str, Any], *, prefix: str = "perimeter", region: str = "us-east-1",
-              asl_substitutions: dict[str, str] | None = None) -> Resources:
-    """Create everything; `clients` maps each of PROVISIONED_SERVICES to a boto3 client. Safe to run twice."""
+              asl_substitutions: dict[str, str] | None = None, pipeline: bool = True) -> Resources:
+    """Create everything; `clients` maps each of PROVISIONED_SERVICES to a boto3 client. Safe to run twice.
+
+    `pipeline=False` deploys IDLE_DEFINITION instead of the ASL file (scans stay pending).
+    """
     table, bucket = prefix, f"{prefix}-reports"
     ensure_table(clients["dynamodb"], table)
     ensure_bucket(clients["s3"], bucket, region)
@@ -181,5 +189,6 @@ def provision(clients: dict[str, Any], *, prefix: str = "perimeter", region: str
     placeholders = ensure_lambdas(clients["lambda"], clients["iam"], prefix)
     placeholders.update(ensure_scanners(clients["ecs"], clients["ec2"], clients["iam"], prefix))
     placeholders.update(asl_substitutions or {})
-    arn = ensure_state_machine(clients["stepfunctions"], f"{prefix}-scan-pipeline", render_asl(placeholders))
+    definition = render_asl(placeholders) if pipeline else IDLE_DEFINITION
+    arn = ensure_state_machine(clients["stepfunctions"], f"{prefix}-scan-pipeline", definition)
     return Resources(table, bucket, queue_url, dlq_url, arn, cluster=f"{prefix}-scanners")

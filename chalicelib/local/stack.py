@@ -68,7 +68,9 @@ class LocalStack:
 
         bootstrap = Settings.from_env()
         clients = {name: make_client(name, bootstrap) for name in PROVISIONED_SERVICES}
-        self.resources = provision(clients, region=bootstrap.aws_region)
+        # PERIMETER_LOCAL_PIPELINE=off: scans are accepted and stay pending (to measure the API alone).
+        pipeline = os.environ.get("PERIMETER_LOCAL_PIPELINE", "on") != "off"
+        self.resources = provision(clients, region=bootstrap.aws_region, pipeline=pipeline)
         os.environ.update(self.resources.env())
         self._start_pipeline(clients["ecs"])
         self.api_key = self._bootstrap_key()
