@@ -91,7 +91,7 @@ class Pipeline:
     """The pipeline steps over the scan service, the reports bucket, the event publisher and the renderer."""
 
     def __init__(self, scans: ScanService, objects: ObjectStore, events: EventPublisher,
-                 reports: ReportRenderer | None, *, heartbeat_seconds: int, public_base_url: str = "",
+                 reports: ReportRenderer, *, heartbeat_seconds: int, public_base_url: str = "",
                  clock: Callable[[], float] = time.time) -> None:
         self._base_url = public_base_url
         self._scans = scans
@@ -176,8 +176,6 @@ class Pipeline:
         scan = self._scans.get(step.tenant_id, step.scan_id)
         if scan.status is not ScanStatus.SCORING:
             raise ScanTerminal(f"scan {step.scan_id} is {scan.status.value}, not scoring")
-        if self._reports is None:
-            return {"rendered": False}
         stored = self._reports.render_and_store(step.tenant_id, step.scan_id)
         self._update(step, lambda s: {"progress": PROGRESS["rendered"]} if s.status is ScanStatus.SCORING else {})
         return stored
