@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import Chalice, Response
 
-from chalicelib.api import routes
+from chalicelib.api import report_routes, routes, webhook_routes
 from chalicelib.services import get_services
 
 app = Chalice(app_name="perimeter")
@@ -107,9 +107,6 @@ def mark_failed(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 # -- reports and branding (issue 4) ---------------------------------------------------------------
-from chalicelib.api import report_routes  # noqa: E402
-
-
 @app.route("/v1/scans/{token}/report", methods=["GET"])
 def get_report(token: str) -> Response:
     return report_routes.get_report(app.current_request)
@@ -126,9 +123,6 @@ def get_branding() -> Response:
 
 
 # -- webhooks (issue 4) ------------------------------------------------------------------------------
-from chalicelib.api import webhook_routes  # noqa: E402
-
-
 @app.route("/v1/webhooks", methods=["POST"], content_types=JSON_TYPES)
 def create_webhook() -> Response:
     return webhook_routes.create_webhook(app.current_request)

@@ -204,9 +204,17 @@ class Pipeline:
 
     # -- shared ----------------------------------------------------------------------------------
     def _move(self, step: StepInput, target: ScanStatus, **fields: Any) -> Scan:
+        """Transition the scan; a replay (the scan is already in `target`) returns it unchanged.
+
+        Step Functions retries a step whose Lambda answer was lost although its write landed; that
+        replay must succeed, not stop the execution. Raises ScanTerminal, StepContention.
+        """
         try:
             return self._scans.transition(step.tenant_id, step.scan_id, target, **fields)
         except IllegalTransition as exc:
+            current = self._scans.get(step.tenant_id, step.scan_id)
+            if current.status is target:
+                return current
             raise ScanTerminal(str(exc)) from None
         except NotFound:
             raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None

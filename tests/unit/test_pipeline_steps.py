@@ -280,3 +280,18 @@ def test_cancel_still_cancels_when_events_cannot_be_sent(services: Services, sca
 
     services.__dict__["webhooks"] = Down()
     assert services.scans.cancel("t1", scan.scan_id).status == ScanStatus.CANCELLED
+
+
+def test_replayed_steps_succeed_without_writing_twice(pipeline: Pipeline, services: Services, scan: Scan,
+                                                      events: RecordingPublisher) -> None:
+    first = pipeline.mark_scanning(step(scan))
+    started_at = services.scans.get("t1", scan.scan_id).started_at
+    assert pipeline.mark_scanning(step(scan))["groups"] == first["groups"]  # a Lambda retry after a lost answer
+    assert services.scans.get("t1", scan.scan_id).started_at == started_at
+    evidence = [put_evidence(services, scan, "network", complete("scan", "layer", "web")),
+                put_evidence(services, scan, "intel", complete("mail", "reputation", "breach"))]
+    payload = step(scan, signals=["scan", "layer", "web", "mail", "reputation", "breach"], evidence=evidence)
+    assert pipeline.score_scan(payload) == pipeline.score_scan(payload)
+    pipeline.render_report(step(scan))
+    assert pipeline.finalize_scan(step(scan)) == pipeline.finalize_scan(step(scan))
+    assert services.scans.get("t1", scan.scan_id).status == ScanStatus.COMPLETE
