@@ -74,5 +74,5 @@ def report_key(tenant_id: str, scan_id: str, fmt: str) -> str:
 
 
 def branding_logo_key(tenant_id: str, digest: str, ext: str) -> str:
-    """The S3 key of a tenant's uploaded logo."""
-    return f"tenants/{tenant_id}/branding/logo-{digest}.{ext}"
+    """The S3 key of a tenant's uploaded logo: outside `tenants/`, so report retention never expires it."""
+    return f"branding/{tenant_id}/logo-{digest}.{ext}"

@@ -19,8 +19,8 @@ locals {
   lambda_statements = {
     api = [
       local.table_statement,
-      { sid = "ReadTenantObjects", actions = ["s3:GetObject"], resources = ["${local.bucket_arn}/tenants/*"] },
-      { sid = "ManageLogos", actions = ["s3:PutObject", "s3:DeleteObject"], resources = ["${local.bucket_arn}/tenants/*/branding/*"] },
+      { sid = "ReadTenantObjects", actions = ["s3:GetObject"], resources = ["${local.bucket_arn}/tenants/*", "${local.bucket_arn}/branding/*"] },
+      { sid = "ManageLogos", actions = ["s3:PutObject", "s3:DeleteObject"], resources = ["${local.bucket_arn}/branding/*"] },
       { sid = "StartScans", actions = ["states:StartExecution"], resources = [local.state_machine_arn] },
       { sid = "CancelScans", actions = ["states:StopExecution", "states:DescribeExecution"], resources = [local.execution_arn_glob] },
       # Cancel: find the scan's tasks (chalicelib/adapters/ecs.py) and stop them. ListTasks has no
@@ -43,7 +43,7 @@ locals {
     ]
     render_report = [
       local.table_statement,
-      { sid = "ReadEvidenceAndLogos", actions = ["s3:GetObject"], resources = ["${local.bucket_arn}/tenants/*"] },
+      { sid = "ReadEvidenceAndLogos", actions = ["s3:GetObject"], resources = ["${local.bucket_arn}/tenants/*", "${local.bucket_arn}/branding/*"] },
       { sid = "WriteReports", actions = ["s3:PutObject"], resources = ["${local.bucket_arn}/${local.report_key_glob}"] },
     ]
     finalize_scan = [

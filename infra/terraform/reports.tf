@@ -53,9 +53,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "reports" {
   bucket     = aws_s3_bucket.reports.id
   depends_on = [aws_s3_bucket_versioning.reports]
 
-  # Evidence and reports of old scans. Note: S3 lifecycle filters cannot exclude a sub-prefix, so
-  # tenants' logos (tenants/<id>/branding/, contract.branding_logo_key) expire with them; see
-  # docs/deploy.md ("Retention").
+  # Evidence and reports of old scans. Tenants' logos live under branding/ (contract.branding_logo_key)
+  # and are kept; see docs/deploy.md ("Retention").
   rule {
     id     = "expire-tenant-objects"
     status = "Enabled"

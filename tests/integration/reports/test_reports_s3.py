@@ -100,7 +100,7 @@ def test_the_adapter_encrypts_even_without_bucket_default_encryption(
     keys = [o["Key"] for o in aws["s3"].list_objects_v2(Bucket="perimeter-bare-bucket")["Contents"]]
     assert len(keys) == 4  # logo, pdf, json, manifest
     for key in keys:
-        assert key.startswith(f"tenants/{TENANT}/")
+        assert key.startswith((f"tenants/{TENANT}/", f"branding/{TENANT}/"))
         head = aws["s3"].head_object(Bucket="perimeter-bare-bucket", Key=key)
         assert head["ServerSideEncryption"] == "AES256", key
     assert services.scans.get(TENANT, scan_id).report_keys

@@ -127,7 +127,7 @@ def test_put_then_get_branding(api: Api, services: Services) -> None:
         120, 40)
     got = body(api.call("GET", "/v1/branding"))
     assert got["display_name"] == "Harbour Cyber" and got["contact"]["name"] == "Jordan Ellis"
-    assert got["logo"]["url"].startswith("memory://objects/tenants/acme/branding/logo-")
+    assert got["logo"]["url"].startswith("memory://objects/branding/acme/logo-")
     assert api.call("GET", "/v1/branding", tenant="rival").status_code == 404
 
 

@@ -248,7 +248,7 @@ def test_good_png_and_jpeg_logos_are_stored_content_addressed(services: Services
     for raw, kind, ext in ((png_bytes(240, 80), "image/png", "png"), (_jpeg(), "image/jpeg", "jpg")):
         stored = services.reports.branding.put(TENANT, BrandingUpdate(display_name="Harbour", logo=_b64(raw)))
         assert stored.logo is not None
-        assert stored.logo.key == f"tenants/{TENANT}/branding/logo-{sha256_hex(raw)}.{ext}"
+        assert stored.logo.key == f"branding/{TENANT}/logo-{sha256_hex(raw)}.{ext}"
         assert objects_of(services).objects[stored.logo.key] == (raw, kind)
         assert stored.logo.content_type == kind and stored.logo.size == len(raw)
     assert services.reports.branding.get(TENANT).logo is not None
