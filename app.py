@@ -143,6 +143,11 @@ def delete_webhook(webhook_id: str) -> Response:
     return webhook_routes.delete_webhook(app.current_request)
 
 
+@app.route("/v1/webhooks/{webhook_id}/enable", methods=["POST"], content_types=JSON_TYPES)
+def enable_webhook(webhook_id: str) -> Response:
+    return webhook_routes.enable_webhook(app.current_request)
+
+
 @app.route("/v1/webhooks/{webhook_id}/rotate-secret", methods=["POST"], content_types=JSON_TYPES)
 def rotate_webhook_secret(webhook_id: str) -> Response:
     return webhook_routes.rotate_webhook_secret(app.current_request)

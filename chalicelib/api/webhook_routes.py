@@ -100,6 +100,14 @@ def rotate_webhook_secret(request: Request | None) -> Response:
     return _unseal(handle(request, op))
 
 
+def enable_webhook(request: Request | None) -> Response:
+    """POST /v1/webhooks/{webhook_id}/enable."""
+    def op(ctx: Ctx) -> Result:
+        endpoint = ctx.services.webhooks.enable(ctx.tenant_id, ctx.path_id("webhook_id"))
+        return Result(200, views.webhook_view(endpoint, utcnow()))
+    return handle(request, op)
+
+
 def send_webhook_test(request: Request | None) -> Response:
     """POST /v1/webhooks/{webhook_id}/test."""
     def op(ctx: Ctx) -> Result:

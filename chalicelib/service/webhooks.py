@@ -180,6 +180,24 @@ class WebhookService:
             raise NotFound(f"No webhook {webhook_id}.", code="webhook-not-found")
         return rotated, secret
 
+    def enable(self, tenant_id: str, webhook_id: str) -> WebhookEndpoint:
+        """Re-activate a disabled endpoint (after a 410 or 5 days of failures); raises NotFound.
+
+        The failure clock restarts; deliveries skipped while it was disabled are not replayed (use
+        redeliver for the ones that matter). An active endpoint is returned unchanged.
+        """
+        def activate(endpoint: WebhookEndpoint) -> WebhookEndpoint | None:
+            if endpoint.status is EndpointStatus.ACTIVE:
+                return None
+            return endpoint.model_copy(update={"status": EndpointStatus.ACTIVE, "disabled_reason": None,
+                                               "disabled_at": None, "failing_since": None,
+                                               "updated_at": self._clock()})
+
+        enabled = self.repo.update_endpoint(tenant_id, webhook_id, activate)
+        if enabled is None:
+            raise NotFound(f"No webhook {webhook_id}.", code="webhook-not-found")
+        return enabled
+
     def signing_secrets(self, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
         """The secrets that sign at `now`, newest first (unwrapped); raises SecretUnwrapError."""
         return [self._box.unwrap(s.wrapped, secret_context(endpoint.tenant_id, endpoint.webhook_id, s.secret_id))

@@ -171,6 +171,7 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
         ("GET", f"/v1/scans/{scan}/report", None), ("POST", f"/v1/scans/{scan}/cancel", None),
         ("GET", f"/v1/webhooks/{hook}", None), ("POST", f"/v1/webhooks/{hook}/rotate-secret", None),
         ("POST", f"/v1/webhooks/{hook}/test", None), ("GET", f"/v1/webhooks/{hook}/deliveries", None),
+        ("POST", f"/v1/webhooks/{hook}/enable", None),
         ("POST", f"/v1/webhooks/{hook}/deliveries/{delivery}/redeliver", None),
         ("DELETE", f"/v1/webhooks/{hook}", None),
         ("GET", f"/v1/scan-templates/{template}", None), ("DELETE", f"/v1/scan-templates/{template}", None),

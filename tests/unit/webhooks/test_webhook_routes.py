@@ -113,6 +113,7 @@ def test_every_webhook_id_route_hides_other_tenants_objects(api: Api, queue: Mem
     attempts = {
         ("GET", "/v1/webhooks/{webhook_id}"), ("DELETE", "/v1/webhooks/{webhook_id}"),
         ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"), ("POST", "/v1/webhooks/{webhook_id}/test"),
+        ("POST", "/v1/webhooks/{webhook_id}/enable"),
         ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
         ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
     }
@@ -169,6 +170,20 @@ def test_a_disabled_endpoint_refuses_tests_with_409(api: Api, services: Services
     response = api.call("POST", f"/v1/webhooks/{hook}/test")
     assert (response.status_code, body(response)["code"]) == (409, "webhook-disabled")
     assert body(api.call("GET", f"/v1/webhooks/{hook}"))["disabled_reason"] == "endpoint-gone"
+
+
+def test_enable_reactivates_a_disabled_endpoint_and_restarts_its_failure_clock(api: Api, services: Services) -> None:
+    hook = _create(api)["webhook_id"]
+    services.webhooks.repo.update_endpoint("acme", hook, lambda e: e.model_copy(update={
+        "status": EndpointStatus.DISABLED, "disabled_reason": DisabledReason.FAILING,
+        "failing_since": e.created_at}))
+    enabled = api.call("POST", f"/v1/webhooks/{hook}/enable")
+    assert enabled.status_code == 200 and body(enabled)["status"] == "active"
+    assert body(enabled)["disabled_reason"] is None
+    assert services.webhooks.get("acme", hook).failing_since is None
+    assert api.call("POST", f"/v1/webhooks/{hook}/test").status_code == 202
+    again = api.call("POST", f"/v1/webhooks/{hook}/enable")
+    assert again.status_code == 200 and body(again)["status"] == "active"
 
 
 def test_a_queue_outage_is_503(api: Api, services: Services) -> None:
