@@ -28,7 +28,7 @@ from chalicelib.domain.models import (
     SignalResult,
 )
 from chalicelib.domain.scoring import UnknownFindingCode, apply_scores, score
-from chalicelib.errors import Conflict, IllegalTransition, NotFound
+from chalicelib.errors import Conflict, IllegalTransition, NotFound, ReportNotRenderable
 from chalicelib.pipeline.contract import SIGNAL_GROUPS
 from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal, StepContention
 from chalicelib.service.ports import EventPublisher, ObjectMissing, ObjectStore
@@ -53,8 +53,11 @@ _ERROR_CODES: dict[str, tuple[str, str]] = {
 class ReportRenderer(Protocol):
     """Renders and stores a scan's reports (the reports service)."""
 
-    def render_and_store(self, tenant_id: str, scan_id: str) -> dict[str, Any]:
-        """Render the PDF and JSON reports of a scored scan, store them, record keys and digests."""
+    def render_and_store(self, tenant_id: str, scan_id: str, *, progress: int | None = None) -> dict[str, Any]:
+        """Render the PDF and JSON reports of a scored scan, store them, record keys, digests and progress.
+
+        Raises ReportNotRenderable (the scan is not scored, or was cancelled or failed), NotFound.
+        """
         ...
 
 
@@ -173,12 +176,12 @@ class Pipeline:
     def render_report(self, event: Any) -> dict[str, Any]:
         """Render and store the PDF and JSON reports of a scored scan; raises ScanTerminal."""
         step = _parse(StepInput, event)
-        scan = self._scans.get(step.tenant_id, step.scan_id)
-        if scan.status is not ScanStatus.SCORING:
-            raise ScanTerminal(f"scan {step.scan_id} is {scan.status.value}, not scoring")
-        stored = self._reports.render_and_store(step.tenant_id, step.scan_id)
-        self._update(step, lambda s: {"progress": PROGRESS["rendered"]} if s.status is ScanStatus.SCORING else {})
-        return stored
+        try:
+            return self._reports.render_and_store(step.tenant_id, step.scan_id, progress=PROGRESS["rendered"])
+        except (ReportNotRenderable, NotFound) as exc:  # cancelled or failed meanwhile
+            raise ScanTerminal(str(exc)) from None
+        except Conflict as exc:
+            raise StepContention(str(exc)) from None
 
     # -- Finalize --------------------------------------------------------------------------------
     def finalize_scan(self, event: Any) -> dict[str, Any]:
@@ -218,12 +221,6 @@ class Pipeline:
             raise ScanTerminal(str(exc)) from None
         except NotFound:
             raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
-        except Conflict as exc:
-            raise StepContention(str(exc)) from None
-
-    def _update(self, step: StepInput, change: Callable[[Scan], dict[str, Any]]) -> None:
-        try:
-            self._scans.update(step.tenant_id, step.scan_id, change)
         except Conflict as exc:
             raise StepContention(str(exc)) from None
 

@@ -231,9 +231,10 @@ class ReportService:
         self._clock = clock
         self.branding = BrandingService(store, objects, link_seconds, clock)
 
-    def render_and_store(self, tenant_id: str, scan_id: str) -> dict[str, Any]:
+    def render_and_store(self, tenant_id: str, scan_id: str, *, progress: int | None = None) -> dict[str, Any]:
         """Render the scored scan to PDF and JSON, store both, record their keys and SHA-256 on the scan.
 
+        `progress` is recorded in the same write (the pipeline's RenderReport step).
         Idempotent: a second call rewrites the same keys and records the new digests. Raises NotFound,
         ReportNotRenderable (409: unscored, failed or cancelled scan) and ReportFontsMissing (500).
         Returns `{"scan_id", "report_keys", "report_sha256", "report_bytes", "manifest_key", "render_ms"}`.
@@ -264,7 +265,10 @@ class ReportService:
 
         def record(current: Scan) -> dict[str, Any]:
             _check_renderable(current)  # cancelled meanwhile: refuse rather than decorate a dead scan
-            return {"report_keys": keys, "report_sha256": digests}
+            recorded: dict[str, Any] = {"report_keys": keys, "report_sha256": digests}
+            if progress is not None and current.status is ScanStatus.SCORING:
+                recorded["progress"] = progress
+            return recorded
 
         self._scans.update(tenant_id, scan_id, record)
         return {

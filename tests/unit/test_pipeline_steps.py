@@ -14,7 +14,7 @@ from chalicelib.domain.commands import CreateScan
 from chalicelib.domain.evidence import EvidenceDocument
 from chalicelib.domain.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalResult, SignalStatus
 from chalicelib.domain.scoring import MAX_SCORES
-from chalicelib.errors import BadRequest, NotFound
+from chalicelib.errors import BadRequest, NotFound, ReportNotRenderable
 from chalicelib.pipeline.contract import evidence_key
 from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal
 from chalicelib.pipeline.steps import Pipeline, failure_error, run_plan
@@ -24,10 +24,13 @@ from chalicelib.services import Services
 
 class Renderer:
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
+        self.calls: list[tuple[str, str, int | None]] = []
+        self.refuse = False
 
-    def render_and_store(self, tenant_id: str, scan_id: str) -> dict[str, Any]:
-        self.calls.append((tenant_id, scan_id))
+    def render_and_store(self, tenant_id: str, scan_id: str, *, progress: int | None = None) -> dict[str, Any]:
+        if self.refuse:
+            raise ReportNotRenderable(f"Scan {scan_id} was cancelled.")
+        self.calls.append((tenant_id, scan_id, progress))
         return {"scan_id": scan_id}
 
 
@@ -42,8 +45,13 @@ def events() -> RecordingPublisher:
 
 
 @pytest.fixture
-def pipeline(services: Services, events: RecordingPublisher) -> Pipeline:
-    return Pipeline(services.scans, services.objects, events, Renderer(), heartbeat_seconds=30, clock=lambda: 1000.0)
+def renderer() -> Renderer:
+    return Renderer()
+
+
+@pytest.fixture
+def pipeline(services: Services, events: RecordingPublisher, renderer: Renderer) -> Pipeline:
+    return Pipeline(services.scans, services.objects, events, renderer, heartbeat_seconds=30, clock=lambda: 1000.0)
 
 
 @pytest.fixture
@@ -171,10 +179,10 @@ def test_huge_finding_evidence_is_trimmed_on_the_record(pipeline: Pipeline, serv
 
 
 def test_render_then_finalize_completes_and_publishes(pipeline: Pipeline, services: Services, scan: Scan,
-                                                      events: RecordingPublisher) -> None:
+                                                      events: RecordingPublisher, renderer: Renderer) -> None:
     scored(pipeline, services, scan)
     pipeline.render_report(step(scan))
-    assert services.scans.get("t1", scan.scan_id).progress == 90
+    assert renderer.calls == [("t1", scan.scan_id, 90)]
     final = pipeline.finalize_scan(step(scan))
     assert final == {"status": "complete", "score": 100, "grade": "A"}
     assert [e for _, e, _ in events.events] == ["scan.started", "scan.completed"]
@@ -182,7 +190,9 @@ def test_render_then_finalize_completes_and_publishes(pipeline: Pipeline, servic
     assert completed["scan_token"] == scan.scan_id and completed["grade"] == "A"
 
 
-def test_render_refuses_a_scan_that_is_not_scoring(pipeline: Pipeline, scan: Scan) -> None:
+def test_render_of_a_scan_the_renderer_refuses_stops_quietly(pipeline: Pipeline, renderer: Renderer,
+                                                              scan: Scan) -> None:
+    renderer.refuse = True
     with pytest.raises(ScanTerminal):
         pipeline.render_report(step(scan))
 
@@ -242,10 +252,10 @@ def test_findings_are_filtered_sorted_and_paginated(pipeline: Pipeline, services
     assert {f.id for f in first}.isdisjoint({f.id for f in rest}) and len(rest) == 2 and end is None
     _, high, _, count = services.scans.findings("t1", scan.scan_id, severity=Severity.HIGH)
     assert count == len(high) and all(f.severity == Severity.HIGH for f in high) and high
-    cwe = high[0].cwe
-    if cwe:
-        _, by_cwe, _, _ = services.scans.findings("t1", scan.scan_id, cwe=cwe.lower().removeprefix("cwe-"))
-        assert by_cwe and all(f.cwe == cwe for f in by_cwe)
+    assert high[0].cwe == "CWE-668"  # rdp-exposed; "668" and "cwe-668" find it too
+    for spelling in ("668", "cwe-668", "CWE-668"):
+        _, by_cwe, _, _ = services.scans.findings("t1", scan.scan_id, cwe=spelling)
+        assert [f.code for f in by_cwe] == ["rdp-exposed"]
 
 
 def test_findings_cursor_of_another_scan_is_refused(pipeline: Pipeline, services: Services, scan: Scan,

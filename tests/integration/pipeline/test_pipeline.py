@@ -7,11 +7,20 @@ import time
 
 import pytest
 
-from chalicelib.domain.models import ScanStatus
+from chalicelib.domain.models import Scan, ScanStatus
 from chalicelib.pipeline.contract import evidence_key
 from tests.integration.pipeline.conftest import Rig
 
 pytestmark = pytest.mark.slow
+
+
+def ended_failed_with(rig: Rig, scan_id: str, code: str, timeout: float = 30.0) -> Scan:
+    """Wait for the execution to end; assert the scan failed with `code` (and the execution too)."""
+    done, execution = rig.wait(scan_id, timeout=timeout)
+    assert execution["status"] == "FAILED"
+    assert done.status == ScanStatus.FAILED
+    assert done.error is not None and done.error.code == code, done.error
+    return done
 
 
 def test_posture_scan_runs_both_groups_and_completes_with_score_grade_and_reports(rig: Rig) -> None:
@@ -55,11 +64,8 @@ def test_scanner_task_receives_the_environment_contract(rig: Rig) -> None:
 
 def test_crashing_scanner_fails_the_scan_with_a_reason_and_keeps_the_other_groups_evidence(rig: Rig) -> None:
     scan = rig.submit("crash.example")
-    done, execution = rig.wait(scan.scan_id)
-    assert execution["status"] == "FAILED"
-    assert done.status == ScanStatus.FAILED
-    assert done.error is not None and done.error.code == "scanner-crashed"
-    assert "segfault in a check" in done.error.message
+    done = ended_failed_with(rig, scan.scan_id, "scanner-crashed")
+    assert done.error is not None and "segfault in a check" in done.error.message
     intel = rig.clients["s3"].get_object(Bucket=rig.services.settings.bucket_name,
                                          Key=evidence_key("t1", scan.scan_id, "intel"))
     assert intel["ContentLength"] > 0
@@ -69,32 +75,25 @@ def test_crashing_scanner_fails_the_scan_with_a_reason_and_keeps_the_other_group
 def test_silent_scanner_is_declared_dead_by_the_heartbeat_timeout(rig: Rig) -> None:
     scan = rig.submit("hang.example")
     started = time.monotonic()
-    done, _ = rig.wait(scan.scan_id, timeout=20)
+    ended_failed_with(rig, scan.scan_id, "scanner-unresponsive", timeout=20)
     assert time.monotonic() - started < 10  # heartbeat is 2 s, the scan timeout 900 s
-    assert done.status == ScanStatus.FAILED
-    assert done.error is not None and done.error.code == "scanner-unresponsive"
 
 
 def test_garbage_evidence_fails_the_scan_as_invalid_output(rig: Rig) -> None:
     scan = rig.submit("garbage.example")
-    done, _ = rig.wait(scan.scan_id)
-    assert done.status == ScanStatus.FAILED
-    assert done.error is not None and done.error.code == "scanner-invalid-output"
+    ended_failed_with(rig, scan.scan_id, "scanner-invalid-output")
 
 
 def test_evidence_for_another_scan_is_refused(rig: Rig) -> None:
     scan = rig.submit("foreign.example")
-    done, _ = rig.wait(scan.scan_id)
-    assert done.status == ScanStatus.FAILED
-    assert done.error is not None and done.error.code == "scanner-invalid-output"
+    ended_failed_with(rig, scan.scan_id, "scanner-invalid-output")
 
 
 def test_scanner_started_with_broken_input_fails_at_once_as_invalid_input(rig: Rig) -> None:
     scan = rig.submit("badinput.example")
     started = time.monotonic()
-    done, _ = rig.wait(scan.scan_id)
+    ended_failed_with(rig, scan.scan_id, "scanner-invalid-input")
     assert time.monotonic() - started < 5
-    assert done.error is not None and done.error.code == "scanner-invalid-input"
 
 
 def test_transient_failure_is_retried_with_a_fresh_task_token_and_succeeds(rig: Rig) -> None:
@@ -133,7 +132,7 @@ def test_cancel_mid_scan_stops_execution_and_tasks_and_ends_cancelled(rig: Rig) 
 
 
 def test_scan_timeout_bounds_the_execution_and_fails_with_timeout(rig: Rig) -> None:
-    from chalicelib.domain.models import Scan, ScanType, utcnow
+    from chalicelib.domain.models import ScanType, utcnow
     from chalicelib.service.scans import pipeline_input
 
     # The API refuses timeouts under 30 s; store a 6 s scan directly so the test takes seconds.
@@ -143,11 +142,8 @@ def test_scan_timeout_bounds_the_execution_and_fails_with_timeout(rig: Rig) -> N
     rig.services.scans.repo.add(scan)
     rig.services.workflow.start(scan.scan_id, pipeline_input(scan))
     started = time.monotonic()
-    done, execution = rig.wait(scan.scan_id, timeout=30)
-    assert execution["status"] == "FAILED"
+    ended_failed_with(rig, scan.scan_id, "timeout")
     assert time.monotonic() - started < 15
-    assert done.status == ScanStatus.FAILED
-    assert done.error is not None and done.error.code == "timeout"
 
 
 def test_critical_finding_publishes_an_event_and_lowers_the_score(rig: Rig) -> None:

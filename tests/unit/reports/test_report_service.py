@@ -91,6 +91,14 @@ def test_render_and_store_writes_both_reports_under_the_tenant_prefix(services: 
     json.dumps(result)  # the state machine gets plain JSON
 
 
+def test_pipeline_progress_is_recorded_in_the_same_write(services: Services) -> None:
+    scan = stored_scan(services)
+    services.scans.update(TENANT, scan.scan_id, lambda s: {"progress": 75})  # as Score leaves it
+    services.reports.render_and_store(TENANT, scan.scan_id, progress=90)
+    recorded = services.scans.get(TENANT, scan.scan_id)
+    assert recorded.progress == 90 and recorded.report_keys
+
+
 def test_recorded_digests_match_the_stored_bytes(services: Services) -> None:
     scan = stored_scan(services)
     result = services.reports.render_and_store(TENANT, scan.scan_id)
