@@ -62,7 +62,8 @@ OPERATIONS: tuple[Op, ...] = (
        query=routes.UsageQuery, errors=(422,), tags=("usage",)),
     # -- reports and branding (issue 4)
     Op("GET", "/v1/scans/{token}/report", "getScanReport",
-       "Download a complete scan's report: 302 to a presigned URL (15 minutes at most)", 302,
+       "Download a complete scan's report: 302 to a signed link valid 15 minutes at most (an S3 presigned URL in "
+       "AWS, the API's own /v1/downloads link on the embedded stack)", 302,
        views.ReportLinkView, query=report_routes.ReportQuery, errors=(404, 409, 422), tags=("scans",)),
     Op("GET", "/v1/downloads/{token}", "download",
        "Download a report, evidence or logo through a signed, expiring link (embedded stack; the link is the "
@@ -139,7 +140,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 _REDIRECT_HEADERS: dict[str, Any] = {
-    "Location": {"description": "The presigned URL", "schema": {"type": "string"}},
+    "Location": {"description": "The signed download link", "schema": {"type": "string"}},
     "Cache-Control": {"schema": {"type": "string", "const": "no-store"}},
 }
 _ERROR_TEXT = {400: "Bad request", 401: "Missing, malformed, unknown or revoked API key",
