@@ -10,6 +10,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.adapters.files import FileObjectStore, InvalidObjectKey
 from chalicelib.errors import LinkExpired, LinkInvalid
@@ -125,3 +127,22 @@ def test_a_signed_link_to_a_path_outside_the_root_is_still_refused(tmp_path: Pat
 def test_a_short_link_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         FileObjectStore(tmp_path, "http://127.0.0.1:8000", b"short")
+
+
+@settings(max_examples=300, deadline=None)
+@given(token=st.one_of(
+    st.text(max_size=300),
+    st.builds(lambda a, b: f"{a}.{b}", st.text(alphabet="ABCabc012-_", max_size=80),
+              st.text(alphabet="ABCabc012-_", max_size=60)),
+    st.builds(lambda claims: base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode() + ".AAAA",
+              st.recursive(st.none() | st.integers() | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                       max_size=3))),
+))
+def test_any_token_but_a_genuine_one_is_link_invalid_and_nothing_else(
+    tmp_path_factory: pytest.TempPathFactory, token: str,
+) -> None:
+    store = FileObjectStore(tmp_path_factory.getbasetemp() / "fuzz-objects", "http://127.0.0.1:8000", KEY,
+                            clock=lambda: NOW)
+    with pytest.raises(LinkInvalid):
+        store.verify_link(token, NOW)
