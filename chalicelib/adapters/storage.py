@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ def data_directory(settings: Settings) -> Path | None:
 
 
 def make_store(settings: Settings, dynamodb: ClientFactory | None = None) -> KeyValueStore:
-    """SqliteStore in the data directory, else DynamoDBStore; raises ConfigurationError."""
+    """SqliteStore in the data directory (its expired items purged), else DynamoDBStore; raises ConfigurationError."""
     directory = data_directory(settings)
     if directory is not None:
         import sqlite3
@@ -56,9 +57,11 @@ def make_store(settings: Settings, dynamodb: ClientFactory | None = None) -> Key
         from chalicelib.adapters.sqlite import SqliteStore
 
         try:
-            return SqliteStore(directory / TABLE_FILE)
+            store = SqliteStore(directory / TABLE_FILE)
+            store.purge_expired(int(time.time()))  # DynamoDB's TTL sweep, once per process start
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"PERIMETER_DATA_DIR: cannot open {directory / TABLE_FILE}: {exc}") from None
+        return store
     from chalicelib.adapters.dynamodb import DynamoDBStore
 
     return DynamoDBStore(settings.table_name, dynamodb() if dynamodb else _client("dynamodb", settings))

@@ -39,6 +39,16 @@ def test_a_data_dir_makes_the_table_sqlite_and_the_objects_files(tmp_path: Path)
     assert (data.stat().st_mode & 0o777) == 0o700
 
 
+def test_opening_the_table_sweeps_expired_items_like_a_ttl(tmp_path: Path) -> None:
+    first = make_store(_settings(data_dir=tmp_path))
+    first.put("RATE#k", "W#1", {}, expires_at=int(time.time()) - 5)
+    first.put("IDEM#k", "x", {}, expires_at=int(time.time()) + 3600)
+    first.put("TENANT#t", "SCAN#1", {})
+    again = make_store(_settings(data_dir=tmp_path))
+    assert again.get("RATE#k", "W#1") is None
+    assert again.get("IDEM#k", "x") is not None and again.get("TENANT#t", "SCAN#1") is not None
+
+
 def test_without_a_data_dir_the_adapters_are_dynamodb_and_s3() -> None:
     services = Services(_settings())
     assert isinstance(services.store, DynamoDBStore) and isinstance(services.objects, S3ObjectStore)
