@@ -44,6 +44,9 @@ TERMINAL = ("complete", "failed", "cancelled")
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 # Environment variable every process of the demo inherits: how leftovers are found (Linux /proc).
 RUN_MARKER = "DEMO_RUN_ID"
+# The partner's client; every address is loopback, so no proxy from the environment may see it.
+HTTP = requests.Session()
+HTTP.trust_env = False
 
 PORTS_MESSAGE = """\
 make demo cannot start its demo sites: it serves good.test and bad.test on the standard web ports
@@ -206,7 +209,7 @@ def _scan_all(stack: RunningStack, timeout: float) -> list[Outcome]:
     outcomes = [Outcome(domain) for domain in DOMAINS]
     urls: dict[str, str] = {}
     for outcome in outcomes:
-        created = requests.post(f"{stack.base_url}/v1/scans", headers=_auth(stack), timeout=10,
+        created = HTTP.post(f"{stack.base_url}/v1/scans", headers=_auth(stack), timeout=10,
                                 json={"domain": outcome.domain, "tags": ["demo"]})
         if created.status_code != 202:
             outcome.error = f"POST /v1/scans answered {created.status_code}: {created.text[:300]}"
@@ -219,7 +222,7 @@ def _scan_all(stack: RunningStack, timeout: float) -> list[Outcome]:
         time.sleep(0.5)
         print(".", end="", flush=True)
         for domain, url in list(pending.items()):
-            scan = requests.get(url, headers=_auth(stack), timeout=10).json()
+            scan = HTTP.get(url, headers=_auth(stack), timeout=10).json()
             if scan.get("status") in TERMINAL:
                 next(o for o in outcomes if o.domain == domain).scan = scan
                 del pending[domain]
@@ -241,7 +244,7 @@ def _findings(stack: RunningStack, token: str) -> list[dict[str, Any]]:
     cursor: str | None = None
     while True:
         params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
-        page = requests.get(f"{stack.base_url}/v1/scans/{token}/findings", headers=_auth(stack), params=params,
+        page = HTTP.get(f"{stack.base_url}/v1/scans/{token}/findings", headers=_auth(stack), params=params,
                             timeout=10).json()
         items.extend(page["items"])
         cursor = page.get("next_cursor")
@@ -264,7 +267,9 @@ def _print_outcome(outcome: Outcome) -> None:
     width = max(len(f["code"]) for f in rows)
     print(f"  {'SEVERITY':<9} {'SIGNAL':<11} {'CODE':<{width}}  TITLE")
     for f in rows:
-        print(f"  {f['severity']:<9} {f['signal']:<11} {f['code']:<{width}}  {f['title']}")
+        port = f.get("evidence", {}).get("port")
+        title = f"{f['title']} ({port})" if port else f["title"]
+        print(f"  {f['severity']:<9} {f['signal']:<11} {f['code']:<{width}}  {title}")
     sys.stdout.flush()
 
 
@@ -288,11 +293,11 @@ def _download_all(stack: RunningStack, outcomes: list[Outcome], out: Path) -> No
 
 def _download(stack: RunningStack, token: str) -> bytes:
     """The PDF behind the report link; the presigned Location gets no API key. Raises RuntimeError."""
-    link = requests.get(f"{stack.base_url}/v1/scans/{token}/report", headers=_auth(stack), timeout=10,
+    link = HTTP.get(f"{stack.base_url}/v1/scans/{token}/report", headers=_auth(stack), timeout=10,
                         allow_redirects=False)
     if link.status_code != 302 or "Location" not in link.headers:
         raise RuntimeError(f"GET .../report answered {link.status_code}: {link.text[:300]}")
-    pdf = requests.get(urljoin(link.url, link.headers["Location"]), timeout=30)
+    pdf = HTTP.get(urljoin(link.url, link.headers["Location"]), timeout=30)
     if pdf.status_code != 200 or not pdf.content.startswith(b"%PDF"):
         raise RuntimeError(f"the report link answered {pdf.status_code} {pdf.headers.get('Content-Type')}")
     return pdf.content

@@ -112,3 +112,71 @@ def test_without_ports_80_and_443_the_demo_says_how_to_run_it_and_starts_nothing
     assert "ports below 1024" in err and "sudo make demo" in err, err
     assert "sysctl net.ipv4.ip_unprivileged_port_start=80" in err, err
     assert stopped and not (tmp_path / "reports").exists()
+
+
+class FakeResponse:
+    def __init__(self, status: int, body: object = None, headers: dict[str, str] | None = None,
+                 content: bytes = b"", url: str = "") -> None:
+        self.status_code, self.body, self.headers, self.content, self.url = status, body, headers or {}, content, url
+        self.text = str(body)
+
+    def json(self) -> object:
+        return self.body
+
+
+class FakeAPI:
+    """The partner API as the demo sees it: good.test completes, bad.test fails."""
+
+    base = "http://127.0.0.1:9"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def post(self, url: str, **kwargs: object) -> FakeResponse:
+        domain = kwargs["json"]["domain"]  # type: ignore[index]
+        return FakeResponse(202, {"status_url": f"{self.base}/v1/scans/{domain}"})
+
+    def get(self, url: str, **kwargs: object) -> FakeResponse:
+        self.calls.append(url)
+        if url.endswith("/v1/scans/good.test"):
+            return FakeResponse(200, {"status": "complete", "scan_token": "good.test", "grade": "A", "score": 99,
+                                      "ready": True})
+        if url.endswith("/v1/scans/bad.test"):
+            return FakeResponse(200, {"status": "failed", "scan_token": "bad.test", "score": None, "grade": None,
+                                      "error": {"code": "scanner-crashed", "message": "the network task crashed"}})
+        if url.endswith("/findings"):
+            return FakeResponse(200, {"items": [], "next_cursor": None})
+        if url.endswith("/report"):
+            return FakeResponse(302, "", {"Location": "/files/good.pdf"}, url=url)
+        if url.endswith("/files/good.pdf"):
+            return FakeResponse(200, content=b"%PDF-1.7 demo", headers={"Content-Type": "application/pdf"})
+        raise AssertionError(url)
+
+
+def test_a_failed_scan_is_named_the_demo_exits_1_and_everything_is_stopped(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DEMO_RUN_ID", "unit")
+    demo = load_demo()
+    api, stopped = FakeAPI(), []
+
+    class Stack:
+        base_url, api_key, startup_seconds, output = FakeAPI.base, "key", 0.1, ["last line"]
+
+        def stop(self) -> int:
+            stopped.append("stack")
+            return 0
+
+    monkeypatch.setattr(Lab, "start", lambda self: self)
+    monkeypatch.setattr(Lab, "stop", lambda self: stopped.append("lab"))
+    monkeypatch.setattr(Lab, "stack_env", lambda self, **extra: extra)
+    monkeypatch.setattr(demo, "start_stack", lambda env, timeout: Stack())
+    monkeypatch.setattr(demo, "HTTP", api)
+    code = demo.main(["--out", str(tmp_path / "reports")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "FAILED bad.test: the scan ended failed: scanner-crashed the network task crashed" in captured.err
+    assert "good.test: complete, grade A, score 99/100, ready yes, 0 findings" in captured.out
+    assert (tmp_path / "reports" / "good.test.pdf").read_bytes() == b"%PDF-1.7 demo"
+    assert not (tmp_path / "reports" / "bad.test.pdf").exists()
+    assert f"{FakeAPI.base}/files/good.pdf" in api.calls  # the relative Location, resolved against the link
+    assert stopped == ["stack", "lab"]
