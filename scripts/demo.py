@@ -49,11 +49,11 @@ HTTP = requests.Session()
 HTTP.trust_env = False
 
 PORTS_MESSAGE = """\
-make demo cannot start its demo sites: it serves good.test and bad.test on the standard web ports
-80 and 443 of loopback addresses ({subnet}.10 and .20), the ports a real scan looks at, and this
-user may not bind ports below 1024 ({error}). Run it as root (`sudo make demo`), or let every user
-bind ports from 80 up until the next reboot with `sudo sysctl net.ipv4.ip_unprivileged_port_start=80`
-and run `make demo` again. Nothing was started and nothing was changed."""
+make demo cannot start its demo sites: it serves good.test and bad.test on ports 80 and 443 of
+loopback addresses ({subnet}.10 and .20), the ports a real scan looks at, and this user may not
+bind ports below 1024. Run it as root (`sudo make demo`), or let every user bind ports from 80 up
+until the next reboot with `sudo sysctl net.ipv4.ip_unprivileged_port_start=80` and run `make demo`
+again. Nothing was started and nothing was changed. ({error})"""
 
 ADDRESS_MESSAGE = """\
 make demo cannot start its demo sites on {subnet}.0/24 ({error}). The demo needs the whole
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             _reap_leftovers()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(f"Demo finished in {time.monotonic() - started:.1f} s.", flush=True)
+    if code != 2:
+        print(f"Demo finished in {time.monotonic() - started:.1f} s.", flush=True)
     return code
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -91,6 +92,31 @@ def test_demo_scans_both_sites_prints_grades_and_findings_writes_pdfs_and_leaves
     assert marked_processes(mark) == []
 
 
+def unprivileged_command() -> list[str]:
+    """A prefix that runs the demo without the right to bind ports below 1024; skips where none exists."""
+    start = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    if os.geteuid() != 0:
+        if start.exists() and int(start.read_text()) > 80:
+            return []
+        pytest.skip("this user may bind ports 80/443")
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is needed to drop CAP_NET_BIND_SERVICE")
+    return ["setpriv", "--bounding-set=-net_bind_service", "--inh-caps=-net_bind_service"]
+
+
+def test_a_user_who_may_not_bind_ports_80_and_443_is_told_how_to_run_the_demo(tmp_path: Path) -> None:
+    prefix = unprivileged_command()
+    mark = uuid.uuid4().hex
+    done = subprocess.run([*prefix, sys.executable, str(SCRIPT), "--out", str(tmp_path / "reports")],
+                          cwd=tmp_path, env={**os.environ, MARK: mark}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    message = " ".join(done.stderr.split())
+    assert "may not bind ports below 1024" in message and "`sudo make demo`" in message, done.stderr
+    assert "`sudo sysctl net.ipv4.ip_unprivileged_port_start=80`" in message, done.stderr
+    assert "Traceback" not in done.stderr and "Starting the embedded stack" not in done.stdout
+    assert not (tmp_path / "reports").exists() and marked_processes(mark) == []
+
+
 def test_without_ports_80_and_443_the_demo_says_how_to_run_it_and_starts_nothing(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DEMO_RUN_ID", "unit")  # main() sets its own; restored afterwards
@@ -109,8 +135,9 @@ def test_without_ports_80_and_443_the_demo_says_how_to_run_it_and_starts_nothing
     code = demo.main(["--out", str(tmp_path / "reports")])
     err = capsys.readouterr().err
     assert code == 2
-    assert "ports below 1024" in err and "sudo make demo" in err, err
-    assert "sysctl net.ipv4.ip_unprivileged_port_start=80" in err, err
+    message = " ".join(err.split())
+    assert "ports below 1024" in message and "sudo make demo" in message, err
+    assert "sysctl net.ipv4.ip_unprivileged_port_start=80" in message, err
     assert stopped and not (tmp_path / "reports").exists()
 
 
