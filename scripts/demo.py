@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a file (`python scripts/demo.py`): the repository's packages
@@ -211,7 +211,7 @@ def _scan_all(stack: RunningStack, timeout: float) -> list[Outcome]:
     urls: dict[str, str] = {}
     for outcome in outcomes:
         created = HTTP.post(f"{stack.base_url}/v1/scans", headers=_auth(stack), timeout=10,
-                                json={"domain": outcome.domain, "tags": ["demo"]})
+                            json={"domain": outcome.domain, "tags": ["demo"]})
         if created.status_code != 202:
             outcome.error = f"POST /v1/scans answered {created.status_code}: {created.text[:300]}"
             continue
@@ -246,7 +246,7 @@ def _findings(stack: RunningStack, token: str) -> list[dict[str, Any]]:
     while True:
         params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
         page = HTTP.get(f"{stack.base_url}/v1/scans/{token}/findings", headers=_auth(stack), params=params,
-                            timeout=10).json()
+                        timeout=10).json()
         items.extend(page["items"])
         cursor = page.get("next_cursor")
         if not cursor:
@@ -293,12 +293,15 @@ def _download_all(stack: RunningStack, outcomes: list[Outcome], out: Path) -> No
 
 
 def _download(stack: RunningStack, token: str) -> bytes:
-    """The PDF behind the report link; the presigned Location gets no API key. Raises RuntimeError."""
+    """The PDF behind the report link, following its 302 as `curl -L` does: the API key goes along
+    only when the Location is on the API's own origin. Raises RuntimeError."""
     link = HTTP.get(f"{stack.base_url}/v1/scans/{token}/report", headers=_auth(stack), timeout=10,
-                        allow_redirects=False)
+                    allow_redirects=False)
     if link.status_code != 302 or "Location" not in link.headers:
         raise RuntimeError(f"GET .../report answered {link.status_code}: {link.text[:300]}")
-    pdf = HTTP.get(urljoin(link.url, link.headers["Location"]), timeout=30)
+    location = urljoin(link.url, link.headers["Location"])
+    same_origin = urlsplit(location)[:2] == urlsplit(stack.base_url)[:2]
+    pdf = HTTP.get(location, headers=_auth(stack) if same_origin else {}, timeout=30)
     if pdf.status_code != 200 or not pdf.content.startswith(b"%PDF"):
         raise RuntimeError(f"the report link answered {pdf.status_code} {pdf.headers.get('Content-Type')}")
     return pdf.content

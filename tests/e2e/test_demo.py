@@ -157,14 +157,14 @@ class FakeAPI:
     base = "http://127.0.0.1:9"
 
     def __init__(self) -> None:
-        self.calls: list[str] = []
+        self.calls: list[tuple[str, bool]] = []
 
     def post(self, url: str, **kwargs: object) -> FakeResponse:
         domain = kwargs["json"]["domain"]  # type: ignore[index]
         return FakeResponse(202, {"status_url": f"{self.base}/v1/scans/{domain}"})
 
     def get(self, url: str, **kwargs: object) -> FakeResponse:
-        self.calls.append(url)
+        self.calls.append((url, "Authorization" in (kwargs.get("headers") or {})))  # type: ignore[operator]
         if url.endswith("/v1/scans/good.test"):
             return FakeResponse(200, {"status": "complete", "scan_token": "good.test", "grade": "A", "score": 99,
                                       "ready": True})
@@ -205,5 +205,6 @@ def test_a_failed_scan_is_named_the_demo_exits_1_and_everything_is_stopped(
     assert "good.test: complete, grade A, score 99/100, ready yes, 0 findings" in captured.out
     assert (tmp_path / "reports" / "good.test.pdf").read_bytes() == b"%PDF-1.7 demo"
     assert not (tmp_path / "reports" / "bad.test.pdf").exists()
-    assert f"{FakeAPI.base}/files/good.pdf" in api.calls  # the relative Location, resolved against the link
+    # The relative Location, resolved against the link: the API's own origin, so the key goes along.
+    assert (f"{FakeAPI.base}/files/good.pdf", True) in api.calls
     assert stopped == ["stack", "lab"]
