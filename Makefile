@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: run test lint bench setup clean
+.PHONY: run demo test lint bench setup clean
 
 $(STAMP): requirements.txt requirements-dev.txt scripts/setup.sh
 	bash scripts/setup.sh
@@ -11,6 +11,11 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m chalicelib.local
+
+# Offline: loopback demo sites good.test and bad.test, scanned by the embedded stack; PDFs into DEMO_OUT.
+DEMO_OUT ?= demo-reports
+demo: $(STAMP)
+	$(PY) scripts/demo.py --out $(DEMO_OUT)
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 test: $(STAMP)

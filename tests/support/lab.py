@@ -94,7 +94,9 @@ class Lab:
             "PERIMETER_DNS_SERVERS": self.dns.address, "PERIMETER_ALLOW_PRIVATE_TARGETS": "127.0.0.0/8",
             "PERIMETER_DNSBL_ZONES": ",".join(DNSBL_ZONES), "PERIMETER_BREACH_API_URL": self.breach.url,
             "PERIMETER_BREACH_API_KEY": BREACH_KEY, "SSL_CERT_FILE": str(self.ca.ca_file),
-            "PERIMETER_DNS_TIMEOUT": "2", **extra,
+            # requests (the web fetch, webhooks) prefers REQUESTS_CA_BUNDLE: one set in the caller's
+            # environment would hide the lab CA and fail every HTTPS fetch of the lab's sites.
+            "REQUESTS_CA_BUNDLE": str(self.ca.ca_file), "PERIMETER_DNS_TIMEOUT": "2", **extra,
         }
 
     def _serve(self, server: Any) -> Any:
