@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from chalicelib.webhooks.excerpt import EXCERPT_CHARS, NON_TEXT_NOTE, clean_text
 from chalicelib.webhooks.models import Delivery, DeliveryStatus, DisabledReason, EndpointStatus, WebhookEndpoint
 
 
@@ -59,7 +60,8 @@ class AttemptView(BaseModel):
     latency_ms: int
     error: str | None
     error_kind: str | None
-    response_excerpt: str
+    response_excerpt: str = Field(description=f"At most {EXCERPT_CHARS} characters of a textual answer, control "
+                                  f"characters removed; `{NON_TEXT_NOTE}` for anything else.")
     next_attempt_at: datetime | None
 
 
@@ -112,7 +114,10 @@ def webhook_created(endpoint: WebhookEndpoint, secret: str, now: datetime) -> We
 
 def delivery_view(delivery: Delivery) -> DeliveryView:
     """The partner-facing view of a delivery."""
-    return DeliveryView.model_validate(delivery.model_dump(exclude={"body", "tenant_id", "cycle", "next_attempt"}))
+    view = DeliveryView.model_validate(delivery.model_dump(include=set(DeliveryView.model_fields)))
+    for attempt in view.attempts:  # records written before the excerpt was bounded are bounded here
+        attempt.response_excerpt = clean_text(attempt.response_excerpt, EXCERPT_CHARS)
+    return view
 
 
 def delivery_queued(delivery: Delivery) -> DeliveryQueued:

@@ -30,6 +30,7 @@ from chalicelib.domain.targets import IPNetwork
 from chalicelib.errors import QueueUnavailable
 from chalicelib.service.ports import Resolver
 from chalicelib.service.webhooks import WebhookService
+from chalicelib.webhooks.excerpt import EXCERPT_CHARS, clean_text
 from chalicelib.webhooks.models import (
     Attempt,
     Delivery,
@@ -48,7 +49,6 @@ from chalicelib.webhooks.signing import sign
 log = logging.getLogger(__name__)
 
 DISABLE_AFTER = timedelta(days=5)  # Svix's rule: an endpoint failing this long without a success is disabled
-EXCERPT_CHARS = 256
 EVENT_HEADER = "X-Perimeter-Event"
 DELIVERY_HEADER = "X-Perimeter-Delivery"
 
@@ -206,7 +206,8 @@ class WebhookConsumer:
             error = f"HTTP {outcome.status_code}"
         entry = Attempt(cycle=ctx.message.cycle, attempt=ctx.message.attempt, at=started,
                         status_code=outcome.status_code, latency_ms=outcome.latency_ms, error=error,
-                        error_kind=outcome.error_kind, response_excerpt=outcome.response_excerpt[:EXCERPT_CHARS],
+                        error_kind=outcome.error_kind,
+                        response_excerpt=clean_text(outcome.response_excerpt, EXCERPT_CHARS),
                         next_attempt_at=next_attempt[1] if next_attempt else None)
 
         def apply(delivery: Delivery) -> Delivery:
