@@ -72,3 +72,18 @@ def test_during_a_rotation_a_receiver_holding_either_secret_verifies() -> None:
     assert not rotation_aware_receiver(new_secret(), BODY, value)
     Webhook(new).verify(BODY, headers)
     Webhook(old).verify(BODY, headers)
+
+
+def test_the_openapi_recipe_verifies_a_delivery_as_written() -> None:
+    from chalicelib.api.spec import openapi_document
+
+    [tag] = [t for t in openapi_document()["tags"] if t["name"] == "webhooks"]
+    recipe = "\n".join(line[4:] for line in tag["description"].splitlines() if line.startswith("    "))
+    assert "secret.encode()" in recipe and 'split(",")' in recipe
+    old, new = new_secret(), new_secret()
+    for secrets, holder, valid in (([new], new, True), ([new, old], old, True), ([new], old, False)):
+        namespace: dict[str, object] = {"hmac": hmac, "hashlib": hashlib, "secret": holder, "raw_body": BODY,
+                                        "header": sign(secrets, "msg_doc", int(time.time()), BODY)[
+                                            "X-Perimeter-Signature"]}
+        exec(recipe, namespace)  # our own documentation, run as a partner would paste it
+        assert namespace["ok"] is valid
