@@ -234,6 +234,7 @@ def test_after_a_restart_the_local_poller_delivers_the_events_the_lost_queue_hel
     endpoint, _ = services.webhooks.create("acme", CreateWebhook(url="https://example.com/h", events=["*"]))
     ids = [services.webhooks.publish("acme", "scan.completed", {"n": i})[0] for i in range(3)]
 
+    time.sleep(0.005)  # a restart takes time: nothing the old process wrote shares the new one's start millisecond
     restarted = Services(services.settings, store=services.store, resolver=services.resolver)  # same table
     queue = MemoryQueue()  # the new process's queue: empty
     restarted.webhook_queue, restarted.webhook_dlq = queue, MemoryQueue()
