@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 from http import HTTPStatus
 from typing import Any
@@ -49,6 +50,7 @@ from chalicelib.services import get_services
 log = logging.getLogger("perimeter.local.api")
 READ_TIMEOUT_SECONDS = 30.0  # a client that stops sending (headers or body) loses its thread after this
 LINGER_BYTES = 64 * 1024  # after a refusal, what is drained so the client reads the answer, not a reset
+_LENGTH = re.compile(r"[0-9]{1,18}")  # ASCII digits only (str.isdigit takes "²"), and int() stays cheap
 PUBLIC = frozenset((op.method, op.path) for op in OPERATIONS if op.public)
 # http.server's own refusals (request line, header lines, HTTP version) -> our errors.
 _SERVER_ERRORS: dict[int, type[PerimeterError]] = {
@@ -151,7 +153,7 @@ class Handler(ChaliceRequestHandler):
         declared = self.headers.get_all("content-length") or []
         if not declared:
             return 0
-        if len(set(declared)) > 1 or not declared[0].strip().isdigit():
+        if len(set(declared)) > 1 or not _LENGTH.fullmatch(declared[0].strip()):
             raise Refused(BadRequest("The Content-Length header is not one non-negative integer.",
                                      code="bad-content-length"))
         return int(declared[0].strip())
@@ -176,13 +178,14 @@ class Handler(ChaliceRequestHandler):
                              error.status, error.code)
         status, headers, body = problem_bytes(error, urlsplit(getattr(self, "path", "") or "").path or None)
         self.close_connection = True
-        self.send_response(status)
-        for name, value in {**headers, "Content-Length": str(len(body)), "Connection": "close"}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if getattr(self, "command", None) != "HEAD":
-            self.wfile.write(body)
-        self.wfile.flush()
+        with contextlib.suppress(OSError):  # a client that went away gets nothing
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": str(len(body)), "Connection": "close"}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if getattr(self, "command", None) != "HEAD":
+                self.wfile.write(body)
+            self.wfile.flush()
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_WR)
             self.connection.settimeout(1.0)

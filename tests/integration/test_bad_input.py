@@ -105,7 +105,7 @@ def port(services: Services) -> Iterator[int]:
 
 def _head(method: str, path: str, headers: dict[str, str]) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _exchange(port: int, head: bytes, body: bytes = b"", timeout: float = 10) -> tuple[int, Any, bytes]:
@@ -162,7 +162,7 @@ def test_chunked_body_is_411(port: int, key: str) -> None:
     assert (got, _problem(got, headers, body)["code"]) == (411, "length-required")
 
 
-@pytest.mark.parametrize("length", ["-1", "12abc", "1e3"])
+@pytest.mark.parametrize("length", ["-1", "12abc", "1e3", "\u00b2", "9" * 5000])
 def test_unreadable_content_length_is_400(port: int, key: str, length: str) -> None:
     head = _head("POST", "/v1/scans", {**_json_headers(key, 0), "Content-Length": length})
     got, headers, body = _exchange(port, head)
