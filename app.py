@@ -7,10 +7,12 @@ from typing import Any
 from chalice.app import Chalice, Response
 
 from chalicelib.api import download_routes, report_routes, routes, webhook_routes
+from chalicelib.api.http import chalice_errors_as_problems
 from chalicelib.services import get_services
 
 app = Chalice(app_name="perimeter")
 app.api.binary_types = []
+app.register_middleware(chalice_errors_as_problems, "http")  # chalice's own 405/415/500 as problem+json
 JSON_TYPES = ["application/json"]
 
 

@@ -26,6 +26,12 @@ class BadRequest(PerimeterError):
     status, code, title = 400, "bad-request", "Bad request"
 
 
+class JsonTooDeep(BadRequest):
+    """A JSON body nests arrays and objects deeper than the API ever needs (refused before decoding)."""
+
+    code, title = "json-too-deep", "JSON nested too deeply"
+
+
 class Unauthorized(PerimeterError):
     status, code, title = 401, "unauthorized", "Missing, malformed, unknown or revoked API key"
 
@@ -34,12 +40,32 @@ class NotFound(PerimeterError):
     status, code, title = 404, "not-found", "Not found"
 
 
+class MethodNotAllowed(PerimeterError):
+    status, code, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class RequestTimeout(PerimeterError):
+    status, code, title = 408, "request-timeout", "The request was not received in time"
+
+
 class Conflict(PerimeterError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class LengthRequired(PerimeterError):
+    status, code, title = 411, "length-required", "A Content-Length is required"
+
+
 class PayloadTooLarge(PerimeterError):
     status, code, title = 413, "payload-too-large", "Request body too large"
+
+
+class UriTooLong(PerimeterError):
+    status, code, title = 414, "uri-too-long", "Request URI too long"
+
+
+class UnsupportedMediaType(PerimeterError):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 class Unprocessable(PerimeterError):
@@ -62,8 +88,16 @@ class RateLimited(PerimeterError):
     status, code, title = 429, "rate-limited", "Rate limit exceeded"
 
 
+class HeaderFieldsTooLarge(PerimeterError):
+    status, code, title = 431, "request-header-fields-too-large", "Request header fields too large"
+
+
 class ServiceUnavailable(PerimeterError):
     status, code, title = 503, "service-unavailable", "Service temporarily unavailable"
+
+
+class HttpVersionNotSupported(PerimeterError):
+    status, code, title = 505, "http-version-not-supported", "HTTP version not supported"
 
 
 class IllegalTransition(Conflict):

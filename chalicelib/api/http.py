@@ -1,12 +1,14 @@
 """The request pipeline every route goes through, and the one place errors become HTTP.
 
 auth -> rate limit -> body bound -> (Idempotency-Key) -> operation -> JSON or problem+json.
+Chalice's own 405/415/400/500 answers become problem+json in `chalice_errors_as_problems`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -16,11 +18,14 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.errors import (
     BadRequest,
+    JsonTooDeep,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     PerimeterError,
     RateLimited,
     Unprocessable,
+    UnsupportedMediaType,
 )
 from chalicelib.service.auth import Principal
 from chalicelib.service.idempotency import StoredResponse, fingerprint
@@ -32,6 +37,10 @@ M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
 PROBLEM = "application/problem+json"
 SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# The deepest JSON nesting a body may have: ours need 4; json.loads recurses once per level.
+MAX_JSON_DEPTH = 32
+_JSON_TOKENS = re.compile(rb'[][{}"\\]')
+_OPEN, _QUOTE, _BACKSLASH = frozenset(b"[{"), ord('"'), ord("\\")
 
 
 @dataclass
@@ -91,6 +100,7 @@ def parse_body(model: type[M], raw: bytes | str) -> M:
     """Decode a JSON object body and validate it; raises BadRequest or Unprocessable."""
     if not raw:
         raise BadRequest("A JSON object body is required.", code="missing-body")
+    check_json_depth(raw)
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -99,6 +109,34 @@ def parse_body(model: type[M], raw: bytes | str) -> M:
         raise Unprocessable("The body must be a JSON object.", errors=[
             {"field": "(body)", "message": "must be an object", "type": "object_type"}])
     return validate(model, data)
+
+
+def check_json_depth(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse a body nesting arrays/objects deeper than `limit`, without decoding it; raises JsonTooDeep.
+
+    One linear pass over the structural bytes, skipping string contents (escapes included).
+    """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return
+    depth, in_string, escaped = 0, False, -1
+    for match in _JSON_TOKENS.finditer(data):
+        pos = match.start()
+        if pos == escaped:
+            continue
+        byte = data[pos]
+        if byte == _BACKSLASH:
+            escaped = pos + 1 if in_string else escaped
+        elif byte == _QUOTE:
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif byte in _OPEN:
+            depth += 1
+            if depth > limit:
+                raise JsonTooDeep(f"The body nests arrays or objects more than {limit} levels deep.")
+        else:
+            depth -= 1
 
 
 def dump(body: Any) -> Any:
@@ -124,6 +162,13 @@ def problem(error: PerimeterError, instance: str | None = None) -> tuple[dict[st
     return body, dict(error.headers)
 
 
+def problem_bytes(error: PerimeterError, instance: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and encoded body of a problem+json answer (for servers outside chalice)."""
+    body, extra = problem(error, instance)
+    headers = {"Content-Type": PROBLEM, **SECURITY_HEADERS, **extra}
+    return error.status, headers, json.dumps(body, separators=(",", ":")).encode()
+
+
 def respond(status: int, body: Any, headers: dict[str, str]) -> Response:
     """A chalice Response with JSON (or problem+json for errors) and our standard headers."""
     content_type = PROBLEM if status >= 400 else JSON
@@ -131,6 +176,39 @@ def respond(status: int, body: Any, headers: dict[str, str]) -> Response:
     if status in (204, 302) and body is None:
         return Response(body="", status_code=status, headers=all_headers)
     return Response(body=json.dumps(body, separators=(",", ":")), status_code=status, headers=all_headers)
+
+
+# chalice.app.error_response codes (and ChaliceViewError names) -> our errors.
+_CHALICE_ERRORS: dict[str, type[PerimeterError]] = {
+    "MethodNotAllowedError": MethodNotAllowed,
+    "UnsupportedMediaType": UnsupportedMediaType,
+    "BadRequest": BadRequest,
+    "BadRequestError": BadRequest,
+    "NotFoundError": NotFound,
+}
+
+
+def chalice_errors_as_problems(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice http middleware: chalice's own `{"Code", "Message"}` errors become problem+json.
+
+    Chalice answers 405 (method not routed), 415 (content type not accepted), 400 (binary response
+    not accepted) and 500 (an exception outside `handle`) itself, before or after our views.
+    """
+    response = get_response(request)
+    body = response.body
+    if response.status_code < 400 or not (isinstance(body, dict) and "Code" in body and "Message" in body):
+        return response
+    cls = _CHALICE_ERRORS.get(str(body["Code"]))
+    if cls is not None and cls.status == response.status_code:
+        error = cls(str(body["Message"]))
+    else:
+        error = PerimeterError("An unexpected error occurred; it has been logged.")
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+    if isinstance(error, MethodNotAllowed):
+        error.headers["Allow"] = str(headers.pop("Allow", ""))
+    path = (request.context or {}).get("path") if request is not None else None
+    problem_body, extra = problem(error, path)
+    return respond(error.status, problem_body, {**{k: str(v) for k, v in headers.items()}, **extra})
 
 
 def _error_response(error: PerimeterError, request: Request, headers: dict[str, str]) -> Response:

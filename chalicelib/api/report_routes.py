@@ -13,6 +13,9 @@ from chalicelib.errors import InvalidReportFormat, Unprocessable
 from chalicelib.reports.images import MAX_LOGO_BYTES
 from chalicelib.service.reports import BrandingService, BrandingUpdate, StoredBranding
 
+# A logo of MAX_LOGO_BYTES is 4/3 larger in base64, plus the rest of the document.
+BRANDING_MAX_BODY = MAX_LOGO_BYTES * 4 // 3 + 16 * 1024
+
 
 class ReportQuery(BaseModel):
     """`GET /v1/scans/{token}/report` query."""
@@ -73,8 +76,7 @@ def put_branding(request: Request | None) -> Response:
     def op(ctx: Ctx) -> Result:
         service = ctx.services.reports.branding
         return Result(200, branding_view(service, service.put(ctx.tenant_id, ctx.body(BrandingUpdate))))
-    # A logo of MAX_LOGO_BYTES is 4/3 larger in base64, plus the rest of the document.
-    return handle(request, op, max_body=MAX_LOGO_BYTES * 4 // 3 + 16 * 1024)
+    return handle(request, op, max_body=BRANDING_MAX_BODY)
 
 
 def get_branding(request: Request | None) -> Response:

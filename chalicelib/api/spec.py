@@ -145,8 +145,20 @@ _REDIRECT_HEADERS: dict[str, Any] = {
 }
 _ERROR_TEXT = {400: "Bad request", 401: "Missing, malformed, unknown or revoked API key",
                403: "Invalid (link-invalid) or expired (link-expired) download link", 404: "Not found",
-               409: "Conflict", 413: "Body too large", 422: "Validation failed", 429: "Rate limit exceeded",
+               409: "Conflict", 413: "Body too large", 415: "Content-Type is not application/json",
+               422: "Validation failed", 429: "Rate limit exceeded",
                500: "Internal error", 503: "Temporarily unavailable"}
+
+
+def _error_codes(op: Op) -> set[int]:
+    codes = set(op.errors) | {500}
+    if op.method == "POST" and not op.public:  # Idempotency-Key: malformed 400, running 409, reused 422
+        codes |= {400, 409, 422}
+    if not op.public:
+        codes |= {401, 429}
+    if op.method in ("POST", "PUT") and not op.public:  # bodies are JSON, nested at most MAX_JSON_DEPTH deep (400)
+        codes |= {400, 415}
+    return codes
 
 
 def _success(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
@@ -167,12 +179,7 @@ def _operation(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
     if op.ok == 302 and op.response:
         responses["200"] = {"description": "With `Accept: application/json`: the redirect target as JSON",
                             "content": {"application/json": {"schema": keyed[(op.response, "serialization")]}}}
-    codes = set(op.errors) | {500}
-    if op.method == "POST" and not op.public:  # Idempotency-Key: malformed 400, running 409, reused 422
-        codes |= {400, 409, 422}
-    if not op.public:
-        codes |= {401, 429}
-    for code in sorted(codes):
+    for code in sorted(_error_codes(op)):
         responses[str(code)] = _problem(_ERROR_TEXT[code])
     body: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": list(op.tags),
                             "parameters": _parameters(op), "responses": responses}

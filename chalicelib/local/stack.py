@@ -111,37 +111,9 @@ class LocalStack:
         return key
 
     def _serve_api(self) -> None:
-        from chalice.config import Config
-        from chalice.local import (
-            ChaliceRequestHandler,
-            CustomLocalChalice,
-            LocalChalice,
-            LocalDevServer,
-            ThreadedHTTPServer,
-        )
+        from chalicelib.local.apiserver import serve_api
 
-        from app import app
-
-        class Server(ThreadedHTTPServer):
-            request_queue_size = 256  # socketserver's default of 5 resets bursts of concurrent clients
-
-        class Handler(ChaliceRequestHandler):
-            # Headers and body go out in separate writes: without TCP_NODELAY a keep-alive client
-            # waits ~40 ms on every response for the delayed ACK.
-            disable_nagle_algorithm = True
-
-            # API Gateway answers every method (405 where no route has it); http.server says 501.
-            def __getattr__(self, name: str) -> Any:
-                if name.startswith("do_"):
-                    return self._generic_handle
-                raise AttributeError(name)
-
-        # What chalice.local.create_local_server does, with our server class: a thread-local current_request.
-        if not isinstance(app, LocalChalice):
-            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-            app.__class__ = CustomLocalChalice
-        config = Config.create(chalice_stage="local", app_name="perimeter", chalice_app=app)
-        server = LocalDevServer(app, config, "127.0.0.1", self.api_port, handler_cls=Handler, server_cls=Server)
+        server = serve_api("127.0.0.1", self.api_port)
         thread = threading.Thread(target=server.serve_forever, name="perimeter-api", daemon=True)
         thread.start()
         self.started.append(server)

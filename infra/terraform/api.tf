@@ -24,11 +24,38 @@ locals {
   }
 
   # Same body shape as chalicelib/api/http.py problem(): type, title, status, detail, code, error.
+  # Every response type a request can meet before (or instead of) the Lambda is problem+json; the
+  # Chalice app's own 405/415 are made problem+json in the app (http.chalice_errors_as_problems).
   gateway_problems = {
     MISSING_AUTHENTICATION_TOKEN = { status = 404, code = "not-found", title = "Not found", detail = "No such resource." }
-    THROTTLED                    = { status = 429, code = "rate-limited", title = "Rate limit exceeded", detail = "Too many requests for this API stage; retry later." }
+    RESOURCE_NOT_FOUND           = { status = 404, code = "not-found", title = "Not found", detail = "No such resource." }
+    UNSUPPORTED_MEDIA_TYPE       = { status = 415, code = "unsupported-media-type", title = "Unsupported media type", detail = "Send the body as application/json." }
     REQUEST_TOO_LARGE            = { status = 413, code = "payload-too-large", title = "Request body too large", detail = "The request body is too large." }
-    DEFAULT_5XX                  = { status = 503, code = "service-unavailable", title = "Service temporarily unavailable", detail = "The API gateway could not reach the service." }
+    BAD_REQUEST_BODY             = { status = 400, code = "bad-request", title = "Bad request", detail = "The request body was refused." }
+    BAD_REQUEST_PARAMETERS       = { status = 400, code = "bad-request", title = "Bad request", detail = "The request parameters were refused." }
+    THROTTLED                    = { status = 429, code = "rate-limited", title = "Rate limit exceeded", detail = "Too many requests for this API stage; retry later." }
+    QUOTA_EXCEEDED               = { status = 429, code = "rate-limited", title = "Rate limit exceeded", detail = "The request quota is exhausted; retry later." }
+    ACCESS_DENIED                = { status = 403, code = "forbidden", title = "Forbidden", detail = "The request was refused." }
+    WAF_FILTERED                 = { status = 403, code = "forbidden", title = "Forbidden", detail = "The request was refused by the firewall." }
+    INTEGRATION_TIMEOUT          = { status = 504, code = "gateway-timeout", title = "Gateway timeout", detail = "The service did not answer in time; retry later." }
+    # Any other 4xx keeps its own status (none set here), so the body cannot state it.
+    DEFAULT_4XX = { status = null, code = "request-refused", title = "Request refused", detail = "The API gateway refused the request." }
+    DEFAULT_5XX = { status = 503, code = "service-unavailable", title = "Service temporarily unavailable", detail = "The API gateway could not reach the service." }
+  }
+
+  gateway_responses = {
+    for name, p in local.gateway_problems : name => merge(
+      p.status == null ? {} : { statusCode = tostring(p.status) },
+      {
+        responseParameters = merge(local.problem_headers, p.status == 429 ? { "gatewayresponse.header.Retry-After" = "'1'" } : {})
+        responseTemplates = {
+          "application/json" = jsonencode(merge(
+            { type = "urn:perimeter:problem:${p.code}", title = p.title, detail = p.detail, code = p.code, error = p.detail },
+            p.status == null ? {} : { status = p.status },
+          ))
+        }
+      },
+    )
   }
 
   openapi = {
@@ -47,18 +74,7 @@ locals {
         }
       }
     }
-    x-amazon-apigateway-gateway-responses = {
-      for name, p in local.gateway_problems : name => {
-        statusCode         = tostring(p.status)
-        responseParameters = merge(local.problem_headers, name == "THROTTLED" ? { "gatewayresponse.header.Retry-After" = "'1'" } : {})
-        responseTemplates = {
-          "application/json" = jsonencode({
-            type   = "urn:perimeter:problem:${p.code}", title = p.title, status = p.status,
-            detail = p.detail, code = p.code, error = p.detail
-          })
-        }
-      }
-    }
+    x-amazon-apigateway-gateway-responses = local.gateway_responses
   }
 }
 

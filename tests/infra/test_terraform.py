@@ -164,7 +164,25 @@ def test_terraform_plans_the_whole_deployment(initialized: tuple[str, Path, dict
     integration = body["paths"]["/v1/health"]["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
     assert integration["type"] == "aws_proxy" and integration["uri"].endswith(":function:perimeter-api/invocations")
     assert changes["aws_api_gateway_stage.api"]["after"]["stage_name"] == "api"
+    _assert_gateway_responses_are_problems(body["x-amazon-apigateway-gateway-responses"])
     mapping = changes["aws_lambda_event_source_mapping.webhooks"]["after"]
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
     assert changes["aws_instance.nat[0]"]["after"]["instance_type"] == "t4g.nano"
     assert "aws_nat_gateway.scanners[0]" not in changes
+
+
+def _assert_gateway_responses_are_problems(responses: dict[str, Any]) -> None:
+    """API Gateway's own refusals (unknown route, media type, size, throttling, any 4xx/5xx) are problem+json."""
+    expected = {"MISSING_AUTHENTICATION_TOKEN": (404, "not-found"),
+                "UNSUPPORTED_MEDIA_TYPE": (415, "unsupported-media-type"),
+                "REQUEST_TOO_LARGE": (413, "payload-too-large"), "THROTTLED": (429, "rate-limited"),
+                "DEFAULT_4XX": (None, "request-refused"), "DEFAULT_5XX": (503, "service-unavailable")}
+    for name, (status, code) in expected.items():
+        response = responses[name]
+        assert response["responseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+        problem = json.loads(response["responseTemplates"]["application/json"])
+        assert problem["code"] == code and problem["type"] == f"urn:perimeter:problem:{code}"
+        assert (response.get("statusCode"), problem.get("status")) == \
+            ((str(status), status) if status is not None else (None, None)), name
+    assert all("gatewayresponse.header.Retry-After" in r["responseParameters"]
+               for r in responses.values() if r.get("statusCode") == "429")
