@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from chalicelib.domain.targets import SelfEndpoint, parse_self_endpoints
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Environment variable -> Settings field. One table, so docs, Terraform and tests can check it.
@@ -45,9 +47,11 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_WEBHOOK_SECRET_KEY": "webhook_secret_key",
     # -- the embedded stack's durable state (issue 9)
     "PERIMETER_DATA_DIR": "data_dir",
+    # -- the guard (issue 9): the system's own sockets, refused to every tenant whatever the exemptions
+    "PERIMETER_SELF_ENDPOINTS": "self_endpoints",
 }
 
-_LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones"}
+_LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones", "self_endpoints"}
 
 DEFAULT_DNSBL_ZONES = ("domain:dbl.spamhaus.org", "ip:zen.spamhaus.org")
 
@@ -118,6 +122,10 @@ class Settings(BaseModel):
     # -- issue 9: set, the table is SQLite and the objects are files in this directory (the embedded
     # stack's durable state); unset, DynamoDB and S3 (chalicelib/adapters/storage.py decides).
     data_dir: Path | None = None
+    # -- the guard (issue 9): the stack's own listening sockets (`host:port`, comma-separated), refused
+    # at every guard on loopback, unspecified and the named address; host 0.0.0.0 or :: reserves the
+    # port on every non-public address. The embedded stack sets it to its API and AWS endpoint sockets.
+    self_endpoints: tuple[SelfEndpoint, ...] = ()
 
     def report_signing_secret(self) -> bytes:
         """The report signing key: PERIMETER_REPORT_SIGNING_KEY, else a subkey derived from the pepper."""
@@ -151,6 +159,13 @@ class Settings(BaseModel):
             return tuple(ipaddress.ip_network(v, strict=False) if isinstance(v, str) else v for v in value)
         return value
 
+    @field_validator("self_endpoints", mode="before")
+    @classmethod
+    def _parse_self_endpoints(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple(SelfEndpoint.parse(v) if isinstance(v, str) else v for v in value)
+        return value
+
     @field_validator("dnsbl_zones")
     @classmethod
     def _check_zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -182,3 +197,9 @@ class Settings(BaseModel):
             data[field] = [p for p in (s.strip() for s in raw.split(",")) if p] if field in _LIST_FIELDS else raw
         data.update(overrides)
         return cls.model_validate(data)
+
+
+def self_endpoints_from_env(environ: Mapping[str, str] | None = None) -> tuple[SelfEndpoint, ...]:
+    """PERIMETER_SELF_ENDPOINTS of `environ` (default `os.environ`), parsed; raises ValueError."""
+    env = os.environ if environ is None else environ
+    return parse_self_endpoints(env.get("PERIMETER_SELF_ENDPOINTS", ""))

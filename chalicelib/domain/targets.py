@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import idna
 
@@ -16,17 +17,26 @@ from chalicelib.errors import InvalidDomain, TargetNotAllowed
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# Ranges refused whatever `ipaddress.is_global` says (OWASP SSRF, RFC 6890, cloud metadata).
+# Ranges refused whatever `ipaddress.is_global` says (OWASP SSRF, RFC 6890, cloud metadata); the IPv4-
+# embedding ones (::/96, ::ffff:0:0/96, ::ffff:0:0:0/96, 64:ff9b::/96, 2002::/16, 2001::/32) included.
 BLOCKED_NETWORKS: tuple[IPNetwork, ...] = tuple(
     ipaddress.ip_network(n)
     for n in (
         "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
         "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
         "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
-        "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
+        "::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
         "2001::/32", "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
     )
 )
+
+# IPv6 ranges whose low 32 bits are an IPv4 address: compatible, mapped, translated, NAT64.
+_EMBEDDING_96: tuple[ipaddress.IPv6Network, ...] = tuple(
+    ipaddress.IPv6Network(n) for n in ("::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
+_NOT_EMBEDDING = (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1"))
+# Addresses a connect() treats as "this host": 0.0.0.0/8 and ::.
+_UNSPECIFIED: tuple[IPNetwork, ...] = (ipaddress.IPv4Network("0.0.0.0/8"), ipaddress.IPv6Network("::/128"))
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
@@ -92,8 +102,8 @@ def normalise_domain(raw: str) -> str:
     labels = ascii_host.split(".")
     if len(ascii_host) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         raise InvalidDomain(f"{raw!r} is not a valid domain name.")
-    if labels[-1].isdigit():
-        raise InvalidDomain(f"{raw!r} has a numeric top-level label.")
+    if labels[-1].isdigit() or _INET_ATON_PART.match(labels[-1]) or parse_ip(ascii_host) is not None:
+        raise InvalidDomain(f"{raw!r} has a numeric top-level label (an IP address in disguise).")
     return ascii_host
 
 
@@ -111,22 +121,108 @@ def normalise_target(raw: str, *, allow_ip: bool) -> tuple[str, IPAddress | None
     return str(ip), ip
 
 
+def carried_ipv4(address: IPAddress) -> tuple[ipaddress.IPv4Address, ...] | None:
+    """The IPv4 address(es) an IPv6 address embeds, or None when it embeds none.
+
+    IPv4-compatible `::/96` (not `::` or `::1`), IPv4-mapped `::ffff:0:0/96`, IPv4-translated
+    `::ffff:0:0:0/96`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16` and Teredo `2001::/32` (server and
+    de-obfuscated client). The local-use NAT64 prefix `64:ff9b:1::/48` is not decoded: never global.
+    """
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.teredo is not None:
+        return address.teredo
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    value = int(address)
+    low = ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if any(address in net for net in _EMBEDDING_96) and address not in _NOT_EMBEDDING:
+        return (low,)
+    return None
+
+
+def _inside(address: IPAddress, networks: Iterable[IPNetwork]) -> bool:
+    return any(address.version == net.version and address in net for net in networks)
+
+
+def is_exempt(address: IPAddress, allowed: Iterable[IPNetwork]) -> bool:
+    """True when `address` is inside `allowed`, or every IPv4 address it carries is (Teredo: both)."""
+    allowed = tuple(allowed)
+    if _inside(address, allowed):
+        return True
+    carried = carried_ipv4(address)
+    return bool(allowed) and carried is not None and all(_inside(v4, allowed) for v4 in carried)
+
+
 def is_blocked(address: IPAddress, allowed: Iterable[IPNetwork] = ()) -> bool:
     """True when an address is private, loopback, link-local, metadata, CGNAT or otherwise non-global.
 
-    IPv4-mapped and 6to4/NAT64-embedded IPv4 addresses are judged like the IPv4 address they carry.
-    `allowed` networks (PERIMETER_ALLOW_PRIVATE_TARGETS) are exempt.
+    `allowed` networks (PERIMETER_ALLOW_PRIVATE_TARGETS) are exempt. An IPv6 address that embeds
+    IPv4 (see `carried_ipv4`) is judged by the IPv4 address(es) it carries: allowed only when every
+    carried address is exempt (Teredo: server and client), refused otherwise, since the embedding
+    ranges are on the block list themselves.
     """
-    allowed = tuple(allowed)
-    if any(address.version == net.version and address in net for net in allowed):
+    if is_exempt(address, allowed):
         return False
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is not None and any(embedded in net for net in allowed if net.version == 4):
-            return False
-    if any(address.version == net.version and address in net for net in BLOCKED_NETWORKS):
+    if carried_ipv4(address) is not None or _inside(address, BLOCKED_NETWORKS):
         return True
     return not address.is_global
+
+
+def address_forms(address: IPAddress) -> tuple[IPAddress, ...]:
+    """The address itself followed by every IPv4 address it carries (see `carried_ipv4`)."""
+    return (address, *(carried_ipv4(address) or ()))
+
+
+class SelfEndpoint(NamedTuple):
+    """One of the system's own listening sockets (PERIMETER_SELF_ENDPOINTS), never a tenant's target."""
+
+    host: IPAddress
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> SelfEndpoint:
+        """Parse `host:port` or `[v6]:port` (host an IP literal or `localhost`); raises ValueError."""
+        text = text.strip()
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            if not rest.startswith(":"):
+                raise ValueError(f"self endpoint {text!r} must be host:port")
+            port_text = rest[1:]
+        else:
+            host, sep, port_text = text.rpartition(":")
+            if not sep or ":" in host:
+                raise ValueError(f"self endpoint {text!r} must be host:port ([v6]:port for IPv6)")
+        if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"self endpoint {text!r} has no port within 1..65535")
+        address = ipaddress.IPv4Address("127.0.0.1") if host.lower() == "localhost" else ipaddress.ip_address(host)
+        return cls(address, int(port_text))
+
+
+def parse_self_endpoints(text: str) -> tuple[SelfEndpoint, ...]:
+    """Parse a comma-separated `host:port` list (blank parts ignored); raises ValueError."""
+    return tuple(SelfEndpoint.parse(part) for part in text.split(",") if part.strip())
+
+
+def is_self_endpoint(address: IPAddress, port: int, endpoints: Iterable[SelfEndpoint]) -> bool:
+    """True when a connection to (address, port) could reach one of the system's own sockets.
+
+    A listed port is refused on every loopback and unspecified address and on the address the
+    endpoint names, in any IPv6 spelling that carries it. An endpoint bound to `0.0.0.0` or `::`
+    answers on every local address: its port is refused on every non-public address (the public
+    ones are reachable from the internet anyway). Exemptions never apply here.
+    """
+    forms = address_forms(address)
+    for endpoint in endpoints:
+        if endpoint.port != port:
+            continue
+        if endpoint.host.is_unspecified:
+            if is_blocked(address):
+                return True
+            continue
+        if any(f.is_loopback or f == endpoint.host or _inside(f, _UNSPECIFIED) for f in forms):
+            return True
+    return False
 
 
 def guard_addresses(host: str, addresses: Iterable[IPAddress], allowed: Iterable[IPNetwork] = ()) -> None:

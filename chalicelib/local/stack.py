@@ -52,6 +52,8 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         self.moto_port = self.moto_port or int(os.environ.get("MOTO_PORT", "0") or 0) or free_port()
+        # The stack's own sockets, refused at every guard whatever the exemptions (workers and tasks inherit it).
+        os.environ["PERIMETER_SELF_ENDPOINTS"] = f"127.0.0.1:{self.api_port},127.0.0.1:{self.moto_port}"
         endpoint = f"http://127.0.0.1:{self.moto_port}"
         os.environ.update(FAKE_CREDENTIALS)
         os.environ["MOTO_PORT"] = str(self.moto_port)  # moto's Step Functions interpreter calls back here

@@ -22,7 +22,7 @@ import dns.resolver
 from chalicelib.adapters.dns import DnsResolver, build_resolver
 from chalicelib.domain.models import Finding, ScanOptions, Severity, SignalKey, SignalResult, SignalStatus
 from chalicelib.domain.scoring import MAX_SCORES
-from chalicelib.domain.targets import IPAddress, IPNetwork, is_blocked, parse_ip
+from chalicelib.domain.targets import IPAddress, IPNetwork, SelfEndpoint, is_blocked, is_self_endpoint, parse_ip
 from chalicelib.service.ports import DomainNotFound, ResolverUnavailable
 from chalicelib.settings import DEFAULT_DNSBL_ZONES, Settings
 
@@ -36,10 +36,12 @@ class ScanContext:
     """Everything a check needs besides its target: resolver, guard exemptions, ports, zones, timeouts.
 
     `tls_ports`, `http_port` and `https_port` exist so tests can point checks at servers on free ports.
+    `self_endpoints` are the system's own sockets (PERIMETER_SELF_ENDPOINTS): never connected to.
     """
 
     resolver: dns.resolver.Resolver
     allowed_networks: tuple[IPNetwork, ...] = ()
+    self_endpoints: tuple[SelfEndpoint, ...] = ()
     ports: str = "top-100"
     dnsbl_zones: tuple[str, ...] = DEFAULT_DNSBL_ZONES
     breach_api_url: str | None = None
@@ -67,6 +69,7 @@ class ScanContext:
         ctx = cls(
             resolver=build_resolver(settings.dns_servers, settings.dns_timeout),
             allowed_networks=settings.allow_private_targets,
+            self_endpoints=settings.self_endpoints,
             ports=options.ports or settings.scan_ports,
             dnsbl_zones=settings.dnsbl_zones,
             breach_api_url=settings.breach_api_url or None,
@@ -116,11 +119,13 @@ class Catalog:
         )
 
 
-def allowed_addresses(host: str, ctx: ScanContext) -> list[IPAddress]:
+def allowed_addresses(host: str, ctx: ScanContext, port: int | None = None) -> list[IPAddress]:
     """Resolve `host` through ctx.resolver and keep only addresses the target guard allows.
 
-    An IP literal is judged as is. At most ctx.max_addresses are returned, IPv4 first.
-    Raises CheckSkipped (no address, or every address refused) or CheckFailed (resolver unavailable).
+    An IP literal is judged as is. With `port`, an address where (address, port) is one of the
+    system's own sockets (ctx.self_endpoints) is dropped too. At most ctx.max_addresses are
+    returned, IPv4 first. Raises CheckSkipped (no address, or every address refused) or
+    CheckFailed (resolver unavailable).
     """
     literal = parse_ip(host)
     if literal is not None:
@@ -135,10 +140,12 @@ def allowed_addresses(host: str, ctx: ScanContext) -> list[IPAddress]:
     if not addresses:
         raise CheckSkipped(f"{host} has no A or AAAA record.")
     unique = sorted(set(addresses), key=lambda a: (a.version, int(a)))
-    allowed = [a for a in unique if not is_blocked(a, ctx.allowed_networks)]
+    allowed = [a for a in unique if address_allowed(a, ctx, port)]
     if not allowed:
         refused = ", ".join(str(a) for a in unique)
-        raise GuardRefused(f"target guard: {host} resolves only to non-public address(es) {refused}; not scanned.")
+        where = f" on port {port}" if port is not None else ""
+        raise GuardRefused(f"target guard: {host} resolves only to non-public address(es) or to the "
+                           f"system's own endpoints {refused}{where}; not scanned.")
     return allowed[: ctx.max_addresses]
 
 
@@ -169,8 +176,10 @@ def txt_strings(resolver: dns.resolver.Resolver, name: str) -> list[str]:
     return [b"".join(r.strings).decode("utf-8", "replace") for r in dns_query(resolver, name, "TXT")]
 
 
-def address_allowed(address: IPAddress, ctx: ScanContext) -> bool:
-    """True when the target guard lets a connection to `address` through."""
+def address_allowed(address: IPAddress, ctx: ScanContext, port: int | None = None) -> bool:
+    """True when the target guard lets a connection to `address` (on `port`, when given) through."""
+    if port is not None and is_self_endpoint(address, port, ctx.self_endpoints):
+        return False
     return not is_blocked(address, ctx.allowed_networks)
 
 

@@ -115,7 +115,7 @@ def _request(url: str, ctx: ScanContext, max_body: int) -> tuple[Hop, bytes]:
     port = parts.port or _DEFAULT_PORTS[scheme]
     host_header = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
     last_error: FetchError | None = None
-    for address in allowed_addresses(host, ctx):
+    for address in allowed_addresses(host, ctx, port):  # the port too: never the system's own sockets
         literal = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
         pinned = urllib.parse.urlunsplit((scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
         try:

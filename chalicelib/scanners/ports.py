@@ -20,12 +20,13 @@ from collections.abc import Iterable, Sequence
 import defusedxml.ElementTree as DefusedET
 
 from chalicelib.domain.models import Finding, Severity, SignalKey
-from chalicelib.domain.targets import IPAddress
+from chalicelib.domain.targets import IPAddress, parse_ip
 from chalicelib.scanners.base import (
     Catalog,
     CheckFailed,
     FindingSpec,
     ScanContext,
+    address_allowed,
     allowed_addresses,
     safe_check,
 )
@@ -316,6 +317,36 @@ def scan_open_ports(addresses: Sequence[IPAddress], ports: Sequence[int],
     return scan_builtin(names, ports, timeout=ctx.connect_timeout, concurrency=ctx.port_concurrency), "builtin"
 
 
+def scan_guarded(addresses: Sequence[IPAddress], ports: Sequence[int],
+                 ctx: ScanContext) -> tuple[dict[str, list[int]], str]:
+    """scan_open_ports without ever touching the system's own sockets (ctx.self_endpoints).
+
+    Addresses are grouped by the ports the guard lets through on them; a reserved (address, port)
+    is neither connected to nor reported.
+    """
+    reserved = {endpoint.port for endpoint in ctx.self_endpoints}
+    groups: dict[tuple[int, ...], list[IPAddress]] = {}
+    for address in addresses:
+        kept = tuple(p for p in ports if p not in reserved or address_allowed(address, ctx, p))
+        groups.setdefault(kept, []).append(address)
+    found: dict[str, list[int]] = {}
+    scanner = "nmap" if ctx.use_nmap and shutil.which("nmap") else "builtin"
+    for kept, group in groups.items():
+        if kept:
+            result, scanner = scan_open_ports(group, kept, ctx)
+            found.update(result)
+    return {name: [p for p in open_ports if _reportable(name, p, reserved, ctx)]
+            for name, open_ports in found.items()}, scanner
+
+
+def _reportable(name: str, port: int, reserved: set[int], ctx: ScanContext) -> bool:
+    """False for a reserved port on an address the guard refuses it on (or one it cannot parse)."""
+    if port not in reserved:
+        return True
+    address = parse_ip(name)
+    return address is not None and address_allowed(address, ctx, port)
+
+
 def findings_for(found: dict[str, list[int]], banners: dict[tuple[str, int], str], scanner: str) -> list[Finding]:
     """One finding per open port (addresses merged), risky ports under their own code."""
     by_port: dict[int, list[str]] = {}
@@ -343,7 +374,7 @@ def _check(target: str, ctx: ScanContext) -> list[Finding]:
     except ValueError as exc:
         raise CheckFailed(f"invalid port set: {exc}") from None
     addresses = allowed_addresses(target, ctx)
-    found, scanner = scan_open_ports(addresses, ports, ctx)
+    found, scanner = scan_guarded(addresses, ports, ctx)
     banners: dict[tuple[str, int], str] = {}
     if ctx.service_detection:
         for address, ports_open in found.items():

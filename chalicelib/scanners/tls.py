@@ -28,6 +28,7 @@ from chalicelib.scanners.base import (
     CheckSkipped,
     FindingSpec,
     ScanContext,
+    address_allowed,
     allowed_addresses,
     safe_check,
 )
@@ -337,6 +338,9 @@ def _check(target: str, ctx: ScanContext) -> list[Finding]:
     failed: list[str] = []
     for port in ctx.tls_ports:
         for address in addresses:
+            if not address_allowed(address, ctx, port):
+                unreachable.append(f"{address}:{port} is one of the system's own endpoints; not scanned")
+                continue
             try:
                 endpoint = inspect_endpoint(str(address), port, sni, ctx.connect_timeout)
             except Unreachable as exc:

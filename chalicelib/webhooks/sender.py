@@ -27,7 +27,7 @@ from chalicelib.domain.targets import IPAddress, IPNetwork
 from chalicelib.errors import PerimeterError
 from chalicelib.service.ports import Resolver
 from chalicelib.webhooks.excerpt import MAX_READ_BYTES, response_excerpt
-from chalicelib.webhooks.url_guard import NOT_ALLOWED, ValidatedUrl, check_webhook_url
+from chalicelib.webhooks.url_guard import NOT_ALLOWED, SELF_ENDPOINT, ValidatedUrl, check_webhook_url
 
 USER_AGENT = "Perimeter-Webhook/1.0"
 DEFAULT_TIMEOUT = 10.0
@@ -226,7 +226,7 @@ def _describe(exc: BaseException, timeout: float, fired: bool) -> tuple[str, str
 
 
 def _refusal(exc: PerimeterError) -> DeliveryOutcome:
-    if exc.code == NOT_ALLOWED:
+    if exc.code in (NOT_ALLOWED, SELF_ENDPOINT):
         kind = ErrorKind.ADDRESS_NOT_ALLOWED
     elif exc.status == 503:
         kind = ErrorKind.DNS

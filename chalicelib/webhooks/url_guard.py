@@ -2,7 +2,8 @@
 
 http or https only; https unless every address is inside the allowed networks; no userinfo or
 fragment; a port in 1..65535; the host resolves (A and AAAA) and every address passes the
-project's guard (`chalicelib.domain.targets.is_blocked`). IP literals in any spelling
+project's guard (`chalicelib.domain.targets.is_blocked`); no address may be, on the URL's port, one of
+the system's own sockets (`is_self_endpoint`, PERIMETER_SELF_ENDPOINTS), exemptions or not. IP literals in any spelling
 (2852039166, 0251.0376.0251.0376, 0xA9FEA9FE, 127.1, [::ffff:127.0.0.1]) are parsed by
 `parse_ip` and judged like the address they denote.
 """
@@ -11,17 +12,27 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from chalicelib.domain.targets import IPAddress, IPNetwork, is_blocked, normalise_domain, parse_ip
+from chalicelib.domain.targets import (
+    IPAddress,
+    IPNetwork,
+    SelfEndpoint,
+    is_blocked,
+    is_exempt,
+    is_self_endpoint,
+    normalise_domain,
+    parse_ip,
+)
 from chalicelib.errors import InvalidDomain, ServiceUnavailable, Unprocessable
 from chalicelib.service.ports import DomainNotFound, Resolver, ResolverUnavailable
+from chalicelib.settings import self_endpoints_from_env
 
 INVALID = "invalid-webhook-url"
 NOT_ALLOWED = "webhook-url-not-allowed"
+SELF_ENDPOINT = "webhook-url-self-endpoint"
 DNS_UNAVAILABLE = "dns-unavailable"
 MAX_URL_LENGTH = 2048
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -147,16 +158,6 @@ def _parse_webhook_url(url: str) -> _Parsed:
     return _Parsed(scheme, host, literal, port, target)
 
 
-def _inside(address: IPAddress, allowed: Iterable[IPNetwork]) -> bool:
-    """True when `address` (or the IPv4 address an IPv4-mapped or 6to4 address carries) is in `allowed`."""
-    candidates: list[IPAddress] = [address]
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is not None:
-            candidates.append(embedded)
-    return any(a.version == net.version and a in net for a in candidates for net in allowed)
-
-
 def _resolve(url: str, host: str, resolver: Resolver) -> tuple[IPAddress, ...]:
     try:
         answers = resolver.resolve(host)
@@ -171,24 +172,32 @@ def _resolve(url: str, host: str, resolver: Resolver) -> tuple[IPAddress, ...]:
     return addresses
 
 
-def check_webhook_url(url: str, allowed: tuple[IPNetwork, ...], resolver: Resolver) -> ValidatedUrl:
+def check_webhook_url(url: str, allowed: tuple[IPNetwork, ...], resolver: Resolver,
+                      reserved: tuple[SelfEndpoint, ...] | None = None) -> ValidatedUrl:
     """Validate a webhook URL and resolve its host once; every address must pass the guard.
 
-    Raises Unprocessable with code `invalid-webhook-url` (malformed, unresolvable) or
+    `reserved` are the system's own sockets (None: this process's PERIMETER_SELF_ENDPOINTS), refused
+    whatever `allowed` says. Raises Unprocessable with code `invalid-webhook-url` (malformed,
+    unresolvable), `webhook-url-self-endpoint` (one of the system's own sockets) or
     `webhook-url-not-allowed` (scheme, credentials, fragment, plain http outside `allowed`, or any
     non-public address not in `allowed`), and ServiceUnavailable (`dns-unavailable`) when DNS fails.
     """
     parsed = _parse_webhook_url(url)
+    reserved = self_endpoints_from_env() if reserved is None else reserved
     if parsed.scheme == "http" and not allowed and parsed.literal is None:
         raise _refused(url, "use https; plain http is only accepted for receivers inside "
                             "PERIMETER_ALLOW_PRIVATE_TARGETS")
     addresses = (parsed.literal,) if parsed.literal is not None else _resolve(url, parsed.host, resolver)
+    own = [str(a) for a in addresses if is_self_endpoint(a, parsed.port, reserved)]
+    if own:
+        raise Unprocessable(f"Webhook URL {url!r} is not allowed: port {parsed.port} on {', '.join(own)} is one "
+                            "of Perimeter's own endpoints.", code=SELF_ENDPOINT, addresses=own)
     bad = [str(a) for a in addresses if is_blocked(a, allowed)]
     if bad:
         where = (f"{parsed.host} is a non-public address" if parsed.literal is not None
                  else f"{parsed.host} resolves to non-public address(es) {', '.join(bad)}")
         raise _refused(url, f"{where}; webhook receivers must be on public addresses", addresses=bad)
-    if parsed.scheme == "http" and not all(_inside(a, allowed) for a in addresses):
+    if parsed.scheme == "http" and not all(is_exempt(a, allowed) for a in addresses):
         raise _refused(url, "use https; plain http is only accepted for receivers inside "
                             "PERIMETER_ALLOW_PRIVATE_TARGETS")
     normalised = f"{parsed.scheme}://{_authority(parsed.scheme, parsed.host, parsed.port)}{parsed.target}"

@@ -177,7 +177,7 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
         ("GET", f"/v1/scan-templates/{template}", None), ("DELETE", f"/v1/scan-templates/{template}", None),
         ("POST", f"/v1/scan-templates/{template}/launch", {"target": "example.com"}),
     ]
-    # Public capability routes carry no tenant id: the signed token is the credential (tests/integration/test_downloads.py).
+    # Public capability routes carry no tenant id: the signed token is the credential (test_downloads.py).
     id_routes = {(op.method, op.path) for op in OPERATIONS if "{" in op.path and not op.public}
     assert len(id_routes) == len(attempts)
     for method, path, payload in attempts:

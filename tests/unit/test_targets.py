@@ -18,6 +18,8 @@ MUST_BLOCK = [
     "2001::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1",
     "2852039166", "0251.0376.0251.0376", "0xA9FEA9FE", "0xa9.0xfe.0xa9.0xfe", "127.1", "0177.0.0.1",
     "017700000001", "0x7f000001", "[::1]", "[::ffff:127.0.0.1]",
+    # issue 9: IPv4-compatible and IPv4-translated addresses carry IPv4 too.
+    "::127.0.0.1", "::7f00:1", "[::169.254.169.254]", "::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe", "[::127.0.0.1%lo]",
 ]
 MUST_ALLOW = ["93.184.216.34", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "2a00:1450:4001:80b::200e"]
 
@@ -64,6 +66,7 @@ def test_normalise_domain_strips_scheme_path_port_and_applies_idna(raw: str, exp
 @pytest.mark.parametrize("raw", [
     "", "localhost", "a..b", "-bad.example", "bad-.example", "exa mple.com", "example.123", "x" * 64 + ".com",
     ("a" * 60 + ".") * 5 + "com", "127.0.0.1", "http://[::1]/", "exa_mple.com", "☃",
+    "\uff10\uff58\uff17\uff46.\uff10\uff58\uff11", "0x7f.0x1", "10.0x1", "\uff11\uff12\uff17.\uff10.\uff10.\uff11",
 ])
 def test_normalise_domain_rejects_invalid_names(raw: str) -> None:
     with pytest.raises(InvalidDomain):
