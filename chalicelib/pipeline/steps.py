@@ -47,6 +47,7 @@ _ERROR_CODES: dict[str, tuple[str, str]] = {
     "Scanner.Transient": ("scanner-unavailable", "A scanner task kept failing on a transient error."),
     "EvidenceInvalid": ("scanner-invalid-output", "A scanner task returned evidence that could not be used."),
     "States.DataLimitExceeded": ("internal-error", "A pipeline step produced more data than allowed."),
+    "ReportNotRenderable": ("report-failed", "The scan's report could not be rendered."),
 }
 
 
@@ -119,6 +120,8 @@ class Pipeline:
     def score_scan(self, event: Any) -> dict[str, Any]:
         """Read every group's evidence, score it, store signals and score: scanning -> scoring.
 
+        A scan whose signals could all not run (or carry no points) is stored with score, grade,
+        label and `ready` None and goes on to its report like any other.
         Raises EvidenceInvalid (missing, tampered, wrong scan, unknown finding code), ScanTerminal.
         """
         step = _parse(ScoreInput, event)
@@ -139,9 +142,12 @@ class Pipeline:
             raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
         compact = {key: _compact(result) for key, result in scored.items()}
         findings = sum(len(r.findings) for r in compact.values())
+        coverage: dict[str, Any] = dict(summary.coverage)
+        if summary.not_scored:
+            coverage["not_scored"] = summary.not_scored
         scan = self._move(step, ScanStatus.SCORING, signals=compact, score=summary.score, grade=summary.grade,
                           grade_label=summary.grade_label, ready=summary.ready,
-                          scoring_version=summary.scoring_version, coverage=summary.coverage,
+                          scoring_version=summary.scoring_version, coverage=coverage,
                           findings_count=findings, progress=PROGRESS["scored"])
         for finding in (f for r in compact.values() for f in r.findings if f.severity is Severity.CRITICAL):
             self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
@@ -174,12 +180,17 @@ class Pipeline:
 
     # -- RenderReport ----------------------------------------------------------------------------
     def render_report(self, event: Any) -> dict[str, Any]:
-        """Render and store the PDF and JSON reports of a scored scan; raises ScanTerminal."""
+        """Render and store the PDF and JSON reports of a scored (or unscored) scan.
+
+        Raises ScanTerminal only when the scan's own record says it ended meanwhile (cancelled,
+        failed or gone); any other refusal (ReportNotRenderable) goes on to MarkFailed.
+        """
         step = _parse(StepInput, event)
         try:
             return self._reports.render_and_store(step.tenant_id, step.scan_id, progress=PROGRESS["rendered"])
-        except (ReportNotRenderable, NotFound) as exc:  # cancelled or failed meanwhile
-            raise ScanTerminal(str(exc)) from None
+        except (ReportNotRenderable, NotFound):
+            self._stop_if_ended(step)
+            raise
         except Conflict as exc:
             raise StepContention(str(exc)) from None
 
@@ -214,15 +225,29 @@ class Pipeline:
         """
         try:
             return self._scans.transition(step.tenant_id, step.scan_id, target, **fields)
-        except IllegalTransition as exc:
-            current = self._scans.get(step.tenant_id, step.scan_id)
+        except IllegalTransition:
+            current = self._stop_if_ended(step, replay_of=target)
             if current.status is target:
                 return current
-            raise ScanTerminal(str(exc)) from None
+            raise  # not ended, not a replay: a definition/handler mismatch, MarkFailed records it
         except NotFound:
             raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
         except Conflict as exc:
             raise StepContention(str(exc)) from None
+
+    def _stop_if_ended(self, step: StepInput, replay_of: ScanStatus | None = None) -> Scan:
+        """Re-read the scan; raise ScanTerminal when it is gone or already ended (other than by `replay_of`).
+
+        "Cancelled meanwhile" is read from the record, never inferred from the error a step got.
+        Returns the scan when it has not ended.
+        """
+        try:
+            current = self._scans.get(step.tenant_id, step.scan_id)
+        except NotFound:
+            raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
+        if current.status.terminal and current.status is not replay_of:
+            raise ScanTerminal(f"scan {step.scan_id} is already {current.status.value}")
+        return current
 
     def _publish(self, scan: Scan, event: str, **extra: Any) -> None:
         publish_scan_event(self._events, scan, event, self._base_url, **extra)
