@@ -16,11 +16,14 @@ TargetText = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
 class SubmittedOptions(ScanOptions):
-    """`options` as a partner submits them: each value checked with the rule the scanner applies.
+    """Scan options as submitted: every value the scanner would refuse is refused here with 422.
 
-    Stored scans keep the plain ScanOptions (records written before a rule existed still read);
-    a template's stored options are checked again when it is launched.
+    `ports`: ports 1-65535, ranges `low-high` with low <= high, `top-N` with 1 <= N <= 65535.
+    `dkim_selectors`: DNS labels (letters, digits, `_`, `.`, `-`; starting and ending with a letter or digit).
     """
+
+    # Stored scans keep the plain ScanOptions, so records written before these rules still read; a
+    # template's stored options are checked again when it is launched.
 
     @model_validator(mode="before")
     @classmethod
