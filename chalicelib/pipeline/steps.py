@@ -112,8 +112,9 @@ class Pipeline:
         Raises ScanTerminal when the scan was cancelled first, StepContention on write races.
         """
         step = _parse(StepInput, event)
-        scan = self._move(step, ScanStatus.SCANNING, progress=PROGRESS["scanning"])
-        self._publish(scan, "scan.started")
+        scan, moved = self._move(step, ScanStatus.SCANNING, progress=PROGRESS["scanning"])
+        if moved:
+            self._publish(scan, "scan.started")
         return run_plan(scan, self._clock(), self._heartbeat)
 
     # -- Score -----------------------------------------------------------------------------------
@@ -145,12 +146,13 @@ class Pipeline:
         coverage: dict[str, Any] = dict(summary.coverage)
         if summary.not_scored:
             coverage["not_scored"] = summary.not_scored
-        scan = self._move(step, ScanStatus.SCORING, signals=compact, score=summary.score, grade=summary.grade,
+        scan, moved = self._move(step, ScanStatus.SCORING, signals=compact, score=summary.score, grade=summary.grade,
                           grade_label=summary.grade_label, ready=summary.ready,
                           scoring_version=summary.scoring_version, coverage=coverage,
                           findings_count=findings, progress=PROGRESS["scored"])
         for finding in (f for r in compact.values() for f in r.findings if f.severity is Severity.CRITICAL):
-            self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
+            if moved:
+                self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
         return {"score": summary.score, "grade": summary.grade, "findings": findings}
 
     def _read_evidence(self, step: ScoreInput, pointer: EvidencePointer,
@@ -196,10 +198,11 @@ class Pipeline:
 
     # -- Finalize --------------------------------------------------------------------------------
     def finalize_scan(self, event: Any) -> dict[str, Any]:
-        """scoring -> complete, then the `scan.completed` event; raises ScanTerminal."""
+        """scoring -> complete, then the `scan.completed` event (once: a replay sends none); raises ScanTerminal."""
         step = _parse(StepInput, event)
-        scan = self._move(step, ScanStatus.COMPLETE, progress=100)
-        self._publish(scan, "scan.completed")
+        scan, moved = self._move(step, ScanStatus.COMPLETE, progress=100)
+        if moved:
+            self._publish(scan, "scan.completed")
         return {"status": scan.status.value, "score": scan.score, "grade": scan.grade}
 
     # -- MarkFailed ------------------------------------------------------------------------------
@@ -217,18 +220,19 @@ class Pipeline:
         return {"status": scan.status.value, "code": error.code}
 
     # -- shared ----------------------------------------------------------------------------------
-    def _move(self, step: StepInput, target: ScanStatus, **fields: Any) -> Scan:
-        """Transition the scan; a replay (the scan is already in `target`) returns it unchanged.
+    def _move(self, step: StepInput, target: ScanStatus, **fields: Any) -> tuple[Scan, bool]:
+        """Transition the scan; returns (scan, moved). A replay (already in `target`) returns it unmoved.
 
         Step Functions retries a step whose Lambda answer was lost although its write landed; that
-        replay must succeed, not stop the execution. Raises ScanTerminal, StepContention.
+        replay must succeed, not stop the execution, and must not publish the step's event again.
+        Raises ScanTerminal, StepContention, IllegalTransition (neither ended nor a replay).
         """
         try:
-            return self._scans.transition(step.tenant_id, step.scan_id, target, **fields)
+            return self._scans.transition(step.tenant_id, step.scan_id, target, **fields), True
         except IllegalTransition:
             current = self._stop_if_ended(step, replay_of=target)
             if current.status is target:
-                return current
+                return current, False
             raise  # not ended, not a replay: a definition/handler mismatch, MarkFailed records it
         except NotFound:
             raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None

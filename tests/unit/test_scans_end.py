@@ -123,3 +123,12 @@ def test_a_scan_that_could_not_be_started_fails_with_its_event_and_is_counted(
     [failed] = [d for _, e, d in events.events if e == "scan.failed"]
     assert failed["error"]["code"] == "pipeline-unavailable"
     assert usage(services)["scans_by_status"]["failed"] == 1 and usage(services)["billable_units"] == 0
+
+
+def test_a_replayed_finalize_does_not_publish_a_second_terminal_event(services: Services, tenant: Any,
+                                                                      events: RecordingPublisher) -> None:
+    scan = services.scans.create(tenant, CreateScan(target="example.com", scan_type=ScanType.TLS))
+    run_to_the_end(services, scan, results(SignalStatus.COMPLETE, "layer"), {})
+    assert services.pipeline.finalize_scan(step(scan))["status"] == "complete"  # Step Functions retried it
+    assert events.names(scan.scan_id) == ["scan.started", "scan.completed"]
+    assert usage(services)["scans_by_status"]["complete"] == 1
