@@ -2,7 +2,8 @@
 
 Each takes the state the ASL hands it (a dict) and returns what the ASL stores at its ResultPath.
 State changes go through ScanService's conditional transitions, so a cancelled scan refuses every
-later step (ScanTerminal) and nothing is ever applied twice.
+later step and nothing is ever applied twice. A step raises ScanTerminal (ASL: Stopped) only after
+re-reading the scan and finding it ended; every other refusal goes to MarkFailed, so every scan ends.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ class ReportRenderer(Protocol):
     """Renders and stores a scan's reports (the reports service)."""
 
     def render_and_store(self, tenant_id: str, scan_id: str, *, progress: int | None = None) -> dict[str, Any]:
-        """Render the PDF and JSON reports of a scored scan, store them, record keys, digests and progress.
+        """Render and store the PDF and JSON reports of a scored scan (its score may be None); record them.
 
-        Raises ReportNotRenderable (the scan is not scored, or was cancelled or failed), NotFound.
+        Raises ReportNotRenderable (Score has not run, the scan was cancelled or failed, or it cannot be
+        reported), NotFound.
         """
         ...
 
