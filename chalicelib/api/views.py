@@ -49,13 +49,15 @@ class ScanView(BaseModel):
     status: ScanStatus
     progress: Annotated[int, Field(ge=0, le=100)]
     signals: dict[str, SignalResult]
-    score: int | None
-    grade: str | None
+    score: int | None = Field(description="0-100; null until scored, and null on a complete scan that could not "
+                                          "be scored (`coverage.not_scored` says why).")
+    grade: str | None = Field(description="A-F; null whenever `score` is null.")
     grade_label: str | None
-    ready: bool | None
+    ready: bool | None = Field(description="score >= ready_threshold; null whenever `score` is null.")
     ready_threshold: int
     scoring_version: str | None
-    coverage: dict[str, Any] | None
+    coverage: dict[str, Any] | None = Field(
+        description="`tested`, `not_tested` and `error` signal lists, and `not_scored` when the scan has no score.")
     findings_count: int
     timeout_seconds: int
     created_at: datetime

@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from chalicelib.domain.models import Priority, ScanOptions, ScanType
+from chalicelib.domain.options import check_dkim_selector, parse_port_spec
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Timeout = Annotated[int, Field(ge=30, le=3600, description="Upper bound on the whole scan, in seconds.")]
 TargetText = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+
+
+class SubmittedOptions(ScanOptions):
+    """Scan options as submitted: every value the scanner would refuse is refused here with 422.
+
+    `ports`: ports 1-65535, ranges `low-high` with low <= high, `top-N` with 1 <= N <= 65535.
+    `dkim_selectors`: DNS labels (letters, digits, `_`, `.`, `-`; starting and ending with a letter or digit).
+    """
+
+    # Stored scans keep the plain ScanOptions, so records written before these rules still read; a
+    # template's stored options are checked again when it is launched.
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_stored(cls, data: Any) -> Any:
+        return data.model_dump() if isinstance(data, ScanOptions) else data
+
+    @field_validator("ports")
+    @classmethod
+    def _ports_the_scanner_accepts(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_port_spec(value)  # raises ValueError, which pydantic reports on options.ports
+        return value
+
+    @field_validator("dkim_selectors")
+    @classmethod
+    def _selectors_the_scanner_probes(cls, value: list[str] | None) -> list[str] | None:
+        return [check_dkim_selector(s) for s in value] if value is not None else None
 
 
 class CreateScan(BaseModel):
@@ -24,7 +53,7 @@ class CreateScan(BaseModel):
     scan_type: ScanType | None = Field(default=None, description="Default: posture.")
     name: Name | None = None
     priority: Priority = Priority.NORMAL
-    options: ScanOptions = Field(default_factory=ScanOptions)
+    options: SubmittedOptions = Field(default_factory=SubmittedOptions)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     timeout_seconds: Timeout = 900
 
@@ -54,7 +83,7 @@ class CreateTemplate(BaseModel):
     description: Annotated[str, StringConstraints(max_length=1000)] = ""
     scan_type: ScanType = ScanType.POSTURE
     priority: Priority = Priority.NORMAL
-    options: ScanOptions = Field(default_factory=ScanOptions)
+    options: SubmittedOptions = Field(default_factory=SubmittedOptions)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     timeout_seconds: Timeout = 900
 
@@ -67,6 +96,6 @@ class LaunchTemplate(BaseModel):
     target: TargetText
     name: Name | None = None
     priority: Priority | None = None
-    options: ScanOptions | None = None
+    options: SubmittedOptions | None = None
     tags: list[Tag] | None = Field(default=None, max_length=20)
     timeout_seconds: Timeout | None = None

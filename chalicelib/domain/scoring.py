@@ -139,9 +139,10 @@ class ScoreResult(BaseModel):
     score: int | None
     grade: str | None
     grade_label: str | None
-    ready: bool
+    ready: bool | None
     coverage: dict[str, list[str]]
     signal_scores: dict[str, int | None]
+    not_scored: str | None = None  # why score and grade are None (recorded as coverage["not_scored"])
 
 
 def grade_for(score: int) -> tuple[str, str]:
@@ -174,7 +175,8 @@ def score(signals: Mapping[str, SignalResult], ready_threshold: int) -> ScoreRes
     Signals that are `not_tested` or `error` are never scored as failures: the total is the points
     earned by the complete signals scaled to 100 over their combined maximum, because that keeps the
     grade a statement about what was observed instead of granting points for checks that never ran.
-    With no complete signal carrying weight the score, grade and label are None and `ready` is false.
+    With no complete signal carrying weight the score, grade, label and `ready` are None: the scan still
+    completes, and its coverage and report say why it was not scored (docs/decisions.md, 2026-12-06).
     Raises UnknownFindingCode for an unknown signal key or finding code.
     """
     coverage: dict[str, list[str]] = {"tested": [], "not_tested": [], "error": []}
@@ -194,12 +196,20 @@ def score(signals: Mapping[str, SignalResult], ready_threshold: int) -> ScoreRes
             earned += points
             possible += MAX_SCORES[signal]
     if possible == 0:
-        return ScoreResult(score=None, grade=None, grade_label=None, ready=False, coverage=coverage,
-                           signal_scores=per_signal)
+        return ScoreResult(score=None, grade=None, grade_label=None, ready=None, coverage=coverage,
+                           signal_scores=per_signal, not_scored=not_scored_reason(coverage["tested"]))
     total = (earned * 100 + possible // 2) // possible
     grade, label = grade_for(total)
     return ScoreResult(score=total, grade=grade, grade_label=label, ready=total >= ready_threshold,
                        coverage=coverage, signal_scores=per_signal)
+
+
+def not_scored_reason(tested: list[str]) -> str:
+    """Why a scan has no score: nothing could be tested, or what was tested carries no points."""
+    if not tested:
+        return "not scored: no signal could be tested"
+    weights = ", ".join(f"{key} 0" for key in tested)
+    return f"not scored: none of the tested signals carries points ({weights} in scoring version {SCORING_VERSION})"
 
 
 def apply_scores(signals: Mapping[str, SignalResult]) -> dict[str, SignalResult]:

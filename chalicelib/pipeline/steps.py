@@ -2,7 +2,8 @@
 
 Each takes the state the ASL hands it (a dict) and returns what the ASL stores at its ResultPath.
 State changes go through ScanService's conditional transitions, so a cancelled scan refuses every
-later step (ScanTerminal) and nothing is ever applied twice.
+later step and nothing is ever applied twice. A step raises ScanTerminal (ASL: Stopped) only after
+re-reading the scan and finding it ended; every other refusal goes to MarkFailed, so every scan ends.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ _ERROR_CODES: dict[str, tuple[str, str]] = {
     "Scanner.Transient": ("scanner-unavailable", "A scanner task kept failing on a transient error."),
     "EvidenceInvalid": ("scanner-invalid-output", "A scanner task returned evidence that could not be used."),
     "States.DataLimitExceeded": ("internal-error", "A pipeline step produced more data than allowed."),
+    "ReportNotRenderable": ("report-failed", "The scan's report could not be rendered."),
 }
 
 
@@ -54,9 +56,10 @@ class ReportRenderer(Protocol):
     """Renders and stores a scan's reports (the reports service)."""
 
     def render_and_store(self, tenant_id: str, scan_id: str, *, progress: int | None = None) -> dict[str, Any]:
-        """Render the PDF and JSON reports of a scored scan, store them, record keys, digests and progress.
+        """Render and store the PDF and JSON reports of a scored scan (its score may be None); record them.
 
-        Raises ReportNotRenderable (the scan is not scored, or was cancelled or failed), NotFound.
+        Raises ReportNotRenderable (Score has not run, the scan was cancelled or failed, or it cannot be
+        reported), NotFound.
         """
         ...
 
@@ -111,14 +114,17 @@ class Pipeline:
         Raises ScanTerminal when the scan was cancelled first, StepContention on write races.
         """
         step = _parse(StepInput, event)
-        scan = self._move(step, ScanStatus.SCANNING, progress=PROGRESS["scanning"])
-        self._publish(scan, "scan.started")
+        scan, moved = self._move(step, ScanStatus.SCANNING, progress=PROGRESS["scanning"])
+        if moved:
+            self._publish(scan, "scan.started")
         return run_plan(scan, self._clock(), self._heartbeat)
 
     # -- Score -----------------------------------------------------------------------------------
     def score_scan(self, event: Any) -> dict[str, Any]:
         """Read every group's evidence, score it, store signals and score: scanning -> scoring.
 
+        A scan whose signals could all not run (or carry no points) is stored with score, grade,
+        label and `ready` None and goes on to its report like any other.
         Raises EvidenceInvalid (missing, tampered, wrong scan, unknown finding code), ScanTerminal.
         """
         step = _parse(ScoreInput, event)
@@ -139,12 +145,16 @@ class Pipeline:
             raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
         compact = {key: _compact(result) for key, result in scored.items()}
         findings = sum(len(r.findings) for r in compact.values())
-        scan = self._move(step, ScanStatus.SCORING, signals=compact, score=summary.score, grade=summary.grade,
+        coverage: dict[str, Any] = dict(summary.coverage)
+        if summary.not_scored:
+            coverage["not_scored"] = summary.not_scored
+        scan, moved = self._move(step, ScanStatus.SCORING, signals=compact, score=summary.score, grade=summary.grade,
                           grade_label=summary.grade_label, ready=summary.ready,
-                          scoring_version=summary.scoring_version, coverage=summary.coverage,
+                          scoring_version=summary.scoring_version, coverage=coverage,
                           findings_count=findings, progress=PROGRESS["scored"])
         for finding in (f for r in compact.values() for f in r.findings if f.severity is Severity.CRITICAL):
-            self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
+            if moved:
+                self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
         return {"score": summary.score, "grade": summary.grade, "findings": findings}
 
     def _read_evidence(self, step: ScoreInput, pointer: EvidencePointer,
@@ -174,21 +184,27 @@ class Pipeline:
 
     # -- RenderReport ----------------------------------------------------------------------------
     def render_report(self, event: Any) -> dict[str, Any]:
-        """Render and store the PDF and JSON reports of a scored scan; raises ScanTerminal."""
+        """Render and store the PDF and JSON reports of a scored (or unscored) scan.
+
+        Raises ScanTerminal only when the scan's own record says it ended meanwhile (cancelled,
+        failed or gone); any other refusal (ReportNotRenderable) goes on to MarkFailed.
+        """
         step = _parse(StepInput, event)
         try:
             return self._reports.render_and_store(step.tenant_id, step.scan_id, progress=PROGRESS["rendered"])
-        except (ReportNotRenderable, NotFound) as exc:  # cancelled or failed meanwhile
-            raise ScanTerminal(str(exc)) from None
+        except (ReportNotRenderable, NotFound):
+            self._stop_if_ended(step)
+            raise
         except Conflict as exc:
             raise StepContention(str(exc)) from None
 
     # -- Finalize --------------------------------------------------------------------------------
     def finalize_scan(self, event: Any) -> dict[str, Any]:
-        """scoring -> complete, then the `scan.completed` event; raises ScanTerminal."""
+        """scoring -> complete, then the `scan.completed` event (once: a replay sends none); raises ScanTerminal."""
         step = _parse(StepInput, event)
-        scan = self._move(step, ScanStatus.COMPLETE, progress=100)
-        self._publish(scan, "scan.completed")
+        scan, moved = self._move(step, ScanStatus.COMPLETE, progress=100)
+        if moved:
+            self._publish(scan, "scan.completed")
         return {"status": scan.status.value, "score": scan.score, "grade": scan.grade}
 
     # -- MarkFailed ------------------------------------------------------------------------------
@@ -206,23 +222,38 @@ class Pipeline:
         return {"status": scan.status.value, "code": error.code}
 
     # -- shared ----------------------------------------------------------------------------------
-    def _move(self, step: StepInput, target: ScanStatus, **fields: Any) -> Scan:
-        """Transition the scan; a replay (the scan is already in `target`) returns it unchanged.
+    def _move(self, step: StepInput, target: ScanStatus, **fields: Any) -> tuple[Scan, bool]:
+        """Transition the scan; returns (scan, moved). A replay (already in `target`) returns it unmoved.
 
         Step Functions retries a step whose Lambda answer was lost although its write landed; that
-        replay must succeed, not stop the execution. Raises ScanTerminal, StepContention.
+        replay must succeed, not stop the execution, and must not publish the step's event again.
+        Raises ScanTerminal, StepContention, IllegalTransition (neither ended nor a replay).
         """
         try:
-            return self._scans.transition(step.tenant_id, step.scan_id, target, **fields)
-        except IllegalTransition as exc:
-            current = self._scans.get(step.tenant_id, step.scan_id)
+            return self._scans.transition(step.tenant_id, step.scan_id, target, **fields), True
+        except IllegalTransition:
+            current = self._stop_if_ended(step, replay_of=target)
             if current.status is target:
-                return current
-            raise ScanTerminal(str(exc)) from None
+                return current, False
+            raise  # not ended, not a replay: a definition/handler mismatch, MarkFailed records it
         except NotFound:
             raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
         except Conflict as exc:
             raise StepContention(str(exc)) from None
+
+    def _stop_if_ended(self, step: StepInput, replay_of: ScanStatus | None = None) -> Scan:
+        """Re-read the scan; raise ScanTerminal when it is gone or already ended (other than by `replay_of`).
+
+        "Cancelled meanwhile" is read from the record, never inferred from the error a step got.
+        Returns the scan when it has not ended.
+        """
+        try:
+            current = self._scans.get(step.tenant_id, step.scan_id)
+        except NotFound:
+            raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
+        if current.status.terminal and current.status is not replay_of:
+            raise ScanTerminal(f"scan {step.scan_id} is already {current.status.value}")
+        return current
 
     def _publish(self, scan: Scan, event: str, **extra: Any) -> None:
         publish_scan_event(self._events, scan, event, self._base_url, **extra)

@@ -132,11 +132,13 @@ class ReportData(BaseModel):
     scan_name: str | None
     tags: list[str]
     status: ScanStatus
-    score: int = Field(ge=0, le=100)
+    score: int | None = Field(ge=0, le=100, description="None when not scored: see not_scored_reason.")
     max_score: int = 100
-    grade: str
-    grade_label: str
-    ready: bool
+    grade: str | None
+    grade_label: str | None
+    ready: bool | None
+    not_scored_reason: str | None = Field(
+        default=None, description="Why the scan has no score (e.g. 'not scored: no signal could be tested').")
     ready_threshold: int
     scoring_version: str
     created_at: datetime
@@ -243,13 +245,13 @@ def _findings(scan: Scan) -> list[ReportFinding]:
 
 
 def report_data(scan: Scan, branding: Branding | None, generated_at: datetime) -> ReportData:
-    """Build the report's data from a scored scan; ValueError if the scan has no score yet."""
-    if scan.score is None:
-        raise ValueError("the scan has not been scored yet")
+    """Build the report's data from a scan the Score step has run on; ValueError if it has not.
+
+    A scan Score left without a score (no signal could be tested, or none carries points) gets a
+    report too: score, grade and readiness None and `not_scored_reason` saying why.
+    """
     if not scan.scoring_version:
-        raise ValueError("the scan has no scoring_version")
-    grade = scan.grade or grade_for(scan.score).grade
-    threshold = scan.ready_threshold
+        raise ValueError("the scan has not been scored yet (no scoring_version)")
     rows, coverage = _signal_rows(scan)
     findings = _findings(scan)
     ascii_form, unicode_form = target_forms(scan.target)
@@ -261,11 +263,8 @@ def report_data(scan: Scan, branding: Branding | None, generated_at: datetime) -
         scan_name=scan.name,
         tags=list(scan.tags),
         status=scan.status,
-        score=scan.score,
-        grade=grade,
-        grade_label=scan.grade_label or _label_for(grade),
-        ready=scan.ready if scan.ready is not None else scan.score >= threshold,
-        ready_threshold=threshold,
+        **_verdict(scan, rows),
+        ready_threshold=scan.ready_threshold,
         scoring_version=scan.scoring_version,
         created_at=_aware(scan.created_at, "created_at"),
         started_at=_aware(scan.started_at, "started_at") if scan.started_at else None,
@@ -278,3 +277,15 @@ def report_data(scan: Scan, branding: Branding | None, generated_at: datetime) -
         coverage_details=dict(scan.coverage or {}),
         branding=branding,
     )
+
+
+def _verdict(scan: Scan, rows: list[SignalRow]) -> dict[str, Any]:
+    """score, grade, grade_label, ready and not_scored_reason of the report."""
+    if scan.score is None:
+        note = (scan.coverage or {}).get("not_scored")
+        tested = [row.key.value for row in rows if row.status is SignalStatus.COMPLETE]
+        reason = note if isinstance(note, str) and note else scoring.not_scored_reason(tested)
+        return {"score": None, "grade": None, "grade_label": None, "ready": None, "not_scored_reason": reason}
+    grade = scan.grade or grade_for(scan.score).grade
+    return {"score": scan.score, "grade": grade, "grade_label": scan.grade_label or _label_for(grade),
+            "ready": scan.ready if scan.ready is not None else scan.score >= scan.ready_threshold}

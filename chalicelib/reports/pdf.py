@@ -681,9 +681,8 @@ def _gauge(pdf: _ReportPDF, cx: float, cy: float) -> None:
         pdf.line_at(lx - 5, ly - 2, grade, 4, align="C", width=10)
     pdf.set_fill_color(*TRACK)
     pdf.polygon(_annulus(cx, cy, 24, 34.5, 0, 100), style="F")
-    colour = GRADE_COLOURS.get(data.grade, GRADE_COLOURS[grade_for(data.score).grade])
-    if data.score > 0:
-        pdf.set_fill_color(*colour)
+    if data.score is not None and data.score > 0:
+        pdf.set_fill_color(*GRADE_COLOURS.get(data.grade or "", GRADE_COLOURS[grade_for(data.score).grade]))
         pdf.polygon(_annulus(cx, cy, 24, 34.5, 0, data.score), style="F")
     # The readiness threshold: a dark tick across the track and a label outside the ring.
     x0, y0 = _arc_point(cx, cy, 22.5, t)
@@ -702,9 +701,9 @@ def _gauge(pdf: _ReportPDF, cx: float, cy: float) -> None:
     else:
         pdf.text(lx - pdf.width_of(label) - 0.5, ly, label)
     pdf.use(28, bold=True, colour=INK)
-    pdf.line_at(cx - 20, cy - 13, str(data.score), 12, align="C", width=40)
+    pdf.line_at(cx - 20, cy - 13, EN_DASH if data.score is None else str(data.score), 12, align="C", width=40)
     pdf.use(8, colour=MUTED)
-    pdf.line_at(cx - 20, cy - 1.5, "out of 100", 4, align="C", width=40)
+    pdf.line_at(cx - 20, cy - 1.5, "not scored" if data.score is None else "out of 100", 4, align="C", width=40)
     pdf.use(7, colour=MUTED)
     pdf.line_at(cx - 35, cy + 1, "0", 4, align="C", width=12)
     pdf.line_at(cx + 23, cy + 1, "100", 4, align="C", width=12)
@@ -712,6 +711,9 @@ def _gauge(pdf: _ReportPDF, cx: float, cy: float) -> None:
 
 def _grade_block(pdf: _ReportPDF, x: float, y: float, width: float) -> None:
     data = pdf.data
+    if data.grade is None:
+        _not_scored_block(pdf, x, y, width)
+        return
     colour = GRADE_COLOURS.get(data.grade, MUTED)
     pdf.set_fill_color(*colour)
     pdf.circle(x + 13, y + 13, 13, style="F")
@@ -731,6 +733,30 @@ def _grade_block(pdf: _ReportPDF, x: float, y: float, width: float) -> None:
     pdf.use(8, colour=WHITE)
     verdict = "meets" if data.ready else "is below"
     pdf.line_at(x + 4, badge_y + 7.8, f"Score {data.score} {verdict} the threshold of {data.ready_threshold}", 5)
+
+
+def _not_scored_block(pdf: _ReportPDF, x: float, y: float, width: float) -> None:
+    """The grade block of a scan without a score: no grade, no readiness, and the reason."""
+    pdf.set_fill_color(*MUTED)
+    pdf.circle(x + 13, y + 13, 13, style="F")
+    pdf.use(26, bold=True, colour=WHITE)
+    pdf.line_at(x, y + 6.5, EN_DASH, 13, align="C", width=26)
+    pdf.use(8, bold=True, colour=MUTED)
+    pdf.line_at(x + 31, y + 4, "GRADE", 4)
+    pdf.use(13, bold=True, colour=INK)
+    pdf.set_y(y + 9)
+    pdf.paragraph("Not scored", x + 31, width - 31, 6, max_lines=2)
+    badge_y = y + 33
+    pdf.set_fill_color(*MUTED)
+    pdf.rect(x, badge_y, width, 15, style="F", round_corners=True, corner_radius=2)
+    pdf.use(10.5, bold=True, colour=WHITE)
+    pdf.line_at(x + 4, badge_y + 1.8, "READINESS NOT ASSESSED", 6)
+    pdf.use(7, colour=WHITE)
+    pdf.line_at(x + 4, badge_y + 7.8, pdf.fit(_not_scored_text(pdf.data), width - 8), 5)
+
+
+def _not_scored_text(data: ReportData) -> str:
+    return data.not_scored_reason or "not scored"
 
 
 def _severity_chips(pdf: _ReportPDF, y: float) -> None:
@@ -880,10 +906,13 @@ def _breakdown(pdf: _ReportPDF) -> None:
     data = pdf.data
     pdf.add_page()
     scored = [r for r in data.signals if not r.informational]
+    summary = (f"The overall score of {data.score} out of {data.max_score} is the sum of {len(scored)} weighted "
+               "signals." if data.score is not None else
+               f"This scan has no overall score ({_not_scored_text(data)}); each signal's status and the reason "
+               "it was not tested are listed under coverage.")
     pdf.heading(
         "Score breakdown",
-        f"The overall score of {data.score} out of {data.max_score} is the sum of {len(scored)} weighted "
-        "signals. Each bar shows a signal's points against its maximum. Signals with no points at stake "
+        summary + " Each bar shows a signal's points against its maximum. Signals with no points at stake "
         "are reported for information.",
     )
     for row in data.signals:
@@ -895,8 +924,9 @@ def _breakdown(pdf: _ReportPDF) -> None:
     pdf.y += 2
     pdf.use(11, bold=True, colour=INK)
     pdf.line_at(MARGIN, pdf.y, "Total", 7)
-    pdf.line_at(MARGIN, pdf.y, f"{data.score} / {data.max_score}  ·  grade {data.grade}", 7,
-                align="R", width=CONTENT_W)
+    total = (f"{data.score} / {data.max_score}  ·  grade {data.grade}" if data.score is not None
+             else f"{EN_DASH} / {data.max_score}  ·  not scored")
+    pdf.line_at(MARGIN, pdf.y, total, 7, align="R", width=CONTENT_W)
     pdf.y += 12
     _severity_matrix(pdf)
     _coverage(pdf)
@@ -1145,8 +1175,10 @@ def _methodology(pdf: _ReportPDF) -> None:
     sections = [
         ("Readiness",
          f"A domain is ready when its score reaches the threshold agreed for this programme: "
-         f"{data.ready_threshold} for this report. This domain scored {data.score} and is "
-         f"{'ready' if data.ready else 'not ready'}."),
+         f"{data.ready_threshold} for this report. "
+         + (f"This domain scored {data.score} and is {'ready' if data.ready else 'not ready'}."
+            if data.score is not None else
+            f"This scan was not scored ({_not_scored_text(data)}), so readiness is not assessed.")),
         ("Coverage",
          "Each signal reports whether it ran in full, failed or could not be tested (for example when a "
          "data source is unavailable). A check that could not run is never counted as a failure; the "

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib.domain.models import Finding, Severity, SignalKey
+from chalicelib.domain.options import DKIM_SELECTOR
 from chalicelib.domain.targets import parse_ip
 from chalicelib.scanners.base import (
     Catalog,
@@ -37,7 +38,7 @@ SPF_LOOKUP_LIMIT = 10
 DEFAULT_DKIM_SELECTORS: tuple[str, ...] = (
     "default", "selector1", "selector2", "google", "k1", "k2", "s1", "s2", "dkim", "mail", "smtp", "mx",
 )
-_SELECTOR = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,61}[a-z0-9])?$", re.IGNORECASE)
+_SELECTOR = DKIM_SELECTOR  # the rule the API checks submitted selectors with
 _DOMAIN_SPEC = re.compile(r"^[a-z0-9_.%{}+=-]+$", re.IGNORECASE)
 
 CATALOG = Catalog(SignalKey.MAIL, {

@@ -211,7 +211,7 @@ def report_filename(scan: Scan, fmt: str) -> str:
 def _check_renderable(scan: Scan) -> None:
     if scan.status not in _RENDERABLE:
         raise ReportNotRenderable(f"Scan {scan.scan_id} is {scan.status.value}; only a scored scan gets a report.")
-    if scan.score is None:
+    if scan.scoring_version is None:  # a scored scan may still have no score: its report says why
         raise ReportNotRenderable(f"Scan {scan.scan_id} has not been scored yet.")
 
 
@@ -234,6 +234,7 @@ class ReportService:
     def render_and_store(self, tenant_id: str, scan_id: str, *, progress: int | None = None) -> dict[str, Any]:
         """Render the scored scan to PDF and JSON, store both, record their keys and SHA-256 on the scan.
 
+        A scan scored without a score (nothing could be tested) gets reports that say so.
         `progress` is recorded in the same write (the pipeline's RenderReport step).
         Idempotent: a second call rewrites the same keys and records the new digests. Raises NotFound,
         ReportNotRenderable (409: unscored, failed or cancelled scan) and ReportFontsMissing (500).

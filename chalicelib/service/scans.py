@@ -146,8 +146,10 @@ class ScanService:
             arn = self._workflow.start(scan.scan_id, pipeline_input(scan))
         except Exception as exc:
             log.exception("could not start the pipeline for %s", scan.scan_id)
-            self.transition(tenant.tenant_id, scan.scan_id, ScanStatus.FAILED,
-                            error=ScanError(code="pipeline-unavailable", message="The scan could not be started."))
+            failed = self.transition(tenant.tenant_id, scan.scan_id, ScanStatus.FAILED,
+                                     error=ScanError(code="pipeline-unavailable",
+                                                     message="The scan could not be started."))
+            self._publish(failed, "scan.failed")  # every terminal state has its event
             raise ServiceUnavailable("The scan pipeline is unavailable; retry later.",
                                      code="pipeline-unavailable") from exc
         return scan.model_copy(update={"execution_arn": arn})
@@ -229,14 +231,19 @@ class ScanService:
             self._workflow.stop(scan_id, "cancelled by the partner")
         except Exception:  # the scan is cancelled; later pipeline steps will be refused their transitions
             log.exception("could not stop the execution of %s", scan_id)
-        if self._events is not None:
-            try:
-                publisher = self._events()
-            except Exception:
-                log.exception("no event publisher; scan.cancelled for %s not sent", scan_id)
-            else:
-                publish_scan_event(publisher, scan, "scan.cancelled", self._base_url)
+        self._publish(scan, "scan.cancelled")
         return scan
+
+    def _publish(self, scan: Scan, event: str) -> None:
+        """Publish a scan event when a publisher is wired; a missing publisher is logged, never raised."""
+        if self._events is None:
+            return
+        try:
+            publisher = self._events()
+        except Exception:
+            log.exception("no event publisher; %s for %s not sent", event, scan.scan_id)
+        else:
+            publish_scan_event(publisher, scan, event, self._base_url)
 
     # -- findings -------------------------------------------------------------------------------
     def findings(self, tenant_id: str, scan_id: str, *, severity: Severity | None = None,

@@ -190,11 +190,21 @@ def test_render_then_finalize_completes_and_publishes(pipeline: Pipeline, servic
     assert completed["scan_token"] == scan.scan_id and completed["grade"] == "A"
 
 
-def test_render_of_a_scan_the_renderer_refuses_stops_quietly(pipeline: Pipeline, renderer: Renderer,
-                                                              scan: Scan) -> None:
+def test_render_of_a_scan_cancelled_meanwhile_stops_quietly(pipeline: Pipeline, renderer: Renderer,
+                                                             services: Services, scan: Scan) -> None:
+    services.scans.cancel("t1", scan.scan_id)
     renderer.refuse = True
     with pytest.raises(ScanTerminal):
         pipeline.render_report(step(scan))
+
+
+def test_a_refused_render_of_a_live_scan_is_a_failure_not_a_cancellation(pipeline: Pipeline, renderer: Renderer,
+                                                                         services: Services, scan: Scan) -> None:
+    scored(pipeline, services, scan)
+    renderer.refuse = True
+    with pytest.raises(ReportNotRenderable):
+        pipeline.render_report(step(scan))
+    assert failure_error({"Error": "ReportNotRenderable", "Cause": "x"}).code == "report-failed"
 
 
 def test_mark_failed_records_the_mapped_error_and_publishes(pipeline: Pipeline, services: Services, scan: Scan,

@@ -49,8 +49,13 @@ class Behaviours:
     abandoned: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Per-scan behaviour (SCAN_ID -> scanner main) that takes precedence over the per-target one.
+    by_scan: dict[str, Callable[[Mapping[str, str]], int]] = field(default_factory=dict)
 
     def __call__(self, env: Mapping[str, str]) -> int:
+        custom = self.by_scan.get(env.get("SCAN_ID", ""))
+        if custom is not None:
+            return custom(env)
         target = env.get("TARGET", "")
         with self.lock:
             self.attempts[f"{target}/{env.get('SIGNAL_GROUP')}"] = self.attempts.get(
@@ -64,9 +69,9 @@ class Behaviours:
             self.release.wait(30)  # never heartbeats, never answers: a dead container
             return 137
         elif target == "garbage.example" and env.get("SIGNAL_GROUP") == "intel":
-            return _answer_garbage(env)
+            return answer_garbage(env)
         elif target == "flaky.example" and env.get("SIGNAL_GROUP") == "network" and attempt == 1:
-            return _answer_failure(env, "Scanner.Transient", "S3 throttled")
+            return answer_failure(env, "Scanner.Transient", "S3 throttled")
         elif target == "slow.example" and env.get("SIGNAL_GROUP") == "network":
             def run_checks(t: str, signals: list[str], o: Any) -> dict[str, SignalResult]:
                 self.release.wait(30)  # working and heartbeating, but slow
@@ -84,13 +89,13 @@ class Behaviours:
         return task.main(env, run_checks=run_checks, on_abandon=self.abandoned.set)
 
 
-def _answer_failure(env: Mapping[str, str], error: str, cause: str) -> int:
+def answer_failure(env: Mapping[str, str], error: str, cause: str) -> int:
     boto3.client("stepfunctions", region_name="us-east-1").send_task_failure(
         taskToken=env["TASK_TOKEN"], error=error, cause=cause)
     return 1
 
 
-def _answer_garbage(env: Mapping[str, str]) -> int:
+def answer_garbage(env: Mapping[str, str]) -> int:
     body = b'{"not": "evidence"}'
     key = f"tenants/{env['TENANT_ID']}/scans/{env['SCAN_ID']}/evidence/{env['SIGNAL_GROUP']}.json"
     boto3.client("s3", region_name="us-east-1").put_object(Bucket=env["PERIMETER_BUCKET"], Key=key, Body=body)

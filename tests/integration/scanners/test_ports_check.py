@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from chalicelib.domain.models import Finding, Severity, SignalResult, SignalStatus
+from chalicelib.domain.options import parse_port_spec
 from chalicelib.scanners import ports
 from tests.support.httpserver import RawListener
 from tests.support.lab import Lab
@@ -42,7 +43,7 @@ def test_exposed_database_docker_and_vnc_are_found_by_severity(lab: Lab, use_nma
 def test_nmap_and_builtin_scanner_report_the_same_open_ports(lab: Lab) -> None:
     spec = lab.port_set("bad.test") + ",1-300"
     addresses = [lab.bad]
-    wanted = ports.parse_port_spec(spec)
+    wanted = parse_port_spec(spec)
     assert ports.scan_nmap(addresses, wanted) == ports.scan_builtin(addresses, wanted)
 
 

@@ -61,8 +61,8 @@ def test_coverage_reason_falls_back_to_scan_coverage_note() -> None:
     assert data.coverage_details == {"breach": {"reason": "Provider timed out."}}
 
 
-def test_unscored_scan_is_refused() -> None:
-    scan = make_scan().model_copy(update={"score": None})
+def test_a_scan_the_score_step_has_not_run_on_is_refused() -> None:
+    scan = make_scan().model_copy(update={"score": None, "scoring_version": None})
     with pytest.raises(ValueError, match="not been scored"):
         report_data(scan, None, T0)
 

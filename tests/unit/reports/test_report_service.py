@@ -171,8 +171,8 @@ def test_render_refuses_scans_that_cannot_have_a_report(services: Services, stat
     assert objects_of(services).objects == {}
 
 
-def test_render_refuses_an_unscored_scan(services: Services) -> None:
-    scan = make_scan().model_copy(update={"tenant_id": TENANT, "score": None})
+def test_render_refuses_a_scan_the_score_step_has_not_run_on(services: Services) -> None:
+    scan = make_scan().model_copy(update={"tenant_id": TENANT, "score": None, "scoring_version": None})
     services.scans.repo.add(scan)
     with pytest.raises(ReportNotRenderable):
         services.reports.render_and_store(TENANT, scan.scan_id)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain.models import Severity
+from chalicelib.domain.options import TOP_PORTS, parse_port_spec
 from chalicelib.scanners.ports import (
-    TOP_PORTS,
     NmapFailed,
     compress_ports,
     findings_for,
     nmap_command,
     parse_nmap_xml,
-    parse_port_spec,
 )
 
 NMAP_XML = """<?xml version="1.0" encoding="UTF-8"?>

@@ -134,14 +134,16 @@ def test_an_errored_signal_is_excluded_and_the_rest_is_scaled_to_100() -> None:
     assert result.coverage["error"] == ["scan"]
 
 
-def test_nothing_tested_gives_no_score_and_not_ready() -> None:
+def test_nothing_tested_gives_no_score_no_readiness_and_the_reason() -> None:
     result = score({k.value: untested(k) for k in SignalKey}, 0)
-    assert (result.score, result.grade, result.ready) == (None, None, False)
+    assert (result.score, result.grade, result.grade_label, result.ready) == (None, None, None, None)
+    assert result.not_scored == "not scored: no signal could be tested"
 
 
 def test_only_web_tested_gives_no_score_because_web_weighs_nothing() -> None:
     result = score({"web": complete(SignalKey.WEB, "csp-missing")}, 0)
-    assert result.score is None
+    assert result.score is None and result.ready is None
+    assert result.not_scored is not None and "none of the tested signals carries points" in result.not_scored
 
 
 def test_ready_is_score_at_or_above_threshold() -> None:
