@@ -326,9 +326,16 @@ class RecordingPublisher:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self.calls = 0  # publish calls, keyed repeats included
+        self._keys: set[tuple[str, str, str]] = set()
 
-    def publish(self, tenant_id: str, event: str, data: dict[str, Any]) -> list[str]:
-        """Record the event; no deliveries."""
+    def publish(self, tenant_id: str, event: str, data: dict[str, Any], *, key: str | None = None) -> list[str]:
+        """Record the event (a keyed one once, as the webhook service publishes it); no deliveries."""
+        self.calls += 1
+        if key is not None:
+            if (tenant_id, event, key) in self._keys:
+                return []
+            self._keys.add((tenant_id, event, key))
         self.events.append((tenant_id, event, data))
         return []
 

@@ -33,7 +33,7 @@ from chalicelib.errors import Conflict, IllegalTransition, NotFound, ReportNotRe
 from chalicelib.pipeline.contract import SIGNAL_GROUPS
 from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal, StepContention
 from chalicelib.service.ports import EventPublisher, ObjectMissing, ObjectStore
-from chalicelib.service.scans import ScanService, publish_scan_event
+from chalicelib.service.scans import TERMINAL_EVENTS, ScanService, publish_scan_event
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +114,8 @@ class Pipeline:
         Raises ScanTerminal when the scan was cancelled first, StepContention on write races.
         """
         step = _parse(StepInput, event)
-        scan, moved = self._move(step, ScanStatus.SCANNING, progress=PROGRESS["scanning"])
-        if moved:
-            self._publish(scan, "scan.started")
+        scan = self._move(step, ScanStatus.SCANNING, progress=PROGRESS["scanning"])
+        self._publish(scan, "scan.started")
         return run_plan(scan, self._clock(), self._heartbeat)
 
     # -- Score -----------------------------------------------------------------------------------
@@ -148,13 +147,12 @@ class Pipeline:
         coverage: dict[str, Any] = dict(summary.coverage)
         if summary.not_scored:
             coverage["not_scored"] = summary.not_scored
-        scan, moved = self._move(step, ScanStatus.SCORING, signals=compact, score=summary.score, grade=summary.grade,
+        scan = self._move(step, ScanStatus.SCORING, signals=compact, score=summary.score, grade=summary.grade,
                           grade_label=summary.grade_label, ready=summary.ready,
                           scoring_version=summary.scoring_version, coverage=coverage,
                           findings_count=findings, progress=PROGRESS["scored"])
-        for finding in (f for r in compact.values() for f in r.findings if f.severity is Severity.CRITICAL):
-            if moved:
-                self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
+        for finding in (f for r in scan.signals.values() for f in r.findings if f.severity is Severity.CRITICAL):
+            self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
         return {"score": summary.score, "grade": summary.grade, "findings": findings}
 
     def _read_evidence(self, step: ScoreInput, pointer: EvidencePointer,
@@ -200,21 +198,30 @@ class Pipeline:
 
     # -- Finalize --------------------------------------------------------------------------------
     def finalize_scan(self, event: Any) -> dict[str, Any]:
-        """scoring -> complete, then the `scan.completed` event (once: a replay sends none); raises ScanTerminal."""
+        """scoring -> complete, then the `scan.completed` event (keyed: a replay sends none); raises ScanTerminal."""
         step = _parse(StepInput, event)
-        scan, moved = self._move(step, ScanStatus.COMPLETE, progress=100)
-        if moved:
-            self._publish(scan, "scan.completed")
+        scan = self._move(step, ScanStatus.COMPLETE, progress=100)
+        self._publish(scan, "scan.completed")
         return {"status": scan.status.value, "score": scan.score, "grade": scan.grade}
 
     # -- MarkFailed ------------------------------------------------------------------------------
     def mark_failed(self, event: Any) -> dict[str, Any]:
-        """Record why the scan failed (non-terminal -> failed) and send `scan.failed`; a terminal scan is left alone."""
+        """Record why the scan failed (non-terminal -> failed) and send `scan.failed`.
+
+        A scan that already ended is left as it is, and its own terminal event is published again
+        (keyed, so it goes out once): a step that died between its write and its publish (Finalize
+        after `complete`, say) still leaves the partner exactly one terminal event.
+        """
         step = _parse(FailureInput, event)
         error = failure_error(step.failure)
         try:
             scan = self._scans.transition(step.tenant_id, step.scan_id, ScanStatus.FAILED, error=error)
-        except (IllegalTransition, NotFound):
+        except NotFound:
+            return {"status": "unchanged", "code": error.code}
+        except IllegalTransition:
+            ended = self._scans.get(step.tenant_id, step.scan_id)
+            if ended.status in TERMINAL_EVENTS:
+                self._publish(ended, TERMINAL_EVENTS[ended.status])
             return {"status": "unchanged", "code": error.code}
         except Conflict as exc:
             raise StepContention(str(exc)) from None
@@ -222,19 +229,20 @@ class Pipeline:
         return {"status": scan.status.value, "code": error.code}
 
     # -- shared ----------------------------------------------------------------------------------
-    def _move(self, step: StepInput, target: ScanStatus, **fields: Any) -> tuple[Scan, bool]:
-        """Transition the scan; returns (scan, moved). A replay (already in `target`) returns it unmoved.
+    def _move(self, step: StepInput, target: ScanStatus, **fields: Any) -> Scan:
+        """Transition the scan; a replay (the scan is already in `target`) returns the stored scan.
 
         Step Functions retries a step whose Lambda answer was lost although its write landed; that
-        replay must succeed, not stop the execution, and must not publish the step's event again.
-        Raises ScanTerminal, StepContention, IllegalTransition (neither ended nor a replay).
+        replay must succeed, not stop the execution. Its events go out again, keyed, so the webhook
+        service sends each once. Raises ScanTerminal, StepContention, IllegalTransition (neither
+        ended nor a replay).
         """
         try:
-            return self._scans.transition(step.tenant_id, step.scan_id, target, **fields), True
+            return self._scans.transition(step.tenant_id, step.scan_id, target, **fields)
         except IllegalTransition:
             current = self._stop_if_ended(step, replay_of=target)
             if current.status is target:
-                return current, False
+                return current
             raise  # not ended, not a replay: a definition/handler mismatch, MarkFailed records it
         except NotFound:
             raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None

@@ -41,8 +41,11 @@ class ResolverUnavailable(Exception):
 class EventPublisher(Protocol):
     """Puts one webhook event (DESIGN.md section 7) on the way to every endpoint of a tenant subscribed to it."""
 
-    def publish(self, tenant_id: str, event: str, data: dict[str, Any]) -> list[str]:
-        """Record and enqueue the event for each subscribed endpoint; returns the delivery ids (maybe none)."""
+    def publish(self, tenant_id: str, event: str, data: dict[str, Any], *, key: str | None = None) -> list[str]:
+        """Record and enqueue the event for each subscribed endpoint; returns the delivery ids (maybe none).
+
+        With `key`, the same (tenant, event, key) is published once however often it is called.
+        """
         ...
 
 

@@ -286,11 +286,17 @@ def normalise_cwe(text: str) -> str:
     return f"CWE-{digits}"
 
 
+# The one event each terminal state publishes (DESIGN.md section 7).
+TERMINAL_EVENTS: dict[ScanStatus, str] = {ScanStatus.COMPLETE: "scan.completed", ScanStatus.FAILED: "scan.failed",
+                                          ScanStatus.CANCELLED: "scan.cancelled"}
+
+
 def publish_scan_event(events: EventPublisher, scan: Scan, event: str, base_url: str, **extra: Any) -> None:
     """Publish a scan event (DESIGN.md section 7) with the scan fields partners need.
 
-    A failure to enqueue is logged and swallowed: the scan record is the truth, and events are
-    published at least once by whoever moves the scan next.
+    Keyed by scan and event (and finding, for `critical.finding`), so a step that publishes again
+    (a replay, MarkFailed finding the scan already ended) sends nothing twice. A failure to enqueue
+    is logged and swallowed: the scan record is the truth.
     """
     base = base_url.rstrip("/")
     complete = scan.status is ScanStatus.COMPLETE and bool(scan.report_keys)
@@ -300,8 +306,10 @@ def publish_scan_event(events: EventPublisher, scan: Scan, event: str, base_url:
             "status_url": f"{base}/v1/scans/{scan.scan_id}",
             "report_url": f"{base}/v1/scans/{scan.scan_id}/report" if complete else None,
             "error": scan.error.model_dump() if scan.error else None, **extra}
+    finding = extra.get("finding")
+    key = scan.scan_id + (f"/{finding['id']}" if isinstance(finding, dict) and "id" in finding else "")
     try:
-        events.publish(scan.tenant_id, event, data)
+        events.publish(scan.tenant_id, event, data, key=key)
     except Exception:
         log.exception("could not publish %s for scan %s", event, scan.scan_id)
 

@@ -39,6 +39,7 @@ from chalicelib.webhooks.outbox import GRACE, delivery_message, outbox_entry
 from chalicelib.webhooks.queue import MessageQueue
 from chalicelib.webhooks.repository import (
     ENDPOINT_PREFIX,
+    EventClaim,
     WebhookRepository,
     deliveries_prefix,
 )
@@ -261,10 +262,11 @@ class WebhookService:
         return endpoint
 
     @staticmethod
-    def _new_delivery(endpoint: WebhookEndpoint, event_id: str, event: str, body: str, now: datetime) -> Delivery:
-        return Delivery(delivery_id=new_id("whd"), webhook_id=endpoint.webhook_id, tenant_id=endpoint.tenant_id,
-                        event_id=event_id, event=event, body=body, next_attempt_at=now, created_at=now,
-                        updated_at=now, outbox_at=now + GRACE)
+    def _new_delivery(endpoint: WebhookEndpoint, event_id: str, event: str, body: str, now: datetime,
+                      delivery_id: str | None = None) -> Delivery:
+        return Delivery(delivery_id=delivery_id or new_id("whd"), webhook_id=endpoint.webhook_id,
+                        tenant_id=endpoint.tenant_id, event_id=event_id, event=event, body=body,
+                        next_attempt_at=now, created_at=now, updated_at=now, outbox_at=now + GRACE)
 
     def _enqueue(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """Outbox entries, then the records, then the first attempts' messages.
@@ -291,12 +293,14 @@ class WebhookService:
 
     # -- EventPublisher ----------------------------------------------------------------------------
 
-    def publish(self, tenant_id: str, event: str, data: dict[str, Any]) -> list[str]:
+    def publish(self, tenant_id: str, event: str, data: dict[str, Any], *, key: str | None = None) -> list[str]:
         """Record and queue `event` for every active endpoint of the tenant subscribed to it.
 
         Returns the delivery ids (none when nobody subscribes). Every endpoint gets the same event id
-        (`webhook-id`). A queue failure is left to the outbox. Raises ValueError for an unknown event or
-        bad data, and store errors.
+        (`webhook-id`). With `key`, publishing is idempotent: a later publish of the same key (a
+        replayed pipeline step) reuses the first one's event and delivery ids and only writes what the
+        first left unwritten. A queue failure is left to the outbox. Raises ValueError for an unknown
+        event or bad data, and store errors.
         """
         if event not in EVENT_TYPES:
             raise ValueError(f"unknown webhook event {event!r}")
@@ -305,10 +309,14 @@ class WebhookService:
                      if e.status is EndpointStatus.ACTIVE and e.subscribed(event)]
         if not endpoints:
             return []
-        now = self._clock()
-        event_id = new_id("evt")
-        body = event_body(event_id, event, now, data)
-        queued = self._enqueue([self._new_delivery(e, event_id, event, body, now) for e in endpoints])
-        log.info("published %s %s to %d endpoint(s) of %s", event, event_id, len(queued), tenant_id)
-        return [d.delivery_id for d in queued]
-
+        claim = EventClaim(new_id("evt"), self._clock(), {e.webhook_id: new_id("whd") for e in endpoints})
+        if key is not None:
+            claim = self.repo.claim_event(tenant_id, f"{event}/{key}", claim)
+        body = event_body(claim.event_id, event, claim.created_at, data)
+        fresh = [self._new_delivery(e, claim.event_id, event, body, claim.created_at, claim.deliveries[e.webhook_id])
+                 for e in endpoints if e.webhook_id in claim.deliveries
+                 and (key is None or self.repo.get_delivery(tenant_id, e.webhook_id,
+                                                            claim.deliveries[e.webhook_id]) is None)]
+        self._enqueue(fresh)
+        log.info("published %s %s to %d endpoint(s) of %s", event, claim.event_id, len(fresh), tenant_id)
+        return list(claim.deliveries.values())

@@ -5,12 +5,17 @@ Keys: `TENANT#<tenant>` / `WEBHOOK#<webhook id>` for an endpoint and
 tenant, so another tenant's id is simply absent. Updates are read-modify-conditional-write on the
 record version and re-read on a race.
 
+A keyed publish (`WebhookService.publish(..., key=...)`) claims `TENANT#<tenant>` /
+`WHEVENTKEY#<sha256 of the key>` first, so a replayed publish reuses the first one's event and
+delivery ids instead of sending the event again.
+
 The outbox index (`WHOUTBOX` / `DUE#<epoch ms>#<delivery id>`) holds one entry per delivery that is
 not final yet, keyed by when the outbox sweeper should look at it next (see `webhooks.outbox`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,9 +26,31 @@ from chalicelib.webhooks.models import Delivery, WebhookEndpoint
 ENDPOINT_PREFIX = "WEBHOOK#"
 DELIVERY_PREFIX = "WHDELIVERY#"
 DELIVERY_TTL = timedelta(days=30)
+EVENT_KEY_PREFIX = "WHEVENTKEY#"
 OUTBOX_PK = "WHOUTBOX"
 OUTBOX_PREFIX = "DUE#"
 _RACE_RETRIES = 8
+
+@dataclass(frozen=True)
+class EventClaim:
+    """The event id, time and per-endpoint delivery ids the first publish of a key chose."""
+
+    event_id: str
+    created_at: datetime
+    deliveries: dict[str, str]  # webhook id -> delivery id
+
+    def as_data(self) -> dict[str, object]:
+        """The stored form."""
+        return {"event_id": self.event_id, "created_at": self.created_at.isoformat(),
+                "deliveries": dict(self.deliveries)}
+
+    @classmethod
+    def from_data(cls, data: dict[str, object]) -> EventClaim:
+        """Read the stored form back."""
+        deliveries = data.get("deliveries")
+        return cls(str(data["event_id"]), datetime.fromisoformat(str(data["created_at"])),
+                   {str(k): str(v) for k, v in deliveries.items()} if isinstance(deliveries, dict) else {})
+
 
 EndpointChange = Callable[[WebhookEndpoint], WebhookEndpoint | None]
 DeliveryChange = Callable[[Delivery], Delivery | None]
@@ -131,6 +158,20 @@ class WebhookRepository:
 
     def _expiry(self, created_at: datetime) -> int:
         return int((created_at + self._ttl).timestamp())
+
+    def claim_event(self, tenant_id: str, key: str, claim: EventClaim) -> EventClaim:
+        """Record `claim` for `key` unless one is recorded; returns the claim that holds (the first)."""
+        sk = EVENT_KEY_PREFIX + hashlib.sha256(key.encode()).hexdigest()
+        for _ in range(_RACE_RETRIES):
+            try:
+                self._store.put(tenant_pk(tenant_id), sk, claim.as_data(), expect_version=0,
+                                expires_at=self._expiry(claim.created_at))
+                return claim
+            except ConditionFailed:
+                record = self._store.get(tenant_pk(tenant_id), sk)
+                if record is not None:
+                    return EventClaim.from_data(record.data)
+        raise ConditionFailed(f"event key of {tenant_id} kept changing")
 
     def add_delivery(self, delivery: Delivery) -> None:
         """Store a new delivery (expiring after the TTL); raises ConditionFailed when the id exists."""

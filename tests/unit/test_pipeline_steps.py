@@ -219,12 +219,27 @@ def test_mark_failed_records_the_mapped_error_and_publishes(pipeline: Pipeline, 
     assert events.events[-1][1] == "scan.failed"
 
 
-def test_mark_failed_leaves_a_finished_scan_alone(pipeline: Pipeline, services: Services, scan: Scan,
-                                                  events: RecordingPublisher) -> None:
+def test_mark_failed_leaves_a_finished_scan_alone_and_sends_its_own_terminal_event_once(
+        pipeline: Pipeline, services: Services, scan: Scan, events: RecordingPublisher) -> None:
+    services.__dict__["webhooks"] = events  # the API and the pipeline publish through one webhook service
     services.scans.cancel("t1", scan.scan_id)
-    assert pipeline.mark_failed(step(scan, failure={"Error": "States.Timeout"}))["status"] == "unchanged"
+    for _ in range(2):
+        assert pipeline.mark_failed(step(scan, failure={"Error": "States.Timeout"}))["status"] == "unchanged"
     assert services.scans.get("t1", scan.scan_id).status == ScanStatus.CANCELLED
-    assert events.events == []
+    assert events.names(scan.scan_id) == ["scan.cancelled"] and events.calls == 3
+
+
+def test_a_finalize_that_died_after_its_write_still_leaves_one_scan_completed(
+        pipeline: Pipeline, services: Services, scan: Scan, events: RecordingPublisher) -> None:
+    """Finalize wrote `complete` and died before publishing; its Catch runs MarkFailed on a complete scan."""
+    pipeline.mark_scanning(step(scan))
+    services.scans.transition("t1", scan.scan_id, ScanStatus.SCORING, progress=75)
+    services.scans.transition("t1", scan.scan_id, ScanStatus.COMPLETE, progress=100)  # the write that landed
+    assert events.names(scan.scan_id) == ["scan.started"]
+    pipeline.mark_failed(step(scan, failure={"Error": "States.Timeout"}))
+    pipeline.finalize_scan(step(scan))  # and a replay of Finalize on top sends nothing more
+    assert events.names(scan.scan_id) == ["scan.started", "scan.completed"]
+    assert services.scans.get("t1", scan.scan_id).status == ScanStatus.COMPLETE
 
 
 @pytest.mark.parametrize(("error", "code"), [

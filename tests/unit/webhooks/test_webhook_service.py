@@ -159,6 +159,38 @@ def test_publish_reaches_active_subscribed_endpoints_with_one_event_id(h: Harnes
     assert body["created_at"].endswith("Z")
 
 
+def test_a_keyed_publish_sends_once_however_often_it_is_repeated(h: Harness) -> None:
+    first, _ = h.register(URL, ["scan.completed"])
+    ids = h.service.publish("acme", "scan.completed", {"scan_token": "scn_1"}, key="scn_1")
+    h.clock.advance(5)
+    second, _ = h.register(URL, ["*"])  # subscribed after the event: a replay does not send it there
+    assert h.service.publish("acme", "scan.completed", {"scan_token": "scn_1"}, key="scn_1") == ids
+    assert h.service.publish("acme", "scan.completed", {"scan_token": "scn_2"}, key="scn_2") != ids
+    assert h.service.publish("acme", "scan.failed", {"scan_token": "scn_1"}, key="scn_1") != ids
+    assert h.service.publish("rival", "scan.completed", {"scan_token": "scn_1"}, key="scn_1") == []
+    assert isinstance(h.queue, MemoryQueue)
+    messages = [DeliveryMessage.decode(b) for b in h.queue.bodies()]
+    scn_1 = [m for m in messages if json.loads(h.delivery("acme", m.webhook_id, m.delivery_id).body)["scan_token"]
+             == "scn_1" and h.delivery("acme", m.webhook_id, m.delivery_id).event == "scan.completed"]
+    assert [(m.webhook_id, m.delivery_id) for m in scn_1] == [(first.webhook_id, ids[0])]
+    assert second.webhook_id not in {m.webhook_id for m in scn_1}
+
+
+def test_a_keyed_publish_interrupted_after_its_claim_is_finished_by_the_replay(h: Harness) -> None:
+    endpoint, _ = h.register(URL, ["scan.completed"])
+    h.repo.add_delivery = _dies  # type: ignore[method-assign]  # the Lambda died after claiming the key
+    with pytest.raises(RuntimeError):
+        h.service.publish("acme", "scan.completed", {"scan_token": "scn_1"}, key="scn_1")
+    del h.repo.add_delivery
+    [delivery_id] = h.service.publish("acme", "scan.completed", {"scan_token": "scn_1"}, key="scn_1")
+    assert h.delivery("acme", endpoint.webhook_id, delivery_id).event == "scan.completed"
+    assert isinstance(h.queue, MemoryQueue) and len(h.queue.bodies()) == 1
+
+
+def _dies(*_: Any) -> None:
+    raise RuntimeError("the process died")
+
+
 def test_publish_refuses_unknown_events_and_reserved_fields(h: Harness) -> None:
     h.register(URL)
     with pytest.raises(ValueError, match="unknown"):
