@@ -1,6 +1,9 @@
 """The embedded stack: a moto server as every AWS endpoint, provisioned resources, and the Chalice app.
 
 `python -m chalicelib.local` (what `make run` calls) starts it on 127.0.0.1 and stops on Ctrl-C.
+Its table, objects and pepper live in the data directory (`chalicelib.local.datadir`), so a restart
+loses nothing; moto stays the endpoint for Step Functions, Lambda, ECS and SQS (in memory), and
+restart recovery (`chalicelib.local.recovery`) gives every scan the previous run left in flight an end.
 """
 
 from __future__ import annotations
@@ -9,15 +12,17 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import shlex
 import socket
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from chalicelib.local import datadir
+from chalicelib.local.children import STACK_PID_VAR
 from chalicelib.local.provision import PROVISIONED_SERVICES, Resources, provision
 
 log = logging.getLogger("perimeter.local")
@@ -46,17 +51,28 @@ class LocalStack:
     api_key: str = ""
     runner: Any = None
     lambdas: Any = None
+    data_dir: Path | None = None
+    recovery: Any = None
+    _lock: datadir.StackLock | None = None
 
     def start(self) -> None:
-        """Start moto, provision, register the bootstrap key and serve the API; raises on failure."""
+        """Take the data directory, start moto, provision, serve the API, recover; raises on failure.
+
+        Raises datadir.DataDirError when the data directory is unusable or another stack holds it.
+        """
         from moto.server import ThreadedMotoServer
 
+        self.data_dir = datadir.prepare(self.data_dir or datadir.default_data_dir())
+        self._lock = datadir.StackLock(self.data_dir).acquire()
+        # Every process the stack starts (fork server, Lambda workers, scanner tasks) inherits these.
+        os.environ[datadir.ENV_VAR] = str(self.data_dir)
+        os.environ[STACK_PID_VAR] = str(os.getpid())
+        os.environ.setdefault("PERIMETER_KEY_PEPPER", datadir.load_or_create_pepper(self.data_dir))
         self.moto_port = self.moto_port or int(os.environ.get("MOTO_PORT", "0") or 0) or free_port()
         endpoint = f"http://127.0.0.1:{self.moto_port}"
         os.environ.update(FAKE_CREDENTIALS)
         os.environ["MOTO_PORT"] = str(self.moto_port)  # moto's Step Functions interpreter calls back here
         os.environ["AWS_ENDPOINT_URL"] = endpoint
-        os.environ.setdefault("PERIMETER_KEY_PEPPER", secrets.token_urlsafe(32))
         os.environ.setdefault("PERIMETER_PUBLIC_BASE_URL", f"http://127.0.0.1:{self.api_port}")
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         server.start()
@@ -70,7 +86,9 @@ class LocalStack:
         clients = {name: make_client(name, bootstrap) for name in PROVISIONED_SERVICES}
         # PERIMETER_LOCAL_PIPELINE=off: scans are accepted and stay pending (to measure the API alone).
         pipeline = os.environ.get("PERIMETER_LOCAL_PIPELINE", "on") != "off"
-        self.resources = provision(clients, region=bootstrap.aws_region, pipeline=pipeline)
+        # The table and the bucket live in the data directory when Settings has it (SqliteStore, FileObjectStore).
+        durable = getattr(bootstrap, "data_dir", None) is not None
+        self.resources = provision(clients, region=bootstrap.aws_region, pipeline=pipeline, storage=not durable)
         os.environ.update(self.resources.env())
         self._start_pipeline(clients["ecs"])
         self.api_key = self._bootstrap_key()
@@ -79,6 +97,25 @@ class LocalStack:
         from chalicelib.services import get_services
 
         self.started.append(start_webhook_poller(get_services()))  # the event source mapping of deliver_webhooks
+        from chalicelib.local.runner import start_fork_server
+
+        start_fork_server()  # from this (the main) thread, once the environment is complete
+        datadir.write_stack_info(self.data_dir, datadir.StackInfo(
+            pid=os.getpid(), api_url=f"http://127.0.0.1:{self.api_port}", aws_endpoint=endpoint,
+            queue_url=self.resources.queue_url, dlq_url=self.resources.dlq_url))
+        self.recovery = self._recover()
+
+    def _recover(self) -> Any:
+        """Restart recovery (scans left in flight, undelivered events); None when the table cannot list."""
+        from chalicelib.local.recovery import recover, sweep_outbox
+        from chalicelib.services import get_services
+
+        services = get_services()
+        if not hasattr(services.store, "items"):
+            log.warning("the table is not durable: no restart recovery of scans")
+            sweep_outbox(services)
+            return None
+        return recover(services, services.store)  # type: ignore[arg-type]  # SqliteStore.items
 
     def _start_pipeline(self, ecs: Any) -> None:
         """Connect moto's Lambda and ECS to the in-process dispatcher and the local Fargate runner."""
@@ -148,7 +185,10 @@ class LocalStack:
         _wait_for(f"http://127.0.0.1:{self.api_port}/v1/health")
 
     def stop(self) -> None:
-        """Stop the scanner tasks, the API and moto servers."""
+        """Stop the scanner tasks, the API and moto servers, then free the data directory.
+
+        Scans still in flight are left as they are: the next start's recovery ends them.
+        """
         if self.runner is not None:
             self.runner.stop_all()
         if self.lambdas is not None:
@@ -159,6 +199,10 @@ class LocalStack:
             except Exception:  # shutting down anyway
                 log.exception("error while stopping %s", part)
         self.started.clear()
+        if self._lock is not None and self.data_dir is not None:
+            datadir.remove_stack_info(self.data_dir)
+            self._lock.release()
+            self._lock = None
 
 
 def _post_json(url: str, body: dict[str, Any]) -> None:
