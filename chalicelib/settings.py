@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -42,6 +43,8 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_REPORT_LINK_SECONDS": "report_link_seconds",
     # -- webhooks (issue 4)
     "PERIMETER_WEBHOOK_SECRET_KEY": "webhook_secret_key",
+    # -- the embedded stack's durable state (issue 9)
+    "PERIMETER_DATA_DIR": "data_dir",
 }
 
 _LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones"}
@@ -112,6 +115,9 @@ class Settings(BaseModel):
     # Required outside the local stage; on the local stage an unset key falls back to the key pepper,
     # which the embedded stack generates (see webhook_secret_master()).
     webhook_secret_key: SecretStr | None = Field(default=None, min_length=32)
+    # -- issue 9: set, the table is SQLite and the objects are files in this directory (the embedded
+    # stack's durable state); unset, DynamoDB and S3 (chalicelib/adapters/storage.py decides).
+    data_dir: Path | None = None
 
     def report_signing_secret(self) -> bytes:
         """The report signing key: PERIMETER_REPORT_SIGNING_KEY, else a subkey derived from the pepper."""
@@ -153,6 +159,11 @@ class Settings(BaseModel):
             if kind not in ("domain", "ip") or not name:
                 raise ValueError(f"DNSBL zone {zone!r} must be 'domain:<zone>' or 'ip:<zone>'")
         return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @field_validator("public_base_url")
     @classmethod

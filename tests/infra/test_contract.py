@@ -26,7 +26,7 @@ pytest.importorskip("hcl2", reason="python-hcl2 is not installed (requirements-d
 
 ASL_FILE = ROOT / "chalicelib" / "pipeline" / "scan-pipeline.asl.json"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-LOCAL_ONLY = {"PERIMETER_PORT", "PERIMETER_BOOTSTRAP_API_KEY", "AWS_ENDPOINT_URL"}
+LOCAL_ONLY = {"PERIMETER_PORT", "PERIMETER_BOOTSTRAP_API_KEY", "AWS_ENDPOINT_URL", "PERIMETER_DATA_DIR"}
 LAMBDA_RUNTIME_PROVIDED = {"AWS_REGION"}  # reserved on Lambda: the runtime sets it
 SCANNER_ONLY = {"PERIMETER_BREACH_API_KEY"}  # a third-party credential only the scanner task needs
 
