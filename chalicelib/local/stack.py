@@ -86,9 +86,8 @@ class LocalStack:
         clients = {name: make_client(name, bootstrap) for name in PROVISIONED_SERVICES}
         # PERIMETER_LOCAL_PIPELINE=off: scans are accepted and stay pending (to measure the API alone).
         pipeline = os.environ.get("PERIMETER_LOCAL_PIPELINE", "on") != "off"
-        # The table and the bucket live in the data directory when Settings has it (SqliteStore, FileObjectStore).
-        durable = getattr(bootstrap, "data_dir", None) is not None
-        self.resources = provision(clients, region=bootstrap.aws_region, pipeline=pipeline, storage=not durable)
+        self.resources = provision(clients, region=bootstrap.aws_region, pipeline=pipeline,
+                                   storage=_uses_aws_storage(bootstrap))
         os.environ.update(self.resources.env())
         self._start_pipeline(clients["ecs"])
         self.api_key = self._bootstrap_key()
@@ -203,6 +202,16 @@ class LocalStack:
             datadir.remove_stack_info(self.data_dir)
             self._lock.release()
             self._lock = None
+
+
+def _uses_aws_storage(settings: Any) -> bool:
+    """True when the services would keep the table or the objects in moto (no data directory wiring)."""
+    from chalicelib.adapters.dynamodb import DynamoDBStore
+    from chalicelib.adapters.s3 import S3ObjectStore
+    from chalicelib.services import Services
+
+    probe = Services(settings)
+    return isinstance(probe.store, DynamoDBStore) or isinstance(probe.objects, S3ObjectStore)
 
 
 def _post_json(url: str, body: dict[str, Any]) -> None:
