@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import Chalice, Response
 
-from chalicelib.api import report_routes, routes, webhook_routes
+from chalicelib.api import download_routes, report_routes, routes, webhook_routes
 from chalicelib.services import get_services
 
 app = Chalice(app_name="perimeter")
@@ -110,6 +110,12 @@ def mark_failed(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.route("/v1/scans/{token}/report", methods=["GET"])
 def get_report(token: str) -> Response:
     return report_routes.get_report(app.current_request)
+
+
+# The embedded stack's report links (issue 9): the link is the capability, verified before serving.
+@app.route("/v1/downloads/{token}", methods=["GET"])
+def download(token: str) -> Response:
+    return download_routes.download(app.current_request)
 
 
 @app.route("/v1/branding", methods=["PUT"], content_types=JSON_TYPES)

@@ -132,3 +132,17 @@ class ConfigurationError(PerimeterError):
     """A required setting is missing or unusable (for example PERIMETER_WEBHOOK_SECRET_KEY outside local)."""
 
     code, title = "configuration-error", "Server configuration error"
+
+
+# -- download links of the embedded stack (issue 9) --------------------------------------------------
+
+class LinkInvalid(PerimeterError):
+    """A download link whose shape, signature or key does not verify (forged, altered or truncated)."""
+
+    status, code, title = 403, "link-invalid", "Invalid download link"
+
+
+class LinkExpired(LinkInvalid):
+    """A genuine download link past its expiry."""
+
+    code, title = "link-expired", "Expired download link"

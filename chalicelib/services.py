@@ -46,12 +46,12 @@ class Services:
 
     @cached_property
     def store(self) -> KeyValueStore:
-        """The table (DynamoDB unless a store was injected)."""
+        """The table: SQLite in PERIMETER_DATA_DIR, else DynamoDB (unless injected); raises ConfigurationError."""
         if self._store is not None:
             return self._store
-        from chalicelib.adapters.dynamodb import DynamoDBStore
+        from chalicelib.adapters.storage import make_store
 
-        return DynamoDBStore(self.settings.table_name, self.aws("dynamodb"))
+        return make_store(self.settings, lambda: self.aws("dynamodb"))
 
     @cached_property
     def workflow(self) -> Workflow:
@@ -66,12 +66,12 @@ class Services:
 
     @cached_property
     def objects(self) -> ObjectStore:
-        """The reports bucket (S3 unless injected)."""
+        """The reports bucket: files in PERIMETER_DATA_DIR, else S3 (unless injected); raises ConfigurationError."""
         if self._objects is not None:
             return self._objects
-        from chalicelib.adapters.s3 import S3ObjectStore
+        from chalicelib.adapters.storage import make_object_store
 
-        return S3ObjectStore(self.settings.bucket_name, self.aws("s3"))
+        return make_object_store(self.settings, lambda: self.aws("s3"))
 
     @cached_property
     def resolver(self) -> Resolver:

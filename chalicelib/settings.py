@@ -162,8 +162,8 @@ class Settings(BaseModel):
 
     @field_validator("data_dir")
     @classmethod
-    def _expand_home(cls, value: Path | None) -> Path | None:
-        return value.expanduser() if value is not None else None
+    def _absolute_data_dir(cls, value: Path | None) -> Path | None:
+        return value.expanduser().absolute() if value is not None else None
 
     @field_validator("public_base_url")
     @classmethod

@@ -14,6 +14,7 @@ Expiry works like DynamoDB's TTL: an expired item stays readable until it is pur
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -26,6 +27,7 @@ from chalicelib.domain.ports import ConditionFailed, Record
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_SECONDS = 30.0
+MAX_IDLE_CONNECTIONS = 8
 _PAGE = 500
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -58,7 +60,7 @@ def _upper_bound(prefix: str) -> str | None:
 
 
 class SqliteStore:
-    """KeyValueStore over one SQLite file; thread-safe (a connection per thread) and multi-process safe.
+    """KeyValueStore over one SQLite file; thread-safe (a small pool of connections) and multi-process safe.
 
     Raises sqlite3.Error (or OSError) when the file cannot be created or opened.
     """
@@ -66,34 +68,57 @@ class SqliteStore:
     def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = Path(path)
         self._busy_timeout = busy_timeout
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # private before SQLite writes a byte
-        db = self._db()
-        db.executescript(_SCHEMA)  # idempotent: every process that opens the file runs it
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        with self._db() as db:
+            db.executescript(_SCHEMA)  # idempotent: every process that opens the file runs it
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- connections ------------------------------------------------------------------------------
 
-    def _db(self) -> sqlite3.Connection:
-        """This thread's connection; a fork child opens its own (a connection never crosses a fork)."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None or getattr(self._local, "pid", None) != os.getpid():
-            db = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
-                                 check_same_thread=False)
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a process crash loses nothing committed
-            self._local.db, self._local.pid = db, os.getpid()
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a process crash loses nothing committed
         return db
 
-    def _write(self) -> _Transaction:
-        return _Transaction(self._db())
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """Borrow an idle connection (or open one); a connection never crosses a fork into a child."""
+        if self._pid != os.getpid():  # a forked child: the parent's connections (and lock) are not ours
+            self._lock, self._idle, self._pid = threading.Lock(), [], os.getpid()
+        with self._lock:
+            db = self._idle.pop() if self._idle else None
+        db = db or self._open()
+        try:
+            yield db
+        finally:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            with self._lock:
+                keep = self._pid == os.getpid() and len(self._idle) < MAX_IDLE_CONNECTIONS
+                if keep:
+                    self._idle.append(db)
+            if not keep:
+                db.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One BEGIN IMMEDIATE transaction: the write lock first, so a check and its write are atomic."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
 
     # -- KeyValueStore ----------------------------------------------------------------------------
 
     def get(self, pk: str, sk: str) -> Record | None:
         """The item, or None when absent."""
-        row = self._db().execute(_SELECT_ONE, (pk, sk)).fetchone()
+        with self._db() as db:
+            row = db.execute(_SELECT_ONE, (pk, sk)).fetchone()
         return _record(row) if row else None
 
     def put(
@@ -150,9 +175,10 @@ class SqliteStore:
             clauses.append("sk <= ?" if forward else "sk >= ?")
             params.append(until)
         order = "ASC" if forward else "DESC"
-        rows = self._db().execute(
-            f"SELECT {_COLUMNS} FROM items WHERE pk = ? AND {' AND '.join(clauses)} ORDER BY sk {order} LIMIT ?",  # noqa: S608 - fixed fragments only
-            (pk, *params, max(0, limit))).fetchall()
+        with self._db() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM items WHERE pk = ? AND {' AND '.join(clauses)} ORDER BY sk {order} LIMIT ?",  # noqa: S608 - fixed fragments only
+                (pk, *params, max(0, limit))).fetchall()
         return [_record(row) for row in rows]
 
     def increment(self, pk: str, sk: str, counters: dict[str, int], *, expires_at: int | None = None) -> Record:
@@ -182,9 +208,10 @@ class SqliteStore:
             if cursor is not None:
                 where.append("(sk > ? OR (sk = ? AND pk > ?))")
                 args += [cursor[0], cursor[0], cursor[1]]
-            rows = self._db().execute(
-                f"SELECT {_COLUMNS} FROM items WHERE {' AND '.join(where)} ORDER BY sk, pk LIMIT ?",  # noqa: S608 - fixed fragments
-                (*args, _PAGE)).fetchall()
+            with self._db() as db:
+                rows = db.execute(
+                    f"SELECT {_COLUMNS} FROM items WHERE {' AND '.join(where)} ORDER BY sk, pk LIMIT ?",  # noqa: S608 - fixed fragments
+                    (*args, _PAGE)).fetchall()
             for row in rows:
                 yield _record(row)
             if len(rows) < _PAGE:
@@ -197,11 +224,12 @@ class SqliteStore:
             return db.execute("DELETE FROM items WHERE expires_at < ?", (now,)).rowcount
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is not None and getattr(self._local, "pid", None) == os.getpid():
+        """Close the idle connections (those in use close when returned after this)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            mine = self._pid == os.getpid()
+        for db in idle if mine else []:
             db.close()
-        self._local.db = None
 
     @staticmethod
     def _prefix_clauses(prefix: str) -> tuple[list[str], list[Any]]:
@@ -212,17 +240,3 @@ class SqliteStore:
             clauses.append("sk < ?")
             params.append(upper)
         return clauses, params
-
-
-class _Transaction:
-    """`with` block over one BEGIN IMMEDIATE transaction: committed on success, rolled back on error."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._db.execute("BEGIN IMMEDIATE")
-        return self._db
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")

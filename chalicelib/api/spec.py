@@ -32,6 +32,8 @@ class Op:
     public: bool = False
     errors: tuple[int, ...] = field(default=())
     tags: tuple[str, ...] = ()
+    media: str | None = None  # the success body's media type when it is not JSON (a download)
+    path_max: int = 100  # the path parameters' maximum length
 
 
 OPERATIONS: tuple[Op, ...] = (
@@ -60,8 +62,12 @@ OPERATIONS: tuple[Op, ...] = (
        query=routes.UsageQuery, errors=(422,), tags=("usage",)),
     # -- reports and branding (issue 4)
     Op("GET", "/v1/scans/{token}/report", "getScanReport",
-       "Download a complete scan's report: 302 to a presigned URL (15 minutes at most)", 302,
+       "Download a complete scan's report: 302 to a signed link valid 15 minutes at most (an S3 presigned URL in "
+       "AWS, the API's own /v1/downloads link on the embedded stack)", 302,
        views.ReportLinkView, query=report_routes.ReportQuery, errors=(404, 409, 422), tags=("scans",)),
+    Op("GET", "/v1/downloads/{token}", "download",
+       "Download a report, evidence or logo through a signed, expiring link (embedded stack; the link is the "
+       "credential)", 200, None, public=True, errors=(403, 404), tags=("scans",), media="*/*", path_max=4096),
     Op("PUT", "/v1/branding", "putBranding", "Set the co-branding of reports (name, colours, contact, logo)", 200,
        views.BrandingView, request=BrandingUpdate, errors=(400, 413, 422), tags=("branding",)),
     Op("GET", "/v1/branding", "getBranding", "Read the co-branding of reports", 200, views.BrandingView,
@@ -112,7 +118,8 @@ def _schemas() -> tuple[dict[str, Any], dict[Any, Any]]:
 
 def _parameters(op: Op) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 100}}
+        {"name": name, "in": "path", "required": True,
+         "schema": {"type": "string", "minLength": 1, "maxLength": op.path_max}}
         for name in re.findall(r"{(\w+)}", op.path)
     ]
     if op.query:
@@ -133,23 +140,30 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 _REDIRECT_HEADERS: dict[str, Any] = {
-    "Location": {"description": "The presigned URL", "schema": {"type": "string"}},
+    "Location": {"description": "The signed download link", "schema": {"type": "string"}},
     "Cache-Control": {"schema": {"type": "string", "const": "no-store"}},
 }
-_ERROR_TEXT = {400: "Bad request", 401: "Missing, malformed, unknown or revoked API key", 404: "Not found",
+_ERROR_TEXT = {400: "Bad request", 401: "Missing, malformed, unknown or revoked API key",
+               403: "Invalid (link-invalid) or expired (link-expired) download link", 404: "Not found",
                409: "Conflict", 413: "Body too large", 422: "Validation failed", 429: "Rate limit exceeded",
                500: "Internal error", 503: "Temporarily unavailable"}
 
 
-def _operation(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
+def _success(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": op.summary}
     if op.ok == 302:  # a redirect; its target as JSON (op.response) with Accept: application/json
         ok["headers"] = _REDIRECT_HEADERS
+    elif op.media:
+        ok["content"] = {op.media: {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}
     elif op.response:
         ok["content"] = {"application/json": {"schema": keyed[(op.response, "serialization")]}}
     elif op.ok != 204:
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
-    responses: dict[str, Any] = {str(op.ok): ok}
+    return ok
+
+
+def _operation(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(op.ok): _success(op, keyed)}
     if op.ok == 302 and op.response:
         responses["200"] = {"description": "With `Accept: application/json`: the redirect target as JSON",
                             "content": {"application/json": {"schema": keyed[(op.response, "serialization")]}}}

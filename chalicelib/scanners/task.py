@@ -1,7 +1,8 @@
 """The scanner task: what the Fargate container (and the embedded stack's local runner) runs.
 
 Reads the environment contract (`chalicelib.pipeline.contract.SCANNER_TASK_ENV` plus the usual
-PERIMETER_* settings), runs the signal group's checks, writes the evidence document to S3,
+PERIMETER_* settings), runs the signal group's checks, writes the evidence document to the object
+store (S3; files under PERIMETER_DATA_DIR on the embedded stack),
 heartbeats while it works, and answers the task token: success with a pointer to the evidence, or
 failure with a typed error name the ASL matches (`Scanner.InvalidInput`, `Scanner.Transient`,
 `Scanner.Crashed`). When its heartbeat is refused (the scan was cancelled or timed out) or its
@@ -200,8 +201,9 @@ def main(environ: Mapping[str, str] | None = None, *, run_checks: RunChecks | No
     import time
 
     from chalicelib.adapters.aws import make_client
-    from chalicelib.adapters.s3 import S3ObjectStore
     from chalicelib.adapters.stepfunctions import TaskCallbacks
+    from chalicelib.adapters.storage import make_object_store
+    from chalicelib.errors import ConfigurationError
     from chalicelib.settings import Settings
 
     environ = dict(os.environ if environ is None else environ)
@@ -217,7 +219,11 @@ def main(environ: Mapping[str, str] | None = None, *, run_checks: RunChecks | No
     except InvalidTaskInput as exc:
         log.error("invalid task input: %s", exc)
         return _report_bad_input(environ, str(exc), callbacks)
-    objects = S3ObjectStore(settings.bucket_name, make_client("s3", settings))
+    try:  # the same store the pipeline reads: files under PERIMETER_DATA_DIR on the embedded stack, else S3
+        objects = make_object_store(settings)
+    except ConfigurationError as exc:
+        log.error("unusable object store: %s", exc.detail)
+        return _report_bad_input(environ, exc.detail, callbacks)
     task = ScannerTask(env=env, callbacks=callbacks, objects=objects,
                        run_checks=run_checks or default_checks(settings),
                        on_abandon=on_abandon or (lambda: os._exit(EXIT_ABANDONED)), clock=time.time)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -245,3 +246,34 @@ def test_sqlite_connection_is_not_shared_with_a_forked_child(tmp_path: Path) -> 
     assert child.exitcode == 0
     got = store.get("P", "S")
     assert got is not None and got.counters == {"n": 1} and got.data == {"from": "parent"}
+
+
+_KILLED = """
+import sys
+from pathlib import Path
+from chalicelib.adapters.sqlite import SqliteStore
+store = SqliteStore(Path(sys.argv[1]))
+for i in range(1, 100000):
+    store.put("P", f"DOC#{i:06d}", {"i": i, "pad": "x" * 2000})
+    n = store.increment("P", "C", {"n": 1}).counters["n"]
+    print(n, flush=True)
+"""
+
+
+def test_sqlite_keeps_every_acknowledged_write_through_a_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "perimeter.sqlite3"
+    root = str(Path(__file__).resolve().parents[2])
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED, str(path)], cwd=root, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    acknowledged = 0
+    while acknowledged < 300:
+        acknowledged = int(writer.stdout.readline())
+    writer.kill()  # SIGKILL mid-stream: no close, no checkpoint
+    writer.wait(30)
+    store = SqliteStore(path)
+    counter = store.get("P", "C")
+    assert counter is not None and counter.counters["n"] >= acknowledged
+    docs = store.query("P", "DOC#", limit=100000)
+    assert len(docs) in (counter.counters["n"], counter.counters["n"] + 1)  # the put of an unacknowledged round
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

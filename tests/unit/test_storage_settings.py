@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from chalicelib.settings import Settings
 from tests.conftest import PEPPER
 
@@ -15,3 +17,9 @@ def test_data_dir_is_read_from_the_environment_and_expanded() -> None:
 
 def test_data_dir_is_unset_by_default() -> None:
     assert Settings.from_env({"PERIMETER_KEY_PEPPER": PEPPER}).data_dir is None
+
+
+def test_a_relative_data_dir_becomes_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({"PERIMETER_KEY_PEPPER": PEPPER, "PERIMETER_DATA_DIR": "state"})
+    assert settings.data_dir == tmp_path / "state"
