@@ -179,3 +179,9 @@ def redeliver_webhook_delivery(webhook_id: str, delivery_id: str) -> Response:
 def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The webhook queue's consumer (SQS event source mapping with ReportBatchItemFailures, in Terraform)."""
     return get_services().webhook_consumer.handle(event)
+
+
+@app.lambda_function(name="sweep_webhook_outbox")
+def sweep_webhook_outbox(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Re-queue webhook deliveries whose message was lost (EventBridge schedule, every minute, in Terraform)."""
+    return {"resent": get_services().webhook_outbox.sweep()}

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.service.ports import EventPublisher  # this and below: webhooks (issue 4)
     from chalicelib.service.webhooks import WebhookService
     from chalicelib.webhooks.consumer import WebhookConsumer
+    from chalicelib.webhooks.outbox import WebhookOutbox
     from chalicelib.webhooks.queue import MessageQueue
     from chalicelib.webhooks.repository import WebhookRepository
 
@@ -183,6 +184,18 @@ class Services:
 
         return WebhookConsumer(self.webhooks, self.webhook_queue, self.webhook_dlq, self.resolver,
                                self.settings.allow_private_targets)
+
+    @cached_property
+    def webhook_outbox(self) -> WebhookOutbox:
+        """Re-queues deliveries whose message was lost (`.sweep()`: `app.sweep_webhook_outbox`, the local poller).
+
+        On the local stage the queue lives in memory and starts empty with the process, so the
+        first sweep re-sends every pending delivery.
+        """
+        from chalicelib.webhooks.outbox import WebhookOutbox
+
+        return WebhookOutbox(self.webhook_repository, self.webhook_queue, self.webhook_dlq,
+                             fresh_queue=self.settings.stage == "local")
 
 
 _lock = threading.Lock()

@@ -196,6 +196,7 @@ def openapi_document(base_url: str = "") -> dict[str, Any]:
         "info": {"title": "Perimeter API", "version": routes.VERSION,
                  "description": "Scores the externally visible cyber posture of a domain or host."},
         "servers": [{"url": base_url or "/"}],
+        "tags": [{"name": "webhooks", "description": webhook_views.VERIFYING_DELIVERIES}],
         "security": [{"bearerAuth": []}, {"apiKeyAuth": []}],
         "paths": paths,
         "components": {

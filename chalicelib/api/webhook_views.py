@@ -6,7 +6,26 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from chalicelib.webhooks.excerpt import EXCERPT_CHARS, NON_TEXT_NOTE, clean_text
 from chalicelib.webhooks.models import Delivery, DeliveryStatus, DisabledReason, EndpointStatus, WebhookEndpoint
+
+VERIFYING_DELIVERIES = """Perimeter POSTs each event as JSON to your endpoint, signed twice. Verify either signature \
+over the raw request body, before parsing it.
+
+**`X-Perimeter-Signature`** (a plain HMAC): `sha256=` + hex HMAC-SHA256 of the raw body, keyed with your secret \
+exactly as it was shown (the whole `whsec_...` string, as UTF-8 bytes). In Python:
+
+    expected = "sha256=" + hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    ok = any(hmac.compare_digest(expected, value.strip()) for value in header.split(","))
+
+Outside a rotation the header holds exactly one value. For 24 h after `rotate-secret` every live secret signs: \
+one value per secret, newest first, separated by commas; split on commas and accept any match.
+
+**Standard Webhooks** (`webhook-id`, `webhook-timestamp`, `webhook-signature`): verify with a Standard Webhooks \
+library and the same secret, e.g. `standardwebhooks.Webhook(secret).verify(raw_body, headers)`. By that \
+specification the key is the base64-decoded part after `whsec_`, the signed content is `id.timestamp.body`, \
+`webhook-signature` lists one `v1,<base64>` per live secret (space-separated), and timestamps more than 5 minutes \
+off are rejected. `webhook-id` is the event id: use it to drop duplicates (delivery is at least once)."""
 
 
 class WebhookView(BaseModel):
@@ -30,7 +49,9 @@ class WebhookView(BaseModel):
 class WebhookCreated(WebhookView):
     """201 answer to a new endpoint: the only response that carries the signing secret."""
 
-    secret: str = Field(description="`whsec_` + base64 of 32 random bytes. Shown once: store it now.")
+    secret: str = Field(description="`whsec_` + base64 of 32 random bytes. Shown once: store it now. "
+                                    "`X-Perimeter-Signature` is keyed with this whole string; Standard Webhooks "
+                                    "libraries take it as is.")
 
 
 class WebhookSecret(BaseModel):
@@ -39,7 +60,8 @@ class WebhookSecret(BaseModel):
     webhook_id: str
     secret: str = Field(description="The new current secret; shown once.")
     previous_secret_expires_at: datetime | None = Field(
-        description="Until then deliveries are signed with both the previous and the new secret.")
+        description="Until then deliveries are signed with both the previous and the new secret (both headers "
+                    "carry one signature per secret).")
 
 
 class WebhookList(BaseModel):
@@ -59,7 +81,8 @@ class AttemptView(BaseModel):
     latency_ms: int
     error: str | None
     error_kind: str | None
-    response_excerpt: str
+    response_excerpt: str = Field(description=f"At most {EXCERPT_CHARS} characters of a textual answer, control "
+                                  f"characters removed; `{NON_TEXT_NOTE}` for anything else.")
     next_attempt_at: datetime | None
 
 
@@ -112,7 +135,10 @@ def webhook_created(endpoint: WebhookEndpoint, secret: str, now: datetime) -> We
 
 def delivery_view(delivery: Delivery) -> DeliveryView:
     """The partner-facing view of a delivery."""
-    return DeliveryView.model_validate(delivery.model_dump(exclude={"body", "tenant_id", "cycle", "next_attempt"}))
+    view = DeliveryView.model_validate(delivery.model_dump(include=set(DeliveryView.model_fields)))
+    for attempt in view.attempts:  # records written before the excerpt was bounded are bounded here
+        attempt.response_excerpt = clean_text(attempt.response_excerpt, EXCERPT_CHARS)
+    return view
 
 
 def delivery_queued(delivery: Delivery) -> DeliveryQueued:

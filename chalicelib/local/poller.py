@@ -4,13 +4,16 @@ A thread long-polls the webhook queue (short waits, so it stops fast), builds th
 for up to 10 messages, calls the same consumer `app.deliver_webhooks` delegates to, and deletes the
 messages not reported in `batchItemFailures` (ReportBatchItemFailures). As in AWS, a handler
 exception, or a failure naming a message that is not in the batch, leaves the whole batch to come
-back after its visibility timeout.
+back after its visibility timeout. The same thread sweeps the webhook outbox every SWEEP_INTERVAL
+seconds (the stand-in for the `sweep_webhook_outbox` schedule), first right at start: the embedded
+queue lives in memory, so after a restart that first sweep re-queues every pending delivery.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Mapping[str, Any]]
+Sweep = Callable[[], int]
 ERROR_BACKOFF_SECONDS = 1.0
+SWEEP_INTERVAL_SECONDS = 5.0
 
 
 def poll_once(queue: MessageQueue, handler: Handler, *, batch_size: int = BATCH_SIZE,
@@ -51,18 +56,23 @@ def poll_once(queue: MessageQueue, handler: Handler, *, batch_size: int = BATCH_
 
 
 class WebhookPoller:
-    """A daemon thread running `poll_once` until stopped."""
+    """A daemon thread running `poll_once` until stopped, and `sweep` (when given) every `sweep_interval` s."""
 
     def __init__(self, queue: MessageQueue, handler: Handler, *, batch_size: int = BATCH_SIZE,
-                 wait_seconds: int = POLLER_WAIT_SECONDS, source_arn: str = "") -> None:
+                 wait_seconds: int = POLLER_WAIT_SECONDS, source_arn: str = "", sweep: Sweep | None = None,
+                 sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> None:
         self._queue = queue
         self._handler = handler
         self._batch_size = batch_size
         self._wait = wait_seconds
         self._source_arn = source_arn
+        self._sweep = sweep
+        self._sweep_interval = sweep_interval
+        self._next_sweep = 0.0  # monotonic time of the next sweep: the first one runs at once
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="perimeter-webhook-poller", daemon=True)
         self.batches = 0
+        self.sweeps = 0
 
     def start(self) -> WebhookPoller:
         """Start polling; returns self."""
@@ -80,8 +90,19 @@ class WebhookPoller:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
+    def _sweep_if_due(self) -> None:
+        if self._sweep is None or time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + self._sweep_interval
+        try:
+            self._sweep()
+        except Exception:
+            log.exception("webhook outbox sweep failed; retrying in %.0f s", self._sweep_interval)
+        self.sweeps += 1
+
     def _run(self) -> None:
         while not self._stopping.is_set():
+            self._sweep_if_due()
             try:
                 if poll_once(self._queue, self._handler, batch_size=self._batch_size, wait_seconds=self._wait,
                              source_arn=self._source_arn):
@@ -91,7 +112,9 @@ class WebhookPoller:
                 self._stopping.wait(ERROR_BACKOFF_SECONDS)
 
 
-def start_webhook_poller(services: Services) -> WebhookPoller:
-    """Start polling `services.webhook_queue` into `services.webhook_consumer.handle`; `.stop()` ends it."""
+def start_webhook_poller(services: Services, *, sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> WebhookPoller:
+    """Start polling `services.webhook_queue` into `services.webhook_consumer.handle`, sweeping
+    `services.webhook_outbox` every `sweep_interval` seconds; `.stop()` ends it."""
     queue = services.webhook_queue
-    return WebhookPoller(queue, services.webhook_consumer.handle).start()
+    return WebhookPoller(queue, services.webhook_consumer.handle, sweep=services.webhook_outbox.sweep,
+                         sweep_interval=sweep_interval).start()

@@ -30,7 +30,10 @@ PIPELINE_LAMBDAS: tuple[LambdaSpec, ...] = (
     LambdaSpec("mark_failed", "app.mark_failed", timeout=30, memory=512, asl_placeholder="mark_failed_arn"),
 )
 WEBHOOK_CONSUMER = LambdaSpec("deliver_webhooks", "app.deliver_webhooks", timeout=60, memory=512)
-ALL_LAMBDAS: tuple[LambdaSpec, ...] = (API, *PIPELINE_LAMBDAS, WEBHOOK_CONSUMER)
+# The webhook outbox sweeper (chalicelib/webhooks/outbox.py), run by an EventBridge schedule.
+WEBHOOK_OUTBOX_SWEEPER = LambdaSpec("sweep_webhook_outbox", "app.sweep_webhook_outbox", timeout=60, memory=512)
+WEBHOOK_OUTBOX_SCHEDULE = "rate(1 minute)"
+ALL_LAMBDAS: tuple[LambdaSpec, ...] = (API, *PIPELINE_LAMBDAS, WEBHOOK_CONSUMER, WEBHOOK_OUTBOX_SWEEPER)
 
 # `${name}` placeholders in scan-pipeline.asl.json besides the Lambda ARNs (Terraform templatefile vars).
 ASL_INFRA_PLACEHOLDERS: tuple[str, ...] = (

@@ -1,8 +1,9 @@
 """Webhook endpoints (create, list, get, delete, rotate, test) and publishing events to them.
 
 `WebhookService` is the EventPublisher: `publish(tenant, event, data)` records one delivery per
-active endpoint subscribed to the event and queues its first attempt. The consumer
-(`chalicelib.webhooks.consumer`) makes the attempts.
+active endpoint subscribed to the event (outbox entry first, then the record) and queues its first
+attempt; a queue failure is logged and left to the outbox sweeper (`chalicelib.webhooks.outbox`).
+The consumer (`chalicelib.webhooks.consumer`) makes the attempts.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from chalicelib.webhooks.models import (
     TEST_EVENT,
     WILDCARD,
     Delivery,
-    DeliveryStatus,
     EndpointStatus,
     StoredSecret,
     Subscription,
     WebhookEndpoint,
 )
-from chalicelib.webhooks.queue import DeliveryMessage, MessageQueue
+from chalicelib.webhooks.outbox import GRACE, delivery_message, outbox_entry
+from chalicelib.webhooks.queue import MessageQueue
 from chalicelib.webhooks.repository import (
     ENDPOINT_PREFIX,
     WebhookRepository,
@@ -214,7 +215,7 @@ class WebhookService:
     # -- deliveries --------------------------------------------------------------------------------
 
     def send_test(self, tenant_id: str, webhook_id: str) -> Delivery:
-        """Queue a `webhook.test` event to this endpoint only. Raises NotFound, WebhookDisabled, QueueUnavailable."""
+        """Queue a `webhook.test` event to this endpoint only. Raises NotFound, WebhookDisabled."""
         endpoint = self._active(tenant_id, webhook_id)
         now = self._clock()
         event_id = new_id("evt")
@@ -243,7 +244,7 @@ class WebhookService:
     def redeliver(self, tenant_id: str, webhook_id: str, delivery_id: str) -> Delivery:
         """A fresh delivery of the same event (same event id, same body) with a new attempt budget.
 
-        Raises NotFound, WebhookDisabled, QueueUnavailable.
+        Raises NotFound, WebhookDisabled.
         """
         original = self.get_delivery(tenant_id, webhook_id, delivery_id)
         endpoint = self._active(tenant_id, webhook_id)
@@ -263,25 +264,29 @@ class WebhookService:
     def _new_delivery(endpoint: WebhookEndpoint, event_id: str, event: str, body: str, now: datetime) -> Delivery:
         return Delivery(delivery_id=new_id("whd"), webhook_id=endpoint.webhook_id, tenant_id=endpoint.tenant_id,
                         event_id=event_id, event=event, body=body, next_attempt_at=now, created_at=now,
-                        updated_at=now)
+                        updated_at=now, outbox_at=now + GRACE)
 
     def _enqueue(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
-        """Record, then queue the first attempt; a queue failure marks the records failed and raises."""
+        """Outbox entries, then the records, then the first attempts' messages.
+
+        A queue failure is logged, not raised: the entries are marked unsent and the outbox sweeper
+        queues them. Raises store errors (then nothing was queued).
+        """
+        for delivery in deliveries:
+            self.repo.add_outbox(outbox_entry(delivery))
         for delivery in deliveries:
             self.repo.add_delivery(delivery)
-        messages = [DeliveryMessage(tenant_id=d.tenant_id, webhook_id=d.webhook_id, delivery_id=d.delivery_id,
-                                    cycle=d.cycle, attempt=d.next_attempt, not_before=d.created_at).encode()
-                    for d in deliveries]
+        messages = [delivery_message(d).encode() for d in deliveries]
         try:
             if len(messages) == 1:
                 self._queue.send(messages[0])
             else:
                 self._queue.send_batch(messages)
-        except QueueUnavailable:
+        except QueueUnavailable as exc:
+            log.warning("webhook queue unavailable (%s): %d delivery(ies) left to the outbox", exc, len(messages))
+            now = self._clock()
             for delivery in deliveries:
-                self.repo.update_delivery(delivery.tenant_id, delivery.webhook_id, delivery.delivery_id,
-                                          _mark_enqueue_failed)
-            raise
+                self.repo.move_outbox(outbox_entry(delivery), now, unsent=True)
         return list(deliveries)
 
     # -- EventPublisher ----------------------------------------------------------------------------
@@ -290,7 +295,8 @@ class WebhookService:
         """Record and queue `event` for every active endpoint of the tenant subscribed to it.
 
         Returns the delivery ids (none when nobody subscribes). Every endpoint gets the same event id
-        (`webhook-id`). Raises ValueError for an unknown event or bad data, QueueUnavailable.
+        (`webhook-id`). A queue failure is left to the outbox. Raises ValueError for an unknown event or
+        bad data, and store errors.
         """
         if event not in EVENT_TYPES:
             raise ValueError(f"unknown webhook event {event!r}")
@@ -306,7 +312,3 @@ class WebhookService:
         log.info("published %s %s to %d endpoint(s) of %s", event, event_id, len(queued), tenant_id)
         return [d.delivery_id for d in queued]
 
-
-def _mark_enqueue_failed(delivery: Delivery) -> Delivery:
-    return delivery.model_copy(update={"status": DeliveryStatus.FAILED, "failure_reason": "enqueue-failed",
-                                       "next_attempt_at": None})

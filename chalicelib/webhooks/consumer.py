@@ -5,13 +5,15 @@ Per message (one delivery attempt, see `queue_config` for the design):
 - not due yet (`not_before` ahead): on its first receive, ChangeMessageVisibility up to 11.5 h and a
   batch failure (it comes back then); on a later receive, or when SQS refuses the change, a fresh
   copy with DelaySeconds and an ack;
-- stale (the delivery already moved past this attempt, or is settled): ack;
+- stale (the delivery already moved past this attempt, or the outbox re-sent it since, or it is
+  settled): ack;
 - endpoint deleted or disabled: the delivery is marked skipped, ack;
 - otherwise sign (Standard Webhooks + X-Perimeter-*), POST through `sender.deliver` (guard at send
   time, no redirects, 10 s), record the attempt, then per `policy.decide`: delivered; retry (next
   attempt queued as a new message *before* the record says so, so a crash duplicates, never loses);
   410 disables the endpoint; after the last attempt the delivery is failed and its message goes to
-  the DLQ. Endpoints failing without a success for 5 days are disabled.
+  the DLQ. Endpoints failing without a success for 5 days are disabled. A final delivery's outbox
+  entry is removed (best effort: the sweeper removes any it misses).
 Messages of a batch are handled concurrently, one thread each.
 """
 
@@ -30,6 +32,7 @@ from chalicelib.domain.targets import IPNetwork
 from chalicelib.errors import QueueUnavailable
 from chalicelib.service.ports import Resolver
 from chalicelib.service.webhooks import WebhookService
+from chalicelib.webhooks.excerpt import EXCERPT_CHARS, clean_text
 from chalicelib.webhooks.models import (
     Attempt,
     Delivery,
@@ -48,7 +51,6 @@ from chalicelib.webhooks.signing import sign
 log = logging.getLogger(__name__)
 
 DISABLE_AFTER = timedelta(days=5)  # Svix's rule: an endpoint failing this long without a success is disabled
-EXCERPT_CHARS = 256
 EVENT_HEADER = "X-Perimeter-Event"
 DELIVERY_HEADER = "X-Perimeter-Delivery"
 
@@ -81,7 +83,7 @@ class _Context:
 def _stale(delivery: Delivery, message: DeliveryMessage) -> bool:
     if delivery.status is DeliveryStatus.DELIVERED:
         return True
-    if (message.cycle, message.attempt) < (delivery.cycle, delivery.next_attempt):
+    if message.position < (delivery.cycle, delivery.next_attempt, delivery.resends):
         return True
     return delivery.status is not DeliveryStatus.PENDING and message.cycle <= delivery.cycle
 
@@ -192,7 +194,8 @@ class WebhookConsumer:
             return
         if decision.action is Action.RETRY and decision.delay is not None and decision.next_attempt is not None:
             due = started + decision.delay
-            following = message.model_copy(update={"attempt": decision.next_attempt, "not_before": due})
+            following = message.model_copy(update={"attempt": decision.next_attempt, "resend": 0,
+                                                    "not_before": due})
             self._queue.send(following.encode(), delay_seconds=send_delay_seconds(decision.delay))
             self._record(ctx, outcome, started, DeliveryStatus.PENDING, next_attempt=(decision.next_attempt, due))
             return
@@ -206,7 +209,8 @@ class WebhookConsumer:
             error = f"HTTP {outcome.status_code}"
         entry = Attempt(cycle=ctx.message.cycle, attempt=ctx.message.attempt, at=started,
                         status_code=outcome.status_code, latency_ms=outcome.latency_ms, error=error,
-                        error_kind=outcome.error_kind, response_excerpt=outcome.response_excerpt[:EXCERPT_CHARS],
+                        error_kind=outcome.error_kind,
+                        response_excerpt=clean_text(outcome.response_excerpt, EXCERPT_CHARS),
                         next_attempt_at=next_attempt[1] if next_attempt else None)
 
         def apply(delivery: Delivery) -> Delivery:
@@ -215,10 +219,13 @@ class WebhookConsumer:
                 update.update(status=status, failure_reason=reason, cycle=ctx.message.cycle,
                               next_attempt=next_attempt[0] if next_attempt else ctx.message.attempt,
                               next_attempt_at=next_attempt[1] if next_attempt else None)
+                if next_attempt is not None:
+                    update["resends"] = 0
             return delivery.model_copy(update=update)
 
-        self._repo.update_delivery(ctx.delivery.tenant_id, ctx.delivery.webhook_id, ctx.delivery.delivery_id, apply,
-                                   current=(ctx.delivery, ctx.version))
+        written = self._repo.update_delivery(ctx.delivery.tenant_id, ctx.delivery.webhook_id,
+                                             ctx.delivery.delivery_id, apply, current=(ctx.delivery, ctx.version))
+        self._leave_outbox(written)
 
     def _settle(self, message: DeliveryMessage, delivery: Delivery, version: int, status: DeliveryStatus,
                 reason: str) -> None:
@@ -228,8 +235,17 @@ class WebhookConsumer:
             return current.model_copy(update={"status": status, "failure_reason": reason, "next_attempt_at": None,
                                               "cycle": message.cycle, "updated_at": self._clock()})
 
-        self._repo.update_delivery(delivery.tenant_id, delivery.webhook_id, delivery.delivery_id, apply,
-                                   current=(delivery, version))
+        self._leave_outbox(self._repo.update_delivery(delivery.tenant_id, delivery.webhook_id, delivery.delivery_id,
+                                                      apply, current=(delivery, version)))
+
+    def _leave_outbox(self, delivery: Delivery | None) -> None:
+        """Remove a final delivery's outbox entry (best effort: the sweeper removes what is left)."""
+        if delivery is None or delivery.status is DeliveryStatus.PENDING or delivery.outbox_at is None:
+            return
+        try:
+            self._repo.remove_outbox(delivery.outbox_at, delivery.delivery_id)
+        except Exception:
+            log.warning("outbox entry of %s not removed; the sweeper will", delivery.delivery_id, exc_info=True)
 
     # -- endpoint health ---------------------------------------------------------------------------
 

@@ -126,3 +126,5 @@ class Delivery(BaseModel):
     redelivery_of: str | None = None
     created_at: datetime
     updated_at: datetime
+    resends: int = 0  # times the outbox re-sent the message of the current attempt (older copies are stale)
+    outbox_at: datetime | None = None  # the key time of its outbox entry, as last written with this record

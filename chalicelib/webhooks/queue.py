@@ -1,8 +1,9 @@
 """The webhook queue port, the messages it carries, and the Lambda SQS event shape built from them.
 
 One message is one delivery attempt: it names the delivery (tenant, webhook, delivery id), the
-attempt cycle (bumped by a DLQ redrive), the attempt number within the cycle and the time before
-which it must not run. The body, headers and secrets stay in the table; the message carries ids only.
+attempt cycle (bumped by a DLQ redrive), the attempt number within the cycle, the outbox re-send
+number of that attempt and the time before which it must not run. The body, headers and secrets
+stay in the table; the message carries ids only.
 """
 
 from __future__ import annotations
@@ -68,7 +69,13 @@ class DeliveryMessage(BaseModel):
     delivery_id: str = Field(min_length=1, max_length=100)
     cycle: int = Field(ge=1, le=10_000)
     attempt: int = Field(ge=1, le=100)
+    resend: int = Field(default=0, ge=0, le=1000)  # 0 for the original; the outbox's re-sends count up
     not_before: datetime
+
+    @property
+    def position(self) -> tuple[int, int, int]:
+        """(cycle, attempt, resend): a message below its delivery's position is a stale copy."""
+        return self.cycle, self.attempt, self.resend
 
     def encode(self) -> str:
         """The JSON body."""

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from chalicelib.domain.models import utcnow
 from chalicelib.webhooks.models import Delivery, DeliveryStatus
+from chalicelib.webhooks.outbox import GRACE, outbox_entry
 from chalicelib.webhooks.queue import DeliveryMessage, MessageQueue
 from chalicelib.webhooks.repository import WebhookRepository
 
@@ -67,6 +68,7 @@ def redrive(dead_letters: MessageQueue, queue: MessageQueue, repo: WebhookReposi
                 dead_letters.delete_batch([received.receipt_handle])
                 delivered += 1
                 continue
+            repo.add_outbox(outbox_entry(restarted))  # pending again: back in the outbox until final
             queue.send(DeliveryMessage(tenant_id=message.tenant_id, webhook_id=message.webhook_id,
                                        delivery_id=message.delivery_id, cycle=restarted.cycle, attempt=1,
                                        not_before=clock()).encode())
@@ -83,6 +85,7 @@ def _restart(repo: WebhookRepository, message: DeliveryMessage, now: datetime) -
             return None
         return delivery.model_copy(update={
             "cycle": max(delivery.cycle, message.cycle) + 1, "next_attempt": 1, "next_attempt_at": now,
-            "status": DeliveryStatus.PENDING, "failure_reason": None, "updated_at": now})
+            "status": DeliveryStatus.PENDING, "failure_reason": None, "updated_at": now, "resends": 0,
+            "outbox_at": now + GRACE})
 
     return repo.update_delivery(message.tenant_id, message.webhook_id, message.delivery_id, restart)

@@ -4,12 +4,16 @@ Keys: `TENANT#<tenant>` / `WEBHOOK#<webhook id>` for an endpoint and
 `TENANT#<tenant>` / `WHDELIVERY#<webhook id>#<delivery id>` for a delivery. Every read names the
 tenant, so another tenant's id is simply absent. Updates are read-modify-conditional-write on the
 record version and re-read on a race.
+
+The outbox index (`WHOUTBOX` / `DUE#<epoch ms>#<delivery id>`) holds one entry per delivery that is
+not final yet, keyed by when the outbox sweeper should look at it next (see `webhooks.outbox`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.ports import ConditionFailed, KeyValueStore
 from chalicelib.webhooks.models import Delivery, WebhookEndpoint
@@ -17,6 +21,8 @@ from chalicelib.webhooks.models import Delivery, WebhookEndpoint
 ENDPOINT_PREFIX = "WEBHOOK#"
 DELIVERY_PREFIX = "WHDELIVERY#"
 DELIVERY_TTL = timedelta(days=30)
+OUTBOX_PK = "WHOUTBOX"
+OUTBOX_PREFIX = "DUE#"
 _RACE_RETRIES = 8
 
 EndpointChange = Callable[[WebhookEndpoint], WebhookEndpoint | None]
@@ -41,6 +47,31 @@ def deliveries_prefix(webhook_id: str) -> str:
 def delivery_sk(webhook_id: str, delivery_id: str) -> str:
     """The sort key of a delivery."""
     return f"{deliveries_prefix(webhook_id)}{delivery_id}"
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def outbox_sk(check_at: datetime, delivery_id: str) -> str:
+    """The sort key of an outbox entry: ordered by when it is due for a look."""
+    return f"{OUTBOX_PREFIX}{max(_millis(check_at), 0):015d}#{delivery_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One outbox index entry: a delivery not final yet, and when the sweeper looks at it next."""
+
+    tenant_id: str
+    webhook_id: str
+    delivery_id: str
+    check_at: datetime
+    unsent: bool = False  # its message was never queued (the send failed): re-send without a grace period
+
+    @property
+    def sk(self) -> str:
+        """Its sort key."""
+        return outbox_sk(self.check_at, self.delivery_id)
 
 
 class WebhookRepository:
@@ -140,3 +171,34 @@ class WebhookRepository:
         records = self._store.query(tenant_pk(tenant_id), deliveries_prefix(webhook_id), forward=False, after=after,
                                     limit=limit)
         return [(Delivery.model_validate(r.data), r.sk) for r in records]
+
+    # -- outbox index ------------------------------------------------------------------------------
+
+    def add_outbox(self, entry: OutboxEntry) -> None:
+        """Write an outbox entry (overwriting one with the same key); it expires with the deliveries' TTL."""
+        self._store.put(OUTBOX_PK, entry.sk, {
+            "tenant_id": entry.tenant_id, "webhook_id": entry.webhook_id, "delivery_id": entry.delivery_id,
+            "check_at": entry.check_at.isoformat(), "unsent": entry.unsent,
+        }, expires_at=self._expiry(entry.check_at))
+
+    def remove_outbox(self, check_at: datetime, delivery_id: str) -> None:
+        """Delete an outbox entry (absent is fine)."""
+        self._store.delete(OUTBOX_PK, outbox_sk(check_at, delivery_id))
+
+    def move_outbox(self, entry: OutboxEntry, check_at: datetime, *, unsent: bool = False) -> OutboxEntry:
+        """Re-key an entry to `check_at` (the new one is written before the old one is deleted)."""
+        moved = OutboxEntry(entry.tenant_id, entry.webhook_id, entry.delivery_id, check_at, unsent)
+        if moved.sk != entry.sk or moved.unsent != entry.unsent:
+            self.add_outbox(moved)
+            if moved.sk != entry.sk:
+                self._store.delete(OUTBOX_PK, entry.sk)
+        return moved
+
+    def due_outbox(self, until: datetime | None, *, limit: int, after: str | None = None) -> list[OutboxEntry]:
+        """Entries due for a look at or before `until` (every entry when None), oldest first."""
+        bound = None if until is None else f"{OUTBOX_PREFIX}{_millis(until) + 1:015d}"
+        records = self._store.query(OUTBOX_PK, OUTBOX_PREFIX, forward=True, after=after, until=bound, limit=limit)
+        return [OutboxEntry(str(r.data["tenant_id"]), str(r.data["webhook_id"]), str(r.data["delivery_id"]),
+                            datetime.fromisoformat(str(r.data["check_at"])).astimezone(UTC),
+                            bool(r.data.get("unsent", False)))
+                for r in records]

@@ -2,7 +2,8 @@
 
 No redirects are followed, no proxy is used (a proxy would resolve the name itself), the whole
 exchange has a wall-clock deadline enforced by a watchdog that shuts the socket down (so a
-receiver dripping bytes cannot stretch it), and at most `max_excerpt` bytes of the body are read.
+receiver dripping bytes cannot stretch it), and at most `max_excerpt` bytes of the body are read,
+of which the outcome keeps a bounded, text-only excerpt (`excerpt.response_excerpt`).
 TLS verifies the certificate against the URL's host name while the TCP connection goes to the
 pinned address; the CA bundle is REQUESTS_CA_BUNDLE, else SSL_CERT_FILE, else certifi's.
 """
@@ -25,11 +26,12 @@ import certifi
 from chalicelib.domain.targets import IPAddress, IPNetwork
 from chalicelib.errors import PerimeterError
 from chalicelib.service.ports import Resolver
+from chalicelib.webhooks.excerpt import MAX_READ_BYTES, response_excerpt
 from chalicelib.webhooks.url_guard import NOT_ALLOWED, ValidatedUrl, check_webhook_url
 
 USER_AGENT = "Perimeter-Webhook/1.0"
 DEFAULT_TIMEOUT = 10.0
-MAX_EXCERPT_BYTES = 4096
+MAX_EXCERPT_BYTES = MAX_READ_BYTES  # read from the body at most; the log keeps at most 256 characters of text
 # Set by the sender whatever the caller passes: framing and routing are ours to decide.
 _OWNED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "user-agent",
                             "accept-encoding", "expect", "te", "upgrade", "proxy-authorization"})
@@ -55,7 +57,7 @@ class DeliveryOutcome:
     latency_ms: int
     error: str | None
     retry_after: str | None  # the raw Retry-After header, for `policy.next_delay`
-    response_excerpt: str  # the first bytes of the body, decoded leniently
+    response_excerpt: str  # at most 256 characters of a textual body, cleaned; or "[non-text body omitted]"
     error_kind: str | None = None
     address: str | None = None  # the address connected to
 
@@ -180,8 +182,9 @@ def _connect(target: ValidatedUrl, deadline: float, watchdog: _Watchdog) -> tupl
 
 
 def _exchange(target: ValidatedUrl, sock: socket.socket, body: bytes, headers: dict[str, str],
-              deadline: float, max_excerpt: int, watchdog: _Watchdog) -> tuple[int, str | None, bytes, str | None]:
-    """Send the request on `sock`; (status, Retry-After, excerpt, body error). Raises on no status.
+              deadline: float, max_excerpt: int,
+              watchdog: _Watchdog) -> tuple[int, str | None, bytes, str | None, str | None]:
+    """Send the request on `sock`; (status, Retry-After, body bytes, body error, Content-Type). Raises on no status.
 
     http.client takes EOF as the end of the headers or body, so a response cut by the watchdog
     would look complete: the watchdog's flag decides instead.
@@ -196,12 +199,14 @@ def _exchange(target: ValidatedUrl, sock: socket.socket, body: bytes, headers: d
         if watchdog.fired:
             raise TimeoutError("response headers cut at the deadline")
         status, retry_after = response.status, response.getheader("Retry-After")
+        content_type = response.getheader("Content-Type")
         try:
             excerpt = response.read(max_excerpt)
         except (OSError, http.client.HTTPException) as exc:
-            return status, retry_after, b"", f"response body not read completely: {exc or type(exc).__name__}"
+            return (status, retry_after, b"", f"response body not read completely: {exc or type(exc).__name__}",
+                    content_type)
         short = len(excerpt) < max_excerpt and (watchdog.fired or bool(response.length))
-        return status, retry_after, excerpt, "response body ended early" if short else None
+        return status, retry_after, excerpt, "response body ended early" if short else None, content_type
     finally:
         conn.close()
 
@@ -258,8 +263,8 @@ def deliver(
     address: IPAddress | None = None
     try:
         sock, address = _connect(target, deadline, watchdog)
-        status, retry_after, excerpt, body_error = _exchange(target, sock, body, request_headers, deadline,
-                                                             max_excerpt, watchdog)
+        status, retry_after, excerpt, body_error, content_type = _exchange(target, sock, body, request_headers,
+                                                                           deadline, max_excerpt, watchdog)
     except (OSError, http.client.HTTPException, _Failure) as exc:
         kind, message = _describe(exc, timeout, watchdog.fired)
         latency = round((time.monotonic() - started) * 1000)
@@ -269,4 +274,4 @@ def deliver(
     if body_error is not None and watchdog.fired:
         body_error = f"response body not complete within {timeout:g} s"
     return DeliveryOutcome(status, round((time.monotonic() - started) * 1000), body_error, retry_after,
-                           excerpt.decode("utf-8", "replace"), None, str(address))
+                           response_excerpt(content_type, excerpt), None, str(address))

@@ -1,9 +1,14 @@
 """Webhook secrets and signatures: Standard Webhooks 1.0 headers plus `X-Perimeter-Signature`.
 
-Key material is the base64-decoded part after `whsec_` for both signatures (Standard Webhooks).
+The two signatures are keyed differently, each as its receivers compute it:
+- `webhook-signature` (Standard Webhooks): HMAC-SHA256 of `id.timestamp.body` keyed with the
+  base64-decoded part after `whsec_`, as the `standardwebhooks` libraries do;
+- `X-Perimeter-Signature: sha256=<hex>`: HMAC-SHA256 of the raw body keyed with the secret string
+  exactly as shown to the partner (the whole `whsec_...` text as UTF-8), as a plain receiver does.
 `secrets` lists are ordered newest first: `secrets[0]` is the current secret, later entries are
-previous secrets still inside their rotation overlap. Every secret in the list signs
-`webhook-signature`; only the newest signs `X-Perimeter-Signature`.
+previous secrets still inside their rotation overlap. Every secret in the list signs both headers:
+`webhook-signature` carries space-separated `v1,` values, `X-Perimeter-Signature` comma-separated
+`sha256=` values (newest first; a single value outside a rotation).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ HEADER_ID = "webhook-id"
 HEADER_TIMESTAMP = "webhook-timestamp"
 HEADER_SIGNATURE = "webhook-signature"
 HEADER_PERIMETER_SIGNATURE = "X-Perimeter-Signature"
+PERIMETER_SIGNATURE_SEPARATOR = ","  # between the values of X-Perimeter-Signature during a rotation
 
 _MSG_ID = re.compile(r"^[\x21-\x7e]{1,256}$")  # visible ASCII: safe in a header and unambiguous
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
@@ -66,16 +72,18 @@ def _standard_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) ->
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def _body_signature(key: bytes, body: bytes) -> str:
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+def body_signature(secret: str, body: bytes) -> str:
+    """`sha256=<hex>`: HMAC-SHA256 of the raw body keyed with the secret text as shown (UTF-8)."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
 def sign(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
     """Signature headers for one delivery attempt.
 
     Returns `webhook-id`, `webhook-timestamp`, `webhook-signature` (one `v1,<base64>` per secret,
-    space-separated) and `X-Perimeter-Signature: sha256=<hex>` over the raw body with `secrets[0]`.
-    Raises ValueError for an empty secret list, a malformed secret, msg_id or timestamp.
+    space-separated) and `X-Perimeter-Signature` (one `sha256=<hex>` over the raw body per secret,
+    comma-separated, keyed with the secret text itself). Raises ValueError for an empty secret list,
+    a malformed secret, msg_id or timestamp.
     """
     if not secrets:
         raise ValueError("at least one secret is needed to sign")
@@ -85,7 +93,7 @@ def sign(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> dict[s
         HEADER_ID: msg_id,
         HEADER_TIMESTAMP: str(timestamp),
         HEADER_SIGNATURE: " ".join(_standard_signature(k, msg_id, timestamp, body) for k in keys),
-        HEADER_PERIMETER_SIGNATURE: _body_signature(keys[0], body),
+        HEADER_PERIMETER_SIGNATURE: PERIMETER_SIGNATURE_SEPARATOR.join(body_signature(s, body) for s in secrets),
     }
 
 
@@ -136,8 +144,14 @@ def verify(
 
 
 def verify_perimeter_signature(secrets: Sequence[str], header_value: str, body: bytes) -> None:
-    """Check `X-Perimeter-Signature: sha256=<hex>` over the raw body; raises SignatureError."""
+    """Check `X-Perimeter-Signature` (comma-separated `sha256=<hex>`) over the raw body; any value may match.
+
+    Raises SignatureError when none matches; ValueError for a malformed secret.
+    """
+    offered = [v.strip() for v in header_value.split(PERIMETER_SIGNATURE_SEPARATOR)]
     for secret in secrets:
-        if _same(_body_signature(secret_key(secret), body), header_value.strip()):
+        secret_key(secret)  # the same format rule as signing
+        expected = body_signature(secret, body)
+        if any(_same(expected, candidate) for candidate in offered):
             return
     raise SignatureError("no matching X-Perimeter-Signature")

@@ -1,4 +1,4 @@
-# The seven Lambda functions of contract.ALL_LAMBDAS, one deployment package (make package), one
+# The eight Lambda functions of contract.ALL_LAMBDAS, one deployment package (make package), one
 # least-privilege role each. What each function may touch is listed in local.lambda_statements.
 
 locals {
@@ -66,6 +66,13 @@ locals {
         resources = [aws_sqs_queue.webhooks.arn]
       },
       { sid = "DeadLetterDeliveries", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.webhooks_dlq.arn] },
+    ]
+    # The outbox sweeper: reads and updates deliveries and the outbox index, re-queues lost attempts,
+    # dead-letters the ones it gives up on.
+    sweep_webhook_outbox = [
+      local.table_statement,
+      local.enqueue_webhook_event,
+      { sid = "DeadLetterUndeliverable", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.webhooks_dlq.arn] },
     ]
   }
 }
@@ -138,7 +145,7 @@ resource "aws_iam_role_policy" "lambda" {
 
 resource "aws_lambda_function" "fn" {
   #checkov:skip=CKV_AWS_115:Reserved concurrency fails on new accounts (quota 10) and would starve the api; API Gateway throttling and the SQS mapping's maximum_concurrency bound load.
-  #checkov:skip=CKV_AWS_116:None of these is invoked asynchronously: api (API Gateway), pipeline (Step Functions Catch), deliver_webhooks (SQS queue with its own DLQ).
+  #checkov:skip=CKV_AWS_116:Synchronous callers (API Gateway, Step Functions Catch, the SQS mapping with its own DLQ); sweep_webhook_outbox (EventBridge, every minute) has nothing to dead-letter: the next run redoes a failed one.
   #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs and partners' public webhook URLs; a VPC would add NAT traffic and endpoints for no isolation gain.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile; the zip is built and deployed by the same operator pipeline (make package, terraform apply).
   for_each = local.lambdas

@@ -9,16 +9,19 @@ locals {
 
   # contract.ALL_LAMBDAS: name -> Handler string, timeout (s), memory (MiB), ASL placeholder.
   lambdas = {
-    api              = { handler = "app.app", timeout = 30, memory = 512, asl_placeholder = null }
-    mark_scanning    = { handler = "app.mark_scanning", timeout = 30, memory = 512, asl_placeholder = "mark_scanning_arn" }
-    score_scan       = { handler = "app.score_scan", timeout = 60, memory = 512, asl_placeholder = "score_scan_arn" }
-    render_report    = { handler = "app.render_report", timeout = 120, memory = 1024, asl_placeholder = "render_report_arn" }
-    finalize_scan    = { handler = "app.finalize_scan", timeout = 30, memory = 512, asl_placeholder = "finalize_scan_arn" }
-    mark_failed      = { handler = "app.mark_failed", timeout = 30, memory = 512, asl_placeholder = "mark_failed_arn" }
-    deliver_webhooks = { handler = "app.deliver_webhooks", timeout = 60, memory = 512, asl_placeholder = null }
+    api                  = { handler = "app.app", timeout = 30, memory = 512, asl_placeholder = null }
+    mark_scanning        = { handler = "app.mark_scanning", timeout = 30, memory = 512, asl_placeholder = "mark_scanning_arn" }
+    score_scan           = { handler = "app.score_scan", timeout = 60, memory = 512, asl_placeholder = "score_scan_arn" }
+    render_report        = { handler = "app.render_report", timeout = 120, memory = 1024, asl_placeholder = "render_report_arn" }
+    finalize_scan        = { handler = "app.finalize_scan", timeout = 30, memory = 512, asl_placeholder = "finalize_scan_arn" }
+    mark_failed          = { handler = "app.mark_failed", timeout = 30, memory = 512, asl_placeholder = "mark_failed_arn" }
+    deliver_webhooks     = { handler = "app.deliver_webhooks", timeout = 60, memory = 512, asl_placeholder = null }
+    sweep_webhook_outbox = { handler = "app.sweep_webhook_outbox", timeout = 60, memory = 512, asl_placeholder = null }
   }
-  pipeline_lambdas = { for k, v in local.lambdas : k => v if v.asl_placeholder != null }
-  webhook_consumer = "deliver_webhooks"
+  pipeline_lambdas       = { for k, v in local.lambdas : k => v if v.asl_placeholder != null }
+  webhook_consumer       = "deliver_webhooks"
+  webhook_outbox_sweeper = "sweep_webhook_outbox"
+  webhook_outbox_rate    = "rate(1 minute)" # contract.WEBHOOK_OUTBOX_SCHEDULE
 
   # Names are strings built here, not resource attributes, so that the Lambdas can carry the state
   # machine ARN and the API Gateway body can carry the api Lambda's invoke ARN without a cycle.

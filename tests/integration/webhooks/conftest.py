@@ -28,6 +28,12 @@ from chalicelib.local.provision import Resources, ensure_queues, ensure_table
 from tests.unit.webhooks.fakes import ManualClock
 
 SLEEP_SECONDS = 60.0
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20
+AWS_LISTING = (b'<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Owner><ID>75aa57f09aa0c8caeab4f8c24e99'
+               b'd10f8e7faeebf76c078efc7c6caea54ba06a</ID></Owner><Buckets>'
+               + b"".join(b"<Bucket><Name>tenant-data-%03d</Name></Bucket>" % i for i in range(200))
+               + b"</Buckets></ListAllMyBucketsResult>")
+ESCAPES = b"\x1b[2J\x1b]0;pwned\x07 error:\r\n\tdisk \xe2\x80\xaefull \xc3"  # ends in a cut UTF-8 character
 
 
 @dataclass
@@ -98,6 +104,11 @@ class _Handler(BaseHTTPRequestHandler):
             "/unavailable": lambda: self._answer(503, headers={"Retry-After": in_an_hour}),
             "/error": lambda: self._answer(500, b"boom"),
             "/big": lambda: self._answer(200, b"x" * 1_000_000),
+            "/png": lambda: self._answer(200, PNG, {"Content-Type": "image/png"}),
+            "/aws": lambda: self._answer(200, AWS_LISTING, {"Content-Type": "application/xml"}),
+            "/escapes": lambda: self._answer(500, ESCAPES, {"Content-Type": "text/plain; charset=utf-8"}),
+            "/latin1": lambda: self._answer(400, "déjà vu".encode("latin-1"),
+                                            {"Content-Type": "text/plain; charset=iso-8859-1"}),
             "/sleep": self._sleep,
         }
         routes.get(path, lambda: self._answer(404))()

@@ -19,6 +19,7 @@ from standardwebhooks.webhooks import Webhook
 from chalicelib.adapters.dns import DnsResolver, build_resolver
 from chalicelib.domain.targets import IPNetwork
 from chalicelib.settings import DnsServer
+from chalicelib.webhooks.excerpt import EXCERPT_CHARS, NON_TEXT_NOTE
 from chalicelib.webhooks.policy import Action, RetryPolicy, Verdict, classify
 from chalicelib.webhooks.sender import DEFAULT_TIMEOUT, MAX_EXCERPT_BYTES, USER_AGENT, ErrorKind, deliver
 from chalicelib.webhooks.signing import new_secret, sign
@@ -140,9 +141,26 @@ def test_a_dripped_body_is_cut_at_the_deadline_keeping_the_status(drip_server: D
     assert 0 < len(outcome.response_excerpt) < 40 and set(outcome.response_excerpt) == {"d"}  # what arrived
 
 
-def test_at_most_a_few_kilobytes_of_the_body_are_read(receiver: Receiver) -> None:
+def test_at_most_a_kilobyte_of_the_body_is_read_and_256_characters_kept(receiver: Receiver) -> None:
     outcome = deliver(receiver.url("/big", HOST), b"{}", {}, allowed=LOOPBACK, resolver=pinned())
-    assert outcome.status_code == 200 and outcome.response_excerpt == "x" * MAX_EXCERPT_BYTES
+    assert MAX_EXCERPT_BYTES <= 1024
+    assert outcome.status_code == 200 and outcome.response_excerpt == "x" * EXCERPT_CHARS
+
+
+@pytest.mark.parametrize(("path", "status", "excerpt"), [
+    ("/png", 200, NON_TEXT_NOTE),  # binary is never logged
+    ("/escapes", 500, "[2J]0;pwned error: disk full"),  # control and bidi characters removed, cut character dropped
+    ("/latin1", 400, "déjà vu"),  # the declared charset is honoured
+])
+def test_the_response_excerpt_is_text_only(receiver: Receiver, path: str, status: int, excerpt: str) -> None:
+    outcome = deliver(receiver.url(path, HOST), b"{}", {}, allowed=LOOPBACK, resolver=pinned())
+    assert (outcome.status_code, outcome.response_excerpt) == (status, excerpt)
+
+
+def test_a_cloud_api_listing_is_cut_at_the_bound(receiver: Receiver) -> None:
+    outcome = deliver(receiver.url("/aws", HOST), b"{}", {}, allowed=LOOPBACK, resolver=pinned())
+    assert outcome.status_code == 200 and len(outcome.response_excerpt) == EXCERPT_CHARS
+    assert outcome.response_excerpt.startswith("<?xml") and "tenant-data-010" not in outcome.response_excerpt
 
 
 def test_connection_refused_is_a_retryable_failure(free_port: int) -> None:

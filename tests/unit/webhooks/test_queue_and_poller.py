@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -198,3 +199,55 @@ def test_admin_redrive_moves_dead_letters_back_as_a_new_cycle(services: Services
     cycles = {DeliveryMessage.decode(b).delivery_id: DeliveryMessage.decode(b).cycle for b in queue.bodies()}
     assert sorted(cycles) == sorted(ids) and set(cycles.values()) == {2}
     assert all(services.webhooks.get_delivery("acme", endpoint.webhook_id, i).cycle == 2 for i in ids)
+
+
+def test_the_poller_sweeps_the_outbox_at_once_and_then_every_interval() -> None:
+    calls: list[float] = []
+
+    def sweep() -> int:
+        calls.append(time.monotonic())
+        if len(calls) == 2:
+            raise RuntimeError("a failing sweep does not stop the poller")
+        return 0
+
+    started = time.monotonic()
+    poller = WebhookPoller(MemoryQueue(), lambda event: {"batchItemFailures": []}, wait_seconds=0, sweep=sweep,
+                           sweep_interval=0.2).start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(calls) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        poller.stop()
+    assert len(calls) >= 4 and calls[0] - started < 1.0
+    assert all(later - earlier >= 0.19 for earlier, later in itertools.pairwise(calls))
+
+
+def test_after_a_restart_the_local_poller_delivers_the_events_the_lost_queue_held(services: Services) -> None:
+    """The embedded stack's queue is in memory: a restart empties it; the outbox (in the table) does not."""
+    from chalicelib.service.webhooks import CreateWebhook
+    from chalicelib.webhooks.consumer import WebhookConsumer
+
+    assert services.settings.stage == "local"
+    services.webhook_queue, services.webhook_dlq = MemoryQueue(), MemoryQueue()
+    services.auth.create_tenant("acme", "Acme")
+    endpoint, _ = services.webhooks.create("acme", CreateWebhook(url="https://example.com/h", events=["*"]))
+    ids = [services.webhooks.publish("acme", "scan.completed", {"n": i})[0] for i in range(3)]
+
+    restarted = Services(services.settings, store=services.store, resolver=services.resolver)  # same table
+    queue = MemoryQueue()  # the new process's queue: empty
+    restarted.webhook_queue, restarted.webhook_dlq = queue, MemoryQueue()
+    sender = ScriptedSender(ManualClock())
+    restarted.webhook_consumer = WebhookConsumer(restarted.webhooks, queue, restarted.webhook_dlq,
+                                                 restarted.resolver, restarted.settings.allow_private_targets,
+                                                 deliver_fn=sender)
+    poller = start_webhook_poller(restarted)
+    try:
+        deadline = time.monotonic() + 10
+        while len(sender.calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        poller.stop()
+    assert sorted(json.loads(c.body)["n"] for c in sender.calls) == [0, 1, 2]
+    for delivery_id in ids:
+        assert restarted.webhooks.get_delivery("acme", endpoint.webhook_id, delivery_id).status.value == "delivered"

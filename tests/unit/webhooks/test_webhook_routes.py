@@ -186,14 +186,15 @@ def test_enable_reactivates_a_disabled_endpoint_and_restarts_its_failure_clock(a
     assert again.status_code == 200 and body(again)["status"] == "active"
 
 
-def test_a_queue_outage_is_503(api: Api, services: Services) -> None:
+def test_a_queue_outage_still_accepts_the_test_event_into_the_outbox(api: Api, services: Services) -> None:
     from chalicelib.adapters.sqs import SqsQueue
 
     hook = _create(api)["webhook_id"]
     services.webhooks._queue = SqsQueue("")  # not configured: every call fails
     response = api.call("POST", f"/v1/webhooks/{hook}/test")
-    assert (response.status_code, body(response)["code"]) == (503, "queue-unavailable")
-    assert "http" not in body(response)["detail"]
+    assert response.status_code == 202 and body(response)["status"] == "pending"
+    [entry] = services.webhook_repository.due_outbox(None, limit=10)
+    assert entry.delivery_id == body(response)["delivery_id"] and entry.unsent
 
 
 def test_webhook_list_pages_newest_first(api: Api) -> None:

@@ -189,17 +189,18 @@ def test_test_event_goes_to_that_endpoint_only(h: Harness) -> None:
     assert message.webhook_id == target.webhook_id
 
 
-def test_a_queue_failure_marks_the_new_deliveries_failed_and_raises() -> None:
+def test_a_queue_failure_leaves_the_new_delivery_pending_in_the_outbox() -> None:
     class Down(MemoryQueue):
         def send(self, body: str, *, delay_seconds: int = 0) -> str:
             raise QueueUnavailable("down")
 
     h = build(queue=Down())
     endpoint, _ = h.register(URL)
-    with pytest.raises(QueueUnavailable):
-        h.service.send_test("acme", endpoint.webhook_id)
+    h.service.send_test("acme", endpoint.webhook_id)  # the event is recorded: the outbox queues it later
     [delivery], _ = h.service.list_deliveries("acme", endpoint.webhook_id)
-    assert (delivery.status, delivery.failure_reason) == (DeliveryStatus.FAILED, "enqueue-failed")
+    assert (delivery.status, delivery.failure_reason) == (DeliveryStatus.PENDING, None)
+    [entry] = h.repo.due_outbox(h.clock.now(), limit=10)
+    assert entry.delivery_id == delivery.delivery_id and entry.unsent
 
 
 def test_deliveries_page_newest_first_with_a_cursor(h: Harness) -> None:
