@@ -3,8 +3,10 @@
 Everything the embedded stack keeps across restarts lives in one directory (PERIMETER_DATA_DIR,
 default `$XDG_DATA_HOME/perimeter`, else `~/.local/share/perimeter`), created 0700:
 `perimeter.sqlite3` (the table), `objects/` (reports, evidence, logos), `pepper` (0600, generated once),
-`stack.lock` (held by the running stack) and `stack.json` (0600, written while the stack runs: the
-API URL, the moto endpoint, the queue URLs and the pid, for the admin CLI).
+`bootstrap-key` (0600: the `local` tenant's key `make run` prints, the same at every start unless
+PERIMETER_BOOTSTRAP_API_KEY is set), `stack.lock` (held by the running stack) and `stack.json` (0600,
+written while the stack runs: the API URL, the moto endpoint, the queue URLs and the pid, for the
+admin CLI).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import IO, Any
 
 ENV_VAR = "PERIMETER_DATA_DIR"
 PEPPER_FILE = "pepper"
+BOOTSTRAP_KEY_FILE = "bootstrap-key"
 LOCK_FILE = "stack.lock"
 STACK_FILE = "stack.json"
 DATABASE_FILE = "perimeter.sqlite3"
@@ -151,14 +154,28 @@ class StackInfo:
                 "PERIMETER_WEBHOOK_DLQ_URL": self.dlq_url}
 
 
-def write_stack_info(path: Path, info: StackInfo) -> None:
-    """Write `<path>/stack.json` (0600) atomically."""
-    final = path / STACK_FILE
-    temp = path / f".{STACK_FILE}.{os.getpid()}"
+def write_private(path: Path, name: str, text: str) -> None:
+    """Write `<path>/<name>` with mode 0600, atomically (temp file, fsync, rename)."""
+    temp = path / f".{name}.{os.getpid()}"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump(asdict(info), out)
-    os.replace(temp, final)
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path / name)
+
+
+def read_private(path: Path, name: str) -> str | None:
+    """The stripped text of `<path>/<name>`, or None when it does not exist or cannot be read."""
+    try:
+        return (path / name).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def write_stack_info(path: Path, info: StackInfo) -> None:
+    """Write `<path>/stack.json` (0600) atomically."""
+    write_private(path, STACK_FILE, json.dumps(asdict(info)))
 
 
 def read_stack_info(path: Path) -> StackInfo | None:

@@ -90,15 +90,15 @@ class LocalStack:
                                    storage=_uses_aws_storage(bootstrap))
         os.environ.update(self.resources.env())
         self._start_pipeline(clients["ecs"])
+        from chalicelib.local.runner import start_fork_server
+
+        start_fork_server()  # from this (the main) thread, once the environment is complete
         self.api_key = self._bootstrap_key()
         self._serve_api()
         from chalicelib.local.poller import start_webhook_poller
         from chalicelib.services import get_services
 
         self.started.append(start_webhook_poller(get_services()))  # the event source mapping of deliver_webhooks
-        from chalicelib.local.runner import start_fork_server
-
-        start_fork_server()  # from this (the main) thread, once the environment is complete
         datadir.write_stack_info(self.data_dir, datadir.StackInfo(
             pid=os.getpid(), api_url=f"http://127.0.0.1:{self.api_port}", aws_endpoint=endpoint,
             queue_url=self.resources.queue_url, dlq_url=self.resources.dlq_url))
@@ -129,7 +129,8 @@ class LocalStack:
                            on_stop_task=self.runner.on_stop_task)
 
     def _bootstrap_key(self) -> str:
-        from chalicelib.errors import AlreadyExists
+        """The `local` tenant's key to print: PERIMETER_BOOTSTRAP_API_KEY, else the one kept in the data dir."""
+        from chalicelib.errors import AlreadyExists, Unauthorized
         from chalicelib.services import get_services, set_services
 
         set_services(None)
@@ -139,11 +140,19 @@ class LocalStack:
         given = services.settings.bootstrap_api_key
         if given is not None and len(given.get_secret_value()) < 20:
             raise SystemExit("PERIMETER_BOOTSTRAP_API_KEY must be at least 20 characters.")
+        if given is None and self.data_dir is not None:
+            kept = datadir.read_private(self.data_dir, datadir.BOOTSTRAP_KEY_FILE)
+            if kept is not None:
+                with contextlib.suppress(Unauthorized):  # revoked meanwhile: issue another
+                    if services.auth.authenticate(None, kept).tenant.tenant_id == LOCAL_TENANT:
+                        return kept
         try:
             _, key = services.auth.issue_key(LOCAL_TENANT, name="bootstrap",
                                              key=given.get_secret_value() if given else None)
         except AlreadyExists:
             key = given.get_secret_value() if given else ""
+        if given is None and self.data_dir is not None:
+            datadir.write_private(self.data_dir, datadir.BOOTSTRAP_KEY_FILE, key + "\n")
         return key
 
     def _serve_api(self) -> None:

@@ -123,12 +123,17 @@ def headers(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
 
-def admin(xdg: Path, *args: str) -> dict[str, Any]:
+def admin_run(xdg: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m chalicelib.admin ...` with a clean environment: only the XDG default locates the data."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PERIMETER_", "MOTO_"))}
     env["XDG_DATA_HOME"] = str(xdg)
-    done = subprocess.run([sys.executable, "-m", "chalicelib.admin", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "chalicelib.admin", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
+
+
+def admin(xdg: Path, *args: str) -> dict[str, Any]:
+    """The admin CLI's JSON answer; asserts it succeeded."""
+    done = admin_run(xdg, *args)
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
 
@@ -254,6 +259,35 @@ def test_restart_with_sigterm_then_sigkill_loses_nothing(lab: Lab, tmp_path: Pat
                  stack, timeout=60, context=lambda: deliveries(stack, key, saved["webhook"]))
         completed = [e for e in receiver.events if e.get("event") == "scan.completed"]
         assert len({e["id"] for e in completed}) == 1, "the undelivered event is delivered once, not per restart"
+    finally:
+        for running in stacks:
+            running.stop()
+
+
+def test_the_printed_key_and_the_cli_work_across_a_restart_and_while_stopped(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    data = xdg / "perimeter"
+    quiet = {"PERIMETER_BOOTSTRAP_API_KEY": "", "PERIMETER_LOCAL_PIPELINE": "off"}  # the key make run prints
+    stack = start_stack(quiet, timeout=90, data_dir=data)
+    stacks = [stack]
+    try:
+        first_key = stack.api_key
+        assert (data / "bootstrap-key").stat().st_mode & 0o777 == 0o600
+        assert admin(xdg, "redrive-webhooks")["moved"] == 0  # the running stack's queues, from stack.json
+        stack = stack.restart(signal.SIGTERM, timeout=90)
+        stacks.append(stack)
+        assert stack.api_key == first_key, "make run prints the same key after a restart"
+        listed = requests.get(f"{stack.base_url}/v1/scans", headers=headers(first_key), timeout=10)
+        assert listed.status_code == 200
+        stack.stop(sig=signal.SIGTERM)
+        assert not (data / "stack.json").exists()
+        stopped = admin_run(xdg, "redrive-webhooks")
+        assert stopped.returncode == 1 and "stack-not-running" in stopped.stderr
+        key = str(admin(xdg, "create-tenant", "offline", "--name", "Made while stopped")["api_key"])
+        stack = start_stack(quiet, timeout=90, data_dir=data, port=stack.port)
+        stacks.append(stack)
+        assert stack.api_key == first_key
+        assert requests.get(f"{stack.base_url}/v1/scans", headers=headers(key), timeout=10).status_code == 200
     finally:
         for running in stacks:
             running.stop()

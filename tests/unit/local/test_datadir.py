@@ -75,3 +75,10 @@ def test_stack_info_is_private_and_only_read_while_the_stack_runs(tmp_path: Path
         lock.release()
     datadir.remove_stack_info(tmp_path)
     assert not (tmp_path / "stack.json").exists()
+
+
+def test_private_files_are_0600_and_missing_ones_read_as_none(tmp_path: Path) -> None:
+    assert datadir.read_private(tmp_path, "bootstrap-key") is None
+    datadir.write_private(tmp_path, "bootstrap-key", "pmk_x\n")
+    assert datadir.read_private(tmp_path, "bootstrap-key") == "pmk_x"
+    assert (tmp_path / "bootstrap-key").stat().st_mode & 0o777 == 0o600
