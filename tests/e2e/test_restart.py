@@ -233,9 +233,11 @@ def test_restart_with_sigterm_then_sigkill_loses_nothing(lab: Lab, tmp_path: Pat
         assert finished["status"] == "complete", finished
         saved["grade"] = finished["grade"]
         # scan.completed: attempt 1 failed (receiver down), attempt 2 waits 5 s in the in-memory queue.
+        stopped_pid = stack.process.pid
         stack = stack.restart(signal.SIGTERM, timeout=90)
         stacks.append(stack)
         receiver.start()
+        assert not stack_processes(stopped_pid) and not scanner_processes(hanging), "SIGTERM stops every child"
 
         check_nothing_lost(stack, key, saved)
         failed = scan_status(stack, key, hanging)
