@@ -82,8 +82,11 @@ def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 30.0, 
                 data_dir: Path | None = None, port: int | None = None) -> RunningStack:
     """Start the stack on free ports and wait until it prints its API key; raises RuntimeError.
 
-    Without `data_dir` the stack gets a fresh temporary one (removed by `stop()`).
+    Without `data_dir` (or PERIMETER_DATA_DIR in `extra_env`) the stack gets a fresh temporary one,
+    removed by `stop()`.
     """
+    if data_dir is None and (extra_env or {}).get("PERIMETER_DATA_DIR"):
+        data_dir = Path((extra_env or {})["PERIMETER_DATA_DIR"])
     owns = data_dir is None
     data = Path(tempfile.mkdtemp(prefix="perimeter-stack-")) if data_dir is None else data_dir
     port = port or free_port()
