@@ -87,7 +87,7 @@ class LocalStack:
         # PERIMETER_LOCAL_PIPELINE=off: scans are accepted and stay pending (to measure the API alone).
         pipeline = os.environ.get("PERIMETER_LOCAL_PIPELINE", "on") != "off"
         self.resources = provision(clients, region=bootstrap.aws_region, pipeline=pipeline,
-                                   storage=_uses_aws_storage(bootstrap))
+                                   storage=uses_aws_storage(bootstrap))
         os.environ.update(self.resources.env())
         self._start_pipeline(clients["ecs"])
         from chalicelib.local.runner import start_fork_server
@@ -213,7 +213,7 @@ class LocalStack:
             self._lock = None
 
 
-def _uses_aws_storage(settings: Any) -> bool:
+def uses_aws_storage(settings: Any) -> bool:
     """True when the services would keep the table or the objects in moto (no data directory wiring)."""
     from chalicelib.adapters.dynamodb import DynamoDBStore
     from chalicelib.adapters.s3 import S3ObjectStore
