@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-from chalicelib.local.children import die_with_parent, die_with_stack
+from chalicelib.local.children import die_with_stack, run_group
 
 die_with_stack()  # imported first in the fork server: it dies with the stack (SIGKILL included)
 
@@ -33,9 +33,10 @@ for _service in ("s3", "stepfunctions"):
 
 
 def run(env: dict[str, str]) -> None:
-    """The body of one forked scanner task: own session, the task's environment, the entrypoint's main."""
-    die_with_parent()  # the fork server: a task never outlives it
-    os.setsid()
+    """The body of one forked scanner task: own session, the task's environment, the entrypoint's main.
+
+    The task runs under `run_group`: its session dies whole (nmap included) with the fork server.
+    """
     os.environ.clear()
     os.environ.update(env)
     # `ps` shows which scan a scanner process belongs to (Linux).
@@ -43,4 +44,4 @@ def run(env: dict[str, str]) -> None:
         comm.write(f"scn{env.get('SCAN_ID', '')[-12:]}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s scanner %(levelname)s %(name)s %(message)s",
                         force=True)
-    sys.exit(task.main(env))
+    sys.exit(run_group(lambda: task.main(env)))

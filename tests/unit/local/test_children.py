@@ -63,3 +63,73 @@ def test_without_asking_the_orphan_survives() -> None:  # the control: what the 
         if alive:
             os.kill(pid, signal.SIGKILL)
 
+
+
+# A middle process (the fork server's place) runs a task under run_group; the task starts `sleep`
+# (nmap's place) and hangs. The middle prints the pids of the group leader, the task and the sleep.
+GROUP = """
+import os, subprocess, sys, time
+from chalicelib.local.children import run_group
+
+def task():
+    sleeper = subprocess.Popen(["sleep", "60"])
+    os.write(int(sys.argv[1]), f"{os.getpgrp()} {os.getpid()} {sleeper.pid}\\n".encode())
+    time.sleep(60)
+    return 0
+
+r, w = os.pipe()
+leader = os.fork()
+if leader == 0:
+    os.close(r)
+    sys.argv[1:] = [str(w)]
+    sys.exit(run_group(task))
+os.close(w)
+print(os.read(r, 100).decode().strip(), flush=True)
+time.sleep(60)
+"""
+
+
+def _group_tree() -> tuple[subprocess.Popen[str], list[int]]:
+    middle = subprocess.Popen([sys.executable, "-c", GROUP], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert middle.stdout is not None
+    pids = [int(p) for p in middle.stdout.readline().split()]
+    assert len(pids) == 3 and pids[0] != pids[1]
+    return middle, pids
+
+
+def _all_gone(pids: list[int]) -> bool:
+    deadline = time.monotonic() + 3
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(_alive(p) for p in pids)
+
+
+def test_a_task_group_dies_whole_with_its_killed_parent() -> None:
+    middle, pids = _group_tree()
+    try:
+        middle.send_signal(signal.SIGKILL)
+        middle.wait()
+        assert _all_gone(pids), "leader, task and the program the task started must all end"
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_stop_task_sigterm_to_the_group_ends_all_of_it() -> None:
+    middle, pids = _group_tree()
+    try:
+        os.killpg(pids[0], signal.SIGTERM)  # what LocalTaskRunner.on_stop_task does
+        assert _all_gone(pids)
+    finally:
+        middle.kill()
+        middle.wait()
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_run_group_returns_the_work_exit_code() -> None:
+    code = subprocess.run([sys.executable, "-c", "import sys; from chalicelib.local.children import run_group; "
+                           "sys.exit(run_group(lambda: sys.exit(7)))"], cwd=ROOT, timeout=60, check=False)
+    assert code.returncode == 7
