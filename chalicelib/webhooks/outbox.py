@@ -12,9 +12,9 @@ is stale and dropped by the consumer: a re-send never delivers the same attempt 
 MAX_RESENDS re-sends of one attempt the delivery fails (`undeliverable`) and its message goes to the
 DLQ, where the redrive (or the redelivery API) can restart it.
 
-On the embedded stack the queue lives in memory and starts empty: the first sweep of a process
-built with `fresh_queue=True` re-sends every pending delivery at once (their timing kept by
-`not_before`).
+On the embedded stack the queue lives in memory and starts empty: the sweeps of a process built
+with `fresh_queue=True` first re-send, at once, every pending delivery not written since the process
+started (their timing kept by `not_before`), however many runs that takes.
 """
 
 from __future__ import annotations
@@ -69,23 +69,28 @@ class WebhookOutbox:
         self.grace = grace
         self._limit = limit
         self._max_resends = max_resends
-        self._recover_all = fresh_queue
+        self._started = clock()  # on a fresh queue, no delivery written before this has a message in it
+        self._recovering = fresh_queue
+        self._recovered_up_to: str | None = None  # the recovery's cursor across runs
 
     def sweep(self, now: datetime | None = None) -> int:
         """Re-queue the current attempt of overdue pending deliveries; returns how many were re-sent.
 
         Looks at most `limit` entries, oldest first; cleans up entries of final deliveries. Stops
-        early (logging) when the queue is unavailable. Raises store errors.
+        early (logging) when the queue is unavailable. While recovering a fresh queue, every entry
+        is listed, run after run from where the last one stopped, until the end. Raises store errors.
         """
         now = now or self._clock()
-        recover, self._recover_all = self._recover_all, False
+        recover = self._recovering
         resent = looked = 0
-        after: str | None = None
+        after = self._recovered_up_to if recover else None
         seen: set[str] = set()  # an entry moved further on must not be looked at twice in one run
         while looked < self._limit:
             page = self._repo.due_outbox(None if recover else now, limit=min(_PAGE, self._limit - looked),
                                          after=after)
             if not page:
+                if recover:
+                    self._recovering = False  # every entry was looked at
                 break
             for entry in page:
                 looked += 1
@@ -96,8 +101,9 @@ class WebhookOutbox:
                     resent += self._look(entry, now, recover)
                 except QueueUnavailable as exc:
                     log.warning("webhook outbox: queue unavailable (%s); %d re-sent, the rest waits", exc, resent)
-                    self._recover_all = self._recover_all or recover
                     return resent
+                if recover:
+                    self._recovered_up_to = entry.sk
             after = page[-1].sk
         if resent:
             log.info("webhook outbox: re-sent %d delivery attempt(s)", resent)
@@ -110,9 +116,12 @@ class WebhookOutbox:
             return 0
         delivery, version = loaded
         due = delivery.next_attempt_at or delivery.updated_at
-        if not (recover or entry.unsent) and due + self.grace > now:
-            self._repo.move_outbox(entry, due + self.grace)  # a message may still be on its way
-            return 0
+        if not (entry.unsent or (recover and delivery.updated_at < self._started)):
+            if entry.check_at > now:
+                return 0  # not due for a look (listed because the sweep lists every entry while recovering)
+            if due + self.grace > now:
+                self._repo.move_outbox(entry, due + self.grace)  # a message may still be on its way
+                return 0
         if delivery.resends >= self._max_resends:
             self._give_up(entry, delivery, version, now)
             return 0

@@ -121,15 +121,20 @@ def test_the_lost_retry_of_a_failing_delivery_is_resent_and_the_attempts_stay_in
     assert len(sender.calls) == 2
 
 
-def test_a_fresh_queue_recovers_every_pending_delivery_at_the_first_sweep() -> None:
-    h, sender, outbox, queue = _setup(fresh_queue=True)
+def test_a_fresh_queue_recovers_every_pending_delivery_at_once_however_many_runs_it_takes() -> None:
+    h, sender, _, queue = _setup()
     h.register(URL)
-    ids = [h.service.publish("acme", "scan.started", {"n": n})[0] for n in range(3)]
-    lose_every_message(queue)  # the stack restarted
-    assert outbox.sweep() == 3  # no grace: this process's queue never held them
-    assert outbox.sweep() == 0  # later sweeps wait for the grace period again
+    for n in range(5):
+        h.service.publish("acme", "scan.started", {"n": n})
+    h.clock.advance(1)
+    lose_every_message(queue)  # the stack restarted: a new process, a new empty queue
+    outbox = WebhookOutbox(h.repo, h.queue, h.dlq, clock=h.clock.now, fresh_queue=True, limit=2)
+    [later] = h.service.publish("acme", "scan.started", {"n": 5})  # after the restart: its message is queued
+    runs = [outbox.sweep() for _ in range(8)]
+    assert sum(runs) == 5 and runs[:3] == [2, 2, 1]  # no grace period; the entries they moved are not resent
+    assert not outbox._recovering  # recovered: later sweeps wait for the grace period again
     h.drain()
-    assert sorted(json.loads(c.body)["n"] for c in sender.calls) == [0, 1, 2] and len(ids) == 3
+    assert sorted(json.loads(c.body)["n"] for c in sender.calls) == [0, 1, 2, 3, 4, 5] and later
 
 
 def test_a_delivery_that_reaches_a_final_state_leaves_the_outbox() -> None:
