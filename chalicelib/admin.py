@@ -1,16 +1,20 @@
 """Operator commands: `python -m chalicelib.admin create-tenant|issue-key|list-keys|revoke-key|redrive-webhooks ...`.
 
-Reads the same environment as the Lambdas (PERIMETER_TABLE, PERIMETER_KEY_PEPPER, AWS_*).
+On AWS it reads the same environment as the Lambdas (PERIMETER_TABLE, PERIMETER_KEY_PEPPER, AWS_*).
+With neither PERIMETER_TABLE nor AWS_ENDPOINT_URL set (or with PERIMETER_DATA_DIR set) it works on the
+embedded stack's data directory, running or stopped, with no other environment: its table, its pepper,
+and for redrive-webhooks the running stack's queues (from `stack.json`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 
-from chalicelib.errors import PerimeterError
+from chalicelib.errors import ConfigurationError, PerimeterError, ServiceUnavailable
 from chalicelib.services import Services, get_services
 
 
@@ -71,10 +75,50 @@ def _redrive_webhooks(services: Services, max_messages: int | None) -> dict[str,
     return dict(report.as_dict())
 
 
+# -- the embedded stack (issue 9) ----------------------------------------------------------------------
+def is_local(environ: Mapping[str, str]) -> bool:
+    """True when the CLI should work on the embedded stack's data directory."""
+    if environ.get("PERIMETER_DATA_DIR"):
+        return True
+    return not environ.get("PERIMETER_TABLE") and not environ.get("AWS_ENDPOINT_URL")
+
+
+def local_environment(environ: MutableMapping[str, str], command: str) -> None:
+    """Point `environ` at the embedded stack's data directory (and its running stack for redrive-webhooks).
+
+    Raises ConfigurationError when there is no data directory yet, ServiceUnavailable when
+    redrive-webhooks finds no running stack.
+    """
+    from chalicelib.local import datadir
+    from chalicelib.local.stack import FAKE_CREDENTIALS
+
+    path = datadir.default_data_dir(environ)
+    if not (path / datadir.PEPPER_FILE).exists():
+        raise ConfigurationError(f"No Perimeter data in {path}: start the embedded stack once (`make run`), "
+                                 f"or set {datadir.ENV_VAR} (or PERIMETER_TABLE and AWS_* for AWS).")
+    try:
+        environ.setdefault("PERIMETER_KEY_PEPPER", datadir.read_pepper(path))
+    except datadir.DataDirError as exc:
+        raise ConfigurationError(str(exc)) from None
+    environ[datadir.ENV_VAR] = str(path)
+    for name, value in FAKE_CREDENTIALS.items():
+        environ.setdefault(name, value)
+    if command == "redrive-webhooks":
+        info = datadir.read_stack_info(path)
+        if info is None:
+            raise ServiceUnavailable(f"The embedded stack is not running on {path}: its webhook queues live in "
+                                     "memory while it runs. Start it (`make run`) and try again.",
+                                     code="stack-not-running")
+        environ.update(info.env())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: prints JSON; exit 1 with a message on a known error."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = run(sys.argv[1:] if argv is None else argv, get_services())
+        if is_local(os.environ):
+            local_environment(os.environ, next((a for a in args if not a.startswith("-")), ""))
+        result = run(args, get_services())
     except PerimeterError as error:
         print(json.dumps({"code": error.code, "error": error.detail}), file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from chalicelib.local.stack import LocalStack
 
 
 def main() -> int:
-    """Start the stack, print how to reach it, wait for SIGINT/SIGTERM, stop cleanly."""
+    """Start the stack, print how to reach it, wait for SIGINT/SIGTERM, stop cleanly (in-flight scans: next start)."""
     level = os.environ.get("PERIMETER_LOG_LEVEL", "WARNING")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # werkzeug (moto's server) raises its own logger to INFO and would print every SQS long poll.
@@ -33,6 +33,10 @@ def main() -> int:
     print(f"  API:      http://127.0.0.1:{stack.api_port}/v1", flush=True)
     print(f"  API key:  {stack.api_key}", flush=True)
     print(f"  AWS:      {os.environ['AWS_ENDPOINT_URL']} (moto)", flush=True)
+    print(f"  Data:     {stack.data_dir} (kept across restarts)", flush=True)
+    if stack.recovery is not None and (stack.recovery.restarted or stack.recovery.failed):
+        print(f"  Recovery: {len(stack.recovery.restarted)} pending scan(s) started again, "
+              f"{len(stack.recovery.failed)} interrupted scan(s) failed", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     done.wait()
     print("Stopping...", flush=True)

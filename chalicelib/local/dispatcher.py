@@ -80,11 +80,13 @@ class LambdaWorkers:
 
         with self._lock:
             if self._pool is None:
+                from chalicelib.local.children import worker_initializer
                 from chalicelib.local.runner import FORKSERVER_PRELOAD
 
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                                 initializer=worker_initializer)
             return self._pool
 
     def invoke(self, handler: str, event: bytes, function_name: str) -> tuple[bytes, str | None]:

@@ -4,7 +4,8 @@ Starting a fresh interpreter per scanner task costs ~0.8 s of CPU (imports, boto
 ~0.2 s of actual checks, so the embedded stack forks tasks from a warm fork server instead. A forked
 task is still its own process: it gets exactly the task's environment, its own session and process
 group (StopTask kills it and its nmap), and runs the same `chalicelib.scanners.task.main` the
-container entrypoint runs.
+container entrypoint runs. The fork server dies with the stack and every task with the fork server
+(`chalicelib.local.children`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ import logging
 import os
 import sys
 
-import boto3
+from chalicelib.local.children import die_with_stack, run_group
 
-import chalicelib.scanners.runner  # noqa: F401 - preloaded: every check module
-from chalicelib.adapters import aws
-from chalicelib.scanners import task
+die_with_stack()  # imported first in the fork server: it dies with the stack (SIGKILL included)
+
+import boto3  # noqa: E402
+
+import chalicelib.scanners.runner  # noqa: E402,F401 - preloaded: every check module
+from chalicelib.adapters import aws  # noqa: E402
+from chalicelib.scanners import task  # noqa: E402
 
 # Warm botocore's loader in the fork server: children reuse the session and its parsed models.
 aws._session = boto3.session.Session()
@@ -28,8 +33,10 @@ for _service in ("s3", "stepfunctions"):
 
 
 def run(env: dict[str, str]) -> None:
-    """The body of one forked scanner task: own session, the task's environment, the entrypoint's main."""
-    os.setsid()
+    """The body of one forked scanner task: own session, the task's environment, the entrypoint's main.
+
+    The task runs under `run_group`: its session dies whole (nmap included) with the fork server.
+    """
     os.environ.clear()
     os.environ.update(env)
     # `ps` shows which scan a scanner process belongs to (Linux).
@@ -37,4 +44,4 @@ def run(env: dict[str, str]) -> None:
         comm.write(f"scn{env.get('SCAN_ID', '')[-12:]}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s scanner %(levelname)s %(name)s %(message)s",
                         force=True)
-    sys.exit(task.main(env))
+    sys.exit(run_group(lambda: task.main(env)))

@@ -177,14 +177,18 @@ IDLE_DEFINITION = json.dumps({"Comment": "Pipeline switched off: scans stay pend
 
 
 def provision(clients: dict[str, Any], *, prefix: str = "perimeter", region: str = "us-east-1",
-              asl_substitutions: dict[str, str] | None = None, pipeline: bool = True) -> Resources:
+              asl_substitutions: dict[str, str] | None = None, pipeline: bool = True,
+              storage: bool = True) -> Resources:
     """Create everything; `clients` maps each of PROVISIONED_SERVICES to a boto3 client. Safe to run twice.
 
     `pipeline=False` deploys IDLE_DEFINITION instead of the ASL file (scans stay pending).
+    `storage=False` skips the DynamoDB table and the S3 bucket: the embedded stack keeps its table and
+    objects in its data directory (SQLite and files), not in moto.
     """
     table, bucket = prefix, f"{prefix}-reports"
-    ensure_table(clients["dynamodb"], table)
-    ensure_bucket(clients["s3"], bucket, region)
+    if storage:
+        ensure_table(clients["dynamodb"], table)
+        ensure_bucket(clients["s3"], bucket, region)
     queue_url, dlq_url = ensure_queues(clients["sqs"], f"{prefix}-webhook-events")
     placeholders = ensure_lambdas(clients["lambda"], clients["iam"], prefix)
     placeholders.update(ensure_scanners(clients["ecs"], clients["ec2"], clients["iam"], prefix))

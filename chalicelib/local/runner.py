@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from chalicelib.local.children import die_with_parent
+
 log = logging.getLogger("perimeter.fargate")
 ROOT = Path(__file__).resolve().parents[2]
 # What the one fork server of the stack imports before forking scanner tasks and Lambda workers.
@@ -81,7 +83,7 @@ class LocalTaskRunner:
                 self._procs.pop(task_arn, None)
         else:
             proc = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL,  # noqa: S603 - our own entrypoint
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=die_with_parent)
             with self._lock:
                 self._procs[task_arn] = proc
             code = proc.wait()
@@ -126,6 +128,19 @@ class LocalTaskRunner:
             arns = list(self._procs)
         for arn in arns:
             self.on_stop_task(arn)
+
+
+def start_fork_server() -> None:
+    """Start the fork server (and the resource tracker) now, from the calling thread.
+
+    Call it from the stack's main thread: the fork server's PR_SET_PDEATHSIG fires when the thread
+    that started it ends, and the stack's main thread lives exactly as long as the stack.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
+    forkserver.ensure_running()
 
 
 def _forked_run(env: dict[str, str]) -> None:

@@ -1,6 +1,9 @@
 """The embedded stack: a moto server as every AWS endpoint, provisioned resources, and the Chalice app.
 
 `python -m chalicelib.local` (what `make run` calls) starts it on 127.0.0.1 and stops on Ctrl-C.
+Its table, objects and pepper live in the data directory (`chalicelib.local.datadir`), so a restart
+loses nothing; moto stays the endpoint for Step Functions, Lambda, ECS and SQS (in memory), and
+restart recovery (`chalicelib.local.recovery`) gives every scan the previous run left in flight an end.
 """
 
 from __future__ import annotations
@@ -9,15 +12,17 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import shlex
 import socket
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from chalicelib.local import datadir
+from chalicelib.local.children import STACK_PID_VAR
 from chalicelib.local.provision import PROVISIONED_SERVICES, Resources, provision
 
 log = logging.getLogger("perimeter.local")
@@ -46,11 +51,23 @@ class LocalStack:
     api_key: str = ""
     runner: Any = None
     lambdas: Any = None
+    data_dir: Path | None = None
+    recovery: Any = None
+    _lock: datadir.StackLock | None = None
 
     def start(self) -> None:
-        """Start moto, provision, register the bootstrap key and serve the API; raises on failure."""
+        """Take the data directory, start moto, provision, serve the API, recover; raises on failure.
+
+        Raises datadir.DataDirError when the data directory is unusable or another stack holds it.
+        """
         from moto.server import ThreadedMotoServer
 
+        self.data_dir = datadir.prepare(self.data_dir or datadir.default_data_dir())
+        self._lock = datadir.StackLock(self.data_dir).acquire()
+        # Every process the stack starts (fork server, Lambda workers, scanner tasks) inherits these.
+        os.environ[datadir.ENV_VAR] = str(self.data_dir)
+        os.environ[STACK_PID_VAR] = str(os.getpid())
+        os.environ.setdefault("PERIMETER_KEY_PEPPER", datadir.load_or_create_pepper(self.data_dir))
         self.moto_port = self.moto_port or int(os.environ.get("MOTO_PORT", "0") or 0) or free_port()
         # The stack's own sockets, refused at every guard whatever the exemptions (workers and tasks inherit it).
         os.environ["PERIMETER_SELF_ENDPOINTS"] = f"127.0.0.1:{self.api_port},127.0.0.1:{self.moto_port}"
@@ -58,7 +75,6 @@ class LocalStack:
         os.environ.update(FAKE_CREDENTIALS)
         os.environ["MOTO_PORT"] = str(self.moto_port)  # moto's Step Functions interpreter calls back here
         os.environ["AWS_ENDPOINT_URL"] = endpoint
-        os.environ.setdefault("PERIMETER_KEY_PEPPER", secrets.token_urlsafe(32))
         os.environ.setdefault("PERIMETER_PUBLIC_BASE_URL", f"http://127.0.0.1:{self.api_port}")
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         server.start()
@@ -72,15 +88,35 @@ class LocalStack:
         clients = {name: make_client(name, bootstrap) for name in PROVISIONED_SERVICES}
         # PERIMETER_LOCAL_PIPELINE=off: scans are accepted and stay pending (to measure the API alone).
         pipeline = os.environ.get("PERIMETER_LOCAL_PIPELINE", "on") != "off"
-        self.resources = provision(clients, region=bootstrap.aws_region, pipeline=pipeline)
+        self.resources = provision(clients, region=bootstrap.aws_region, pipeline=pipeline,
+                                   storage=uses_aws_storage(bootstrap))
         os.environ.update(self.resources.env())
         self._start_pipeline(clients["ecs"])
+        from chalicelib.local.runner import start_fork_server
+
+        start_fork_server()  # from this (the main) thread, once the environment is complete
         self.api_key = self._bootstrap_key()
         self._serve_api()
         from chalicelib.local.poller import start_webhook_poller
         from chalicelib.services import get_services
 
         self.started.append(start_webhook_poller(get_services()))  # the event source mapping of deliver_webhooks
+        datadir.write_stack_info(self.data_dir, datadir.StackInfo(
+            pid=os.getpid(), api_url=f"http://127.0.0.1:{self.api_port}", aws_endpoint=endpoint,
+            queue_url=self.resources.queue_url, dlq_url=self.resources.dlq_url))
+        self.recovery = self._recover()
+
+    def _recover(self) -> Any:
+        """Restart recovery (scans left in flight, undelivered events); None when the table cannot list."""
+        from chalicelib.local.recovery import recover, sweep_outbox
+        from chalicelib.services import get_services
+
+        services = get_services()
+        if not hasattr(services.store, "items"):
+            log.warning("the table is not durable: no restart recovery of scans")
+            sweep_outbox(services)
+            return None
+        return recover(services, services.store)  # type: ignore[arg-type]  # SqliteStore.items
 
     def _start_pipeline(self, ecs: Any) -> None:
         """Connect moto's Lambda and ECS to the in-process dispatcher and the local Fargate runner."""
@@ -95,7 +131,8 @@ class LocalStack:
                            on_stop_task=self.runner.on_stop_task)
 
     def _bootstrap_key(self) -> str:
-        from chalicelib.errors import AlreadyExists
+        """The `local` tenant's key to print: PERIMETER_BOOTSTRAP_API_KEY, else the one kept in the data dir."""
+        from chalicelib.errors import AlreadyExists, Unauthorized
         from chalicelib.services import get_services, set_services
 
         set_services(None)
@@ -105,11 +142,19 @@ class LocalStack:
         given = services.settings.bootstrap_api_key
         if given is not None and len(given.get_secret_value()) < 20:
             raise SystemExit("PERIMETER_BOOTSTRAP_API_KEY must be at least 20 characters.")
+        if given is None and self.data_dir is not None:
+            kept = datadir.read_private(self.data_dir, datadir.BOOTSTRAP_KEY_FILE)
+            if kept is not None:
+                with contextlib.suppress(Unauthorized):  # revoked meanwhile: issue another
+                    if services.auth.authenticate(None, kept).tenant.tenant_id == LOCAL_TENANT:
+                        return kept
         try:
             _, key = services.auth.issue_key(LOCAL_TENANT, name="bootstrap",
                                              key=given.get_secret_value() if given else None)
         except AlreadyExists:
             key = given.get_secret_value() if given else ""
+        if given is None and self.data_dir is not None:
+            datadir.write_private(self.data_dir, datadir.BOOTSTRAP_KEY_FILE, key + "\n")
         return key
 
     def _serve_api(self) -> None:
@@ -122,7 +167,10 @@ class LocalStack:
         _wait_for(f"http://127.0.0.1:{self.api_port}/v1/health")
 
     def stop(self) -> None:
-        """Stop the scanner tasks, the API and moto servers."""
+        """Stop the scanner tasks, the API and moto servers, then free the data directory.
+
+        Scans still in flight are left as they are: the next start's recovery ends them.
+        """
         if self.runner is not None:
             self.runner.stop_all()
         if self.lambdas is not None:
@@ -133,6 +181,20 @@ class LocalStack:
             except Exception:  # shutting down anyway
                 log.exception("error while stopping %s", part)
         self.started.clear()
+        if self._lock is not None and self.data_dir is not None:
+            datadir.remove_stack_info(self.data_dir)
+            self._lock.release()
+            self._lock = None
+
+
+def uses_aws_storage(settings: Any) -> bool:
+    """True when the services would keep the table or the objects in moto (no data directory wiring)."""
+    from chalicelib.adapters.dynamodb import DynamoDBStore
+    from chalicelib.adapters.s3 import S3ObjectStore
+    from chalicelib.services import Services
+
+    probe = Services(settings)
+    return isinstance(probe.store, DynamoDBStore) or isinstance(probe.objects, S3ObjectStore)
 
 
 def _post_json(url: str, body: dict[str, Any]) -> None:
