@@ -94,13 +94,9 @@ def _fail(services: Services, scan: Scan) -> bool:
 
 
 def sweep_outbox(services: Services) -> int:
-    """Re-enqueue undelivered webhook events (the outbox); 0 when there is no outbox or it fails."""
-    outbox = getattr(services, "webhook_outbox", None)
-    if outbox is None:
-        log.warning("no webhook outbox: undelivered events of the previous run are not re-sent")
-        return 0
+    """Re-enqueue undelivered webhook events (the outbox); 0 when the sweep fails (the poller sweeps again)."""
     try:
-        return int(outbox.sweep())
+        return services.webhook_outbox.sweep()
     except Exception:
         log.exception("the webhook outbox sweep failed; the poller will sweep again")
         return 0
