@@ -8,7 +8,9 @@ tracker exits by itself once every holder of its pipe is gone.
 
 The kernel sends the signal when the *thread* that forked the child ends, so the fork server is
 started from the stack's main thread (`chalicelib.local.runner.start_fork_server`). A scanner task
-runs under `run_group`, so the programs it starts (nmap) go down with it.
+runs under `run_group`, so the programs it starts (nmap) go down with it; in subprocess mode the
+runner starts the entrypoint through `python -m chalicelib.local.children COMMAND...`, which execs
+COMMAND under `run_group` for the same reason.
 """
 
 from __future__ import annotations
@@ -106,3 +108,15 @@ def _call(work: Callable[[], int]) -> int:
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
     return code
+
+
+def exec_in_group(argv: list[str]) -> int:
+    """Run the program `argv` under `run_group` (it replaces the worker); returns its exit code."""
+    if not argv:
+        print("usage: python -m chalicelib.local.children COMMAND [ARG...]", file=sys.stderr)
+        return 2
+    return run_group(lambda: os.execvp(argv[0], argv))  # noqa: S606 - the runner's own scanner command
+
+
+if __name__ == "__main__":
+    sys.exit(exec_in_group(sys.argv[1:]))

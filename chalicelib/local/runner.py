@@ -82,8 +82,11 @@ class LocalTaskRunner:
             with self._lock:
                 self._procs.pop(task_arn, None)
         else:
-            proc = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL,  # noqa: S603 - our own entrypoint
-                                    start_new_session=True, preexec_fn=die_with_parent)
+            # The launcher makes itself the leader of a new process group that dies whole with the stack
+            # (the entrypoint and the nmap it starts); StopTask signals that group.
+            launcher = [sys.executable, "-m", "chalicelib.local.children", *self.command]
+            proc = subprocess.Popen(launcher, env=env, stdin=subprocess.DEVNULL,  # noqa: S603 - our own entrypoint
+                                    preexec_fn=die_with_parent, cwd=ROOT)
             with self._lock:
                 self._procs[task_arn] = proc
             code = proc.wait()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,7 +34,9 @@ from tests.support.lab import Lab
 from tests.support.stack import ROOT, RunningStack, stack_processes, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-TARPIT = "127.77.0.1"  # a web target whose port 80 trickles a status line that never ends: the scan hangs
+# A web target whose port 80 trickles a status line that never ends: the scan hangs. A random address, so
+# parallel runs on one machine do not collide on its ports 80/443.
+TARPIT = f"127.77.{random.randint(1, 254)}.{random.randint(1, 254)}"
 
 
 class Receiver:

@@ -133,3 +133,37 @@ def test_run_group_returns_the_work_exit_code() -> None:
     code = subprocess.run([sys.executable, "-c", "import sys; from chalicelib.local.children import run_group; "
                            "sys.exit(run_group(lambda: sys.exit(7)))"], cwd=ROOT, timeout=60, check=False)
     assert code.returncode == 7
+
+
+# The stack's place: it starts a subprocess-mode scanner task the way LocalTaskRunner does, through the
+# group launcher; the task (a shell here) starts `sleep` (nmap's place) and prints the pids.
+LAUNCHER = """
+import subprocess, sys, time
+from chalicelib.local.children import die_with_parent
+task = subprocess.Popen([sys.executable, "-m", "chalicelib.local.children", "sh", "-c",
+                         "sleep 60 & echo $$ $!; wait"], stdout=subprocess.PIPE, text=True,
+                        preexec_fn=die_with_parent)
+print(task.pid, task.stdout.readline().strip(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_subprocess_task_and_what_it_started_die_with_the_killed_stack() -> None:
+    stack = subprocess.Popen([sys.executable, "-c", LAUNCHER], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert stack.stdout is not None
+    pids = [int(p) for p in stack.stdout.readline().split()]  # launcher (group leader), shell, sleep
+    try:
+        assert len(pids) == 3 and all(_alive(p) for p in pids)
+        stack.send_signal(signal.SIGKILL)
+        stack.wait()
+        assert _all_gone(pids), "the launcher, the task and the program the task started must all end"
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_the_launcher_passes_the_programs_exit_code() -> None:
+    done = subprocess.run([sys.executable, "-m", "chalicelib.local.children", "sh", "-c", "exit 5"], cwd=ROOT,
+                          timeout=60, check=False)
+    assert done.returncode == 5
