@@ -41,11 +41,19 @@ from chalicelib.webhooks.models import (
     EndpointStatus,
     WebhookEndpoint,
 )
-from chalicelib.webhooks.policy import DEFAULT_POLICY, Action, Decision, RetryPolicy, send_delay_seconds, visibility_for
+from chalicelib.webhooks.policy import (
+    DEFAULT_POLICY,
+    DEFAULT_TIMEOUT,
+    Action,
+    Decision,
+    RetryPolicy,
+    send_delay_seconds,
+    visibility_for,
+)
 from chalicelib.webhooks.queue import DeliveryMessage, MessageQueue, QueueMessage
 from chalicelib.webhooks.queue_config import DELIVERY_WORKERS
 from chalicelib.webhooks.repository import WebhookRepository
-from chalicelib.webhooks.sender import DEFAULT_TIMEOUT, DeliveryOutcome, deliver
+from chalicelib.webhooks.sender import DeliveryOutcome, deliver
 from chalicelib.webhooks.signing import sign
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,8 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Protocol
 
+DEFAULT_TIMEOUT = 10.0  # seconds one delivery attempt may take, connect to last byte (DESIGN.md section 7)
+
 RETRY_SCHEDULE: tuple[timedelta, ...] = (
     timedelta(0),
     timedelta(seconds=5),

@@ -14,8 +14,12 @@ from __future__ import annotations
 import json
 
 from chalicelib.pipeline.contract import WEBHOOK_CONSUMER
-from chalicelib.webhooks.policy import MAX_VISIBILITY_STEP, SQS_MAX_DELAY_SECONDS, SQS_MAX_VISIBILITY_SECONDS
-from chalicelib.webhooks.sender import DEFAULT_TIMEOUT
+from chalicelib.webhooks.policy import (
+    DEFAULT_TIMEOUT,
+    MAX_VISIBILITY_STEP,
+    SQS_MAX_DELAY_SECONDS,
+    SQS_MAX_VISIBILITY_SECONDS,
+)
 
 # The consumer Lambda (contract.WEBHOOK_CONSUMER: `app.deliver_webhooks`).
 CONSUMER_TIMEOUT_SECONDS = WEBHOOK_CONSUMER.timeout  # 60

@@ -27,10 +27,10 @@ from chalicelib.domain.targets import IPAddress, IPNetwork
 from chalicelib.errors import PerimeterError
 from chalicelib.service.ports import Resolver
 from chalicelib.webhooks.excerpt import MAX_READ_BYTES, response_excerpt
+from chalicelib.webhooks.policy import DEFAULT_TIMEOUT
 from chalicelib.webhooks.url_guard import NOT_ALLOWED, SELF_ENDPOINT, ValidatedUrl, check_webhook_url
 
 USER_AGENT = "Perimeter-Webhook/1.0"
-DEFAULT_TIMEOUT = 10.0
 MAX_EXCERPT_BYTES = MAX_READ_BYTES  # read from the body at most; the log keeps at most 256 characters of text
 # Set by the sender whatever the caller passes: framing and routing are ours to decide.
 _OWNED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "user-agent",

@@ -20,8 +20,8 @@ from chalicelib.adapters.dns import DnsResolver, build_resolver
 from chalicelib.domain.targets import IPNetwork
 from chalicelib.settings import DnsServer
 from chalicelib.webhooks.excerpt import EXCERPT_CHARS, NON_TEXT_NOTE
-from chalicelib.webhooks.policy import Action, RetryPolicy, Verdict, classify
-from chalicelib.webhooks.sender import DEFAULT_TIMEOUT, MAX_EXCERPT_BYTES, USER_AGENT, ErrorKind, deliver
+from chalicelib.webhooks.policy import DEFAULT_TIMEOUT, Action, RetryPolicy, Verdict, classify
+from chalicelib.webhooks.sender import MAX_EXCERPT_BYTES, USER_AGENT, ErrorKind, deliver
 from chalicelib.webhooks.signing import new_secret, sign
 from chalicelib.webhooks.url_guard import check_webhook_url
 from tests.integration.webhooks.conftest import DripServer, Listener, Receiver
