@@ -1,7 +1,8 @@
-"""`python -m chalicelib.local`: run the whole system on 127.0.0.1 until Ctrl-C."""
+"""`python -m chalicelib.local`: run the whole system on 127.0.0.1 (the API on PERIMETER_HOST) until Ctrl-C."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
@@ -19,7 +20,14 @@ def main() -> int:
     # werkzeug (moto's server) raises its own logger to INFO and would print every SQS long poll.
     logging.getLogger("werkzeug").setLevel(level)
     started = time.monotonic()
-    stack = LocalStack(api_port=int(os.environ.get("PERIMETER_PORT", "8000")))
+    host = os.environ.get("PERIMETER_HOST", "127.0.0.1")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        print(f"perimeter: PERIMETER_HOST must be an IPv4 address (127.0.0.1, 0.0.0.0, ...), not {host!r}",
+              file=sys.stderr)
+        return 2
+    stack = LocalStack(api_port=int(os.environ.get("PERIMETER_PORT", "8000")), api_host=host)
     try:
         stack.start()
     except Exception as exc:
@@ -30,7 +38,7 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     print(f"Perimeter is running (started in {time.monotonic() - started:.1f} s)", flush=True)
-    print(f"  API:      http://127.0.0.1:{stack.api_port}/v1", flush=True)
+    print(f"  API:      {stack.api_url}/v1", flush=True)
     print(f"  API key:  {stack.api_key}", flush=True)
     print(f"  AWS:      {os.environ['AWS_ENDPOINT_URL']} (moto)", flush=True)
     print(f"  Data:     {stack.data_dir} (kept across restarts)", flush=True)

@@ -1,6 +1,7 @@
 """The embedded stack: a moto server as every AWS endpoint, provisioned resources, and the Chalice app.
 
-`python -m chalicelib.local` (what `make run` calls) starts it on 127.0.0.1 and stops on Ctrl-C.
+`python -m chalicelib.local` (what `make run` calls) starts it on 127.0.0.1 (the API on
+`PERIMETER_HOST`, 127.0.0.1 unless set) and stops on Ctrl-C.
 Its table, objects and pepper live in the data directory (`chalicelib.local.datadir`), so a restart
 loses nothing; moto stays the endpoint for Step Functions, Lambda, ECS and SQS (in memory), and
 restart recovery (`chalicelib.local.recovery`) gives every scan the previous run left in flight an end.
@@ -45,6 +46,7 @@ class LocalStack:
     """Owns the moto server and the API server threads."""
 
     api_port: int = 8000
+    api_host: str = "127.0.0.1"  # PERIMETER_HOST: an IPv4 address; 0.0.0.0 serves every interface
     moto_port: int = 0
     started: list[Any] = field(default_factory=list)
     resources: Resources | None = None
@@ -54,6 +56,12 @@ class LocalStack:
     data_dir: Path | None = None
     recovery: Any = None
     _lock: datadir.StackLock | None = None
+
+    @property
+    def api_url(self) -> str:
+        """Where this machine reaches the API (127.0.0.1 when it serves every interface)."""
+        host = "127.0.0.1" if self.api_host == "0.0.0.0" else self.api_host  # noqa: S104 - a comparison
+        return f"http://{host}:{self.api_port}"
 
     def start(self) -> None:
         """Take the data directory, start moto, provision, serve the API, recover; raises on failure.
@@ -70,12 +78,12 @@ class LocalStack:
         os.environ.setdefault("PERIMETER_KEY_PEPPER", datadir.load_or_create_pepper(self.data_dir))
         self.moto_port = self.moto_port or int(os.environ.get("MOTO_PORT", "0") or 0) or free_port()
         # The stack's own sockets, refused at every guard whatever the exemptions (workers and tasks inherit it).
-        os.environ["PERIMETER_SELF_ENDPOINTS"] = f"127.0.0.1:{self.api_port},127.0.0.1:{self.moto_port}"
+        os.environ["PERIMETER_SELF_ENDPOINTS"] = f"{self.api_host}:{self.api_port},127.0.0.1:{self.moto_port}"
         endpoint = f"http://127.0.0.1:{self.moto_port}"
         os.environ.update(FAKE_CREDENTIALS)
         os.environ["MOTO_PORT"] = str(self.moto_port)  # moto's Step Functions interpreter calls back here
         os.environ["AWS_ENDPOINT_URL"] = endpoint
-        os.environ.setdefault("PERIMETER_PUBLIC_BASE_URL", f"http://127.0.0.1:{self.api_port}")
+        os.environ.setdefault("PERIMETER_PUBLIC_BASE_URL", self.api_url)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         server.start()
         self.started.append(server)
@@ -102,7 +110,7 @@ class LocalStack:
 
         self.started.append(start_webhook_poller(get_services()))  # the event source mapping of deliver_webhooks
         datadir.write_stack_info(self.data_dir, datadir.StackInfo(
-            pid=os.getpid(), api_url=f"http://127.0.0.1:{self.api_port}", aws_endpoint=endpoint,
+            pid=os.getpid(), api_url=self.api_url, aws_endpoint=endpoint,
             queue_url=self.resources.queue_url, dlq_url=self.resources.dlq_url))
         self.recovery = self._recover()
 
@@ -160,11 +168,11 @@ class LocalStack:
     def _serve_api(self) -> None:
         from chalicelib.local.apiserver import serve_api
 
-        server = serve_api("127.0.0.1", self.api_port)
+        server = serve_api(self.api_host, self.api_port)
         thread = threading.Thread(target=server.serve_forever, name="perimeter-api", daemon=True)
         thread.start()
         self.started.append(server)
-        _wait_for(f"http://127.0.0.1:{self.api_port}/v1/health")
+        _wait_for(f"{self.api_url}/v1/health")
 
     def stop(self) -> None:
         """Stop the scanner tasks, the API and moto servers, then free the data directory.
