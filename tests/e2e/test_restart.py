@@ -237,9 +237,10 @@ def test_restart_with_sigterm_then_sigkill_loses_nothing(lab: Lab, tmp_path: Pat
         saved["grade"] = finished["grade"]
         # scan.completed: attempt 1 failed (receiver down), attempt 2 waits 5 s in the in-memory queue.
         stopped_pid = stack.process.pid
-        stack = stack.restart(signal.SIGTERM, timeout=90)
+        # The receiver comes up once the old stack is gone, so only the new one can deliver (its recovery
+        # re-sends at once; a receiver started after it would meet the next attempt minutes later).
+        stack = stack.restart(signal.SIGTERM, timeout=90, between=receiver.start)
         stacks.append(stack)
-        receiver.start()
         assert not stack_processes(stopped_pid) and not scanner_processes(hanging), "SIGTERM stops every child"
 
         check_nothing_lost(stack, key, saved)

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,12 +68,18 @@ class RunningStack:
         self.process.wait()
         return self.process.pid
 
-    def restart(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> RunningStack:
-        """Stop this stack with `sig` (SIGKILL: killed) and start a new one on the same data dir and port."""
+    def restart(self, sig: int = signal.SIGTERM, timeout: float = 60.0,
+                between: Callable[[], object] | None = None) -> RunningStack:
+        """Stop this stack with `sig` (SIGKILL: killed) and start a new one on the same data dir and port.
+
+        `between` runs once the old stack is gone and before the new one starts.
+        """
         if sig == signal.SIGKILL:
             self.kill()
         else:
             self.stop(sig=sig, keep_data=True)
+        if between is not None:
+            between()
         started = start_stack(self.env, timeout=timeout, data_dir=self.data_dir, port=self.port)
         started.owns_data_dir = self.owns_data_dir
         return started
