@@ -52,7 +52,7 @@ def submit(services: Services, tenant: Any, timeout: int = 300) -> Scan:
 
 
 def entries(services: Services) -> list[str]:
-    return [r.sk for r in services.store.query(DUE_PK, "")]
+    return [r.sk for r in services.store.query(DUE_PK, "0")]
 
 
 def overdue_at(scan: Scan) -> datetime:
