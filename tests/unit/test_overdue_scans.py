@@ -17,8 +17,8 @@ import pytest
 
 from chalicelib.adapters.memory import MemoryQueue, RecordingPublisher, RecordingWorkflow
 from chalicelib.domain.commands import CreateScan
-from chalicelib.domain.models import Scan, ScanStatus
-from chalicelib.local.poller import WebhookPoller
+from chalicelib.domain.models import Scan, ScanStatus, ScanType, utcnow
+from chalicelib.local.poller import WebhookPoller, start_webhook_poller
 from chalicelib.local.provision import ASL_PATH
 from chalicelib.pipeline import contract
 from chalicelib.service.deadlines import (
@@ -251,6 +251,29 @@ def test_the_poller_ends_overdue_scans_on_its_ticks_but_the_first() -> None:
     finally:
         poller.stop()
     assert len(runs) >= 2
+
+
+def test_the_embedded_stacks_poller_ends_an_overdue_scan(services: Services, tenant: Any) -> None:
+    services.webhook_queue, services.webhook_dlq = MemoryQueue(), MemoryQueue()
+    assert services.webhook_consumer and services.webhook_outbox  # built on the real webhook service
+    events = RecordingPublisher()
+    services.__dict__["webhooks"] = events  # what the scans publish is recorded
+    long_ago = utcnow() - GRACE - timedelta(minutes=6)
+    scan = Scan(scan_id="scn_overdue000000000000000001", tenant_id="acme", target="example.com",
+                scan_type=ScanType.POSTURE, timeout_seconds=300, created_at=long_ago, updated_at=long_ago,
+                ready_threshold=65)
+    services.scans.repo.add(scan)
+    services.scans.deadlines.add(scan)  # as ScanService.create writes them
+    poller = start_webhook_poller(services, sweep_interval=0.1)
+    try:
+        deadline = time.monotonic() + 5
+        while services.scans.get("acme", scan.scan_id).status is ScanStatus.PENDING:
+            assert time.monotonic() < deadline, "the poller should have ended the overdue scan"
+            time.sleep(0.05)
+    finally:
+        poller.stop()
+    assert services.scans.get("acme", scan.scan_id).error == OVERDUE
+    assert events.names(scan.scan_id) == ["scan.failed"]
 
 
 def test_terraform_schedules_the_sweeper_every_minute_with_least_privilege() -> None:
