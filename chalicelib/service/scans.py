@@ -1,4 +1,4 @@
-"""Creating, reading, listing, moving and cancelling scans."""
+"""Creating, reading, listing, moving and cancelling scans, and ending the overdue ones."""
 
 from __future__ import annotations
 
@@ -269,11 +269,12 @@ class ScanService:
     def _expire(self, entry: DueEntry) -> int:
         """Fail one overdue scan; 0 when it had ended or is gone (its entry is deleted)."""
         try:
-            scan = self.get(entry.tenant_id, entry.scan_id)
-            if scan.status.terminal:
-                raise IllegalTransition(f"scan {entry.scan_id} is already {scan.status.value}")
-            failed = self.transition(entry.tenant_id, entry.scan_id, ScanStatus.FAILED, error=OVERDUE)
-        except (NotFound, IllegalTransition):  # ended (meanwhile) or gone: only the entry is left
+            ended = self.get(entry.tenant_id, entry.scan_id).status.terminal
+            failed = None if ended else self.transition(entry.tenant_id, entry.scan_id, ScanStatus.FAILED,
+                                                        error=OVERDUE)
+        except (NotFound, IllegalTransition):  # gone, or ended meanwhile
+            failed = None
+        if failed is None:  # only the entry was left
             self.deadlines.remove(entry.sk)
             return 0
         try:
