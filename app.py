@@ -187,3 +187,9 @@ def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def sweep_webhook_outbox(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Re-queue webhook deliveries whose message was lost (EventBridge schedule, every minute, in Terraform)."""
     return {"resent": get_services().webhook_outbox.sweep()}
+
+
+@app.lambda_function(name="sweep_overdue_scans")
+def sweep_overdue_scans(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Fail the scans whose execution ended without ending them (EventBridge schedule, every minute, in Terraform)."""
+    return {"failed": get_services().scans.expire_overdue()}

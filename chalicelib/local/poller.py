@@ -6,7 +6,9 @@ messages not reported in `batchItemFailures` (ReportBatchItemFailures). As in AW
 exception, or a failure naming a message that is not in the batch, leaves the whole batch to come
 back after its visibility timeout. The same thread sweeps the webhook outbox every SWEEP_INTERVAL
 seconds (the stand-in for the `sweep_webhook_outbox` schedule), first right at start: the embedded
-queue lives in memory, so after a restart that first sweep re-queues every pending delivery.
+queue lives in memory, so after a restart that first sweep re-queues every pending delivery. On
+the same ticks, from the second on, it ends overdue scans (`ScanService.expire_overdue`, the
+stand-in for `sweep_overdue_scans`); the first tick leaves the scans a restart found to recovery.
 """
 
 from __future__ import annotations
@@ -56,17 +58,19 @@ def poll_once(queue: MessageQueue, handler: Handler, *, batch_size: int = BATCH_
 
 
 class WebhookPoller:
-    """A daemon thread running `poll_once` until stopped, and `sweep` (when given) every `sweep_interval` s."""
+    """A daemon thread running `poll_once` until stopped, `sweep` (when given) every `sweep_interval` s
+    and `overdue` (when given) on the same ticks but the first."""
 
     def __init__(self, queue: MessageQueue, handler: Handler, *, batch_size: int = BATCH_SIZE,
                  wait_seconds: int = POLLER_WAIT_SECONDS, source_arn: str = "", sweep: Sweep | None = None,
-                 sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> None:
+                 sweep_interval: float = SWEEP_INTERVAL_SECONDS, overdue: Sweep | None = None) -> None:
         self._queue = queue
         self._handler = handler
         self._batch_size = batch_size
         self._wait = wait_seconds
         self._source_arn = source_arn
         self._sweep = sweep
+        self._overdue = overdue
         self._sweep_interval = sweep_interval
         self._next_sweep = 0.0  # monotonic time of the next sweep: the first one runs at once
         self._stopping = threading.Event()
@@ -91,13 +95,16 @@ class WebhookPoller:
             self._thread.join(timeout)
 
     def _sweep_if_due(self) -> None:
-        if self._sweep is None or time.monotonic() < self._next_sweep:
+        if (self._sweep is None and self._overdue is None) or time.monotonic() < self._next_sweep:
             return
         self._next_sweep = time.monotonic() + self._sweep_interval
-        try:
-            self._sweep()
-        except Exception:
-            log.exception("webhook outbox sweep failed; retrying in %.0f s", self._sweep_interval)
+        for name, sweep in (("webhook outbox", self._sweep), ("overdue scan", self._overdue if self.sweeps else None)):
+            if sweep is None:
+                continue
+            try:
+                sweep()
+            except Exception:
+                log.exception("%s sweep failed; retrying in %.0f s", name, self._sweep_interval)
         self.sweeps += 1
 
     def _run(self) -> None:
@@ -114,7 +121,8 @@ class WebhookPoller:
 
 def start_webhook_poller(services: Services, *, sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> WebhookPoller:
     """Start polling `services.webhook_queue` into `services.webhook_consumer.handle`, sweeping
-    `services.webhook_outbox` every `sweep_interval` seconds; `.stop()` ends it."""
+    `services.webhook_outbox` and ending overdue scans (`services.scans.expire_overdue`) every
+    `sweep_interval` seconds; `.stop()` ends it."""
     queue = services.webhook_queue
     return WebhookPoller(queue, services.webhook_consumer.handle, sweep=services.webhook_outbox.sweep,
-                         sweep_interval=sweep_interval).start()
+                         sweep_interval=sweep_interval, overdue=services.scans.expire_overdue).start()

@@ -1,4 +1,4 @@
-"""Creating, reading, listing, moving and cancelling scans."""
+"""Creating, reading, listing, moving and cancelling scans, and ending the overdue ones."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import builtins
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.commands import CreateScan
@@ -28,8 +28,9 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import ConditionFailed, KeyValueStore, Record
 from chalicelib.domain.targets import IPNetwork, guard_addresses, normalise_target
-from chalicelib.errors import BadRequest, Conflict, InvalidDomain, NotFound, ServiceUnavailable
+from chalicelib.errors import BadRequest, Conflict, IllegalTransition, InvalidDomain, NotFound, ServiceUnavailable
 from chalicelib.service.auth import Tenant
+from chalicelib.service.deadlines import OVERDUE_GRACE_SECONDS, OVERDUE_LIMIT, DeadlineIndex, DueEntry, due_sk
 from chalicelib.service.ports import DomainNotFound, EventPublisher, Resolver, ResolverUnavailable, Workflow
 from chalicelib.service.usage import UsageService
 
@@ -40,6 +41,8 @@ _PAGE = 100
 _MAX_PAGES = 20
 # Scan types whose target must be a domain (they read DNS records of the name).
 _DOMAIN_ONLY = {ScanType.POSTURE, ScanType.MAIL}
+OVERDUE = ScanError(code="timeout", message="The scan did not finish within its timeout_seconds; "
+                                            "the pipeline stopped answering.")
 
 
 def encode_cursor(sk: str) -> str:
@@ -101,6 +104,7 @@ class ScanService:
         public_base_url: str = "",
     ) -> None:
         self.repo = ScanRepository(store)
+        self.deadlines = DeadlineIndex(store)
         self._events = events  # a getter: the webhook service is built only when an event is sent
         self._base_url = public_base_url
         self._workflow = workflow
@@ -140,6 +144,9 @@ class ScanService:
             timeout_seconds=command.timeout_seconds, template_id=template_id, created_at=now, updated_at=now,
             ready_threshold=tenant.ready_threshold,
         )
+        # The overdue sweeper's backstop, removed when the scan ends. Written first: a failure between
+        # the two writes leaves an entry without a scan (the sweeper deletes it), never a scan without one.
+        self.deadlines.add(scan)
         self.repo.add(scan)
         self._usage.record_created(tenant.tenant_id, scan_type, now)
         try:
@@ -215,6 +222,10 @@ class ScanService:
         if target.terminal:
             units = BILLABLE_UNITS[scan.scan_type] if target == ScanStatus.COMPLETE else 0
             self._usage.record_finished(tenant_id, target, units, scan.created_at)
+            try:
+                self.deadlines.remove(due_sk(scan))
+            except Exception:  # a stale entry is removed by the overdue sweeper
+                log.exception("could not remove the in-flight entry of %s", scan_id)
         return scan
 
     def cancel(self, tenant_id: str, scan_id: str) -> Scan:
@@ -233,6 +244,45 @@ class ScanService:
             log.exception("could not stop the execution of %s", scan_id)
         self._publish(scan, "scan.cancelled")
         return scan
+
+    def expire_overdue(self, now: datetime | None = None, *, grace_seconds: int = OVERDUE_GRACE_SECONDS,
+                       limit: int = OVERDUE_LIMIT) -> int:
+        """Fail (`timeout`) the scans still running `grace_seconds` after their deadline; returns how many.
+
+        Looks at most `limit` in-flight entries, oldest deadline first. An entry of an ended or
+        vanished scan is deleted. An overdue scan goes through the conditional transition (so a
+        MarkFailed or Finalize that wins the race keeps its outcome), its execution is stopped
+        (best effort) and its `scan.failed` is published keyed (one event whoever publishes it).
+        Never raises for one scan; raises store errors from listing the index.
+        """
+        cutoff = (now or utcnow()) - timedelta(seconds=grace_seconds)
+        failed = 0
+        for entry in self.deadlines.due(cutoff, limit=limit):
+            try:
+                failed += self._expire(entry)
+            except Exception:
+                log.exception("could not expire overdue scan %s; the next sweep tries again", entry.scan_id)
+        if failed:
+            log.warning("overdue sweeper: %d scan(s) failed with code timeout", failed)
+        return failed
+
+    def _expire(self, entry: DueEntry) -> int:
+        """Fail one overdue scan; 0 when it had ended or is gone (its entry is deleted)."""
+        try:
+            ended = self.get(entry.tenant_id, entry.scan_id).status.terminal
+            failed = None if ended else self.transition(entry.tenant_id, entry.scan_id, ScanStatus.FAILED,
+                                                        error=OVERDUE)
+        except (NotFound, IllegalTransition):  # gone, or ended meanwhile
+            failed = None
+        if failed is None:  # only the entry was left
+            self.deadlines.remove(entry.sk)
+            return 0
+        try:
+            self._workflow.stop(entry.scan_id, "did not finish within timeout_seconds")
+        except Exception:  # the scan has ended; a late step is refused its transition
+            log.exception("could not stop the execution of %s", entry.scan_id)
+        self._publish(failed, "scan.failed")
+        return 1
 
     def _publish(self, scan: Scan, event: str) -> None:
         """Publish a scan event when a publisher is wired; a missing publisher is logged, never raised."""

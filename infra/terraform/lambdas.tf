@@ -1,4 +1,4 @@
-# The eight Lambda functions of contract.ALL_LAMBDAS, one deployment package (make package), one
+# The nine Lambda functions of contract.ALL_LAMBDAS, one deployment package (make package), one
 # least-privilege role each. What each function may touch is listed in local.lambda_statements.
 
 locals {
@@ -74,6 +74,18 @@ locals {
       local.enqueue_webhook_event,
       { sid = "DeadLetterUndeliverable", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.webhooks_dlq.arn] },
     ]
+    # The overdue-scan sweeper: reads the in-flight index and the scans, fails overdue ones, stops
+    # their executions and scanner tasks (as cancel does) and publishes their scan.failed.
+    sweep_overdue_scans = [
+      local.table_statement,
+      { sid = "StopOverdueExecutions", actions = ["states:StopExecution"], resources = [local.execution_arn_glob] },
+      {
+        sid       = "ListScannerTasks", actions = ["ecs:ListTasks"], resources = ["*"],
+        condition = { test = "ArnEquals", variable = "ecs:cluster", values = [aws_ecs_cluster.scanners.arn] }
+      },
+      { sid = "StopScannerTasks", actions = ["ecs:DescribeTasks", "ecs:StopTask"], resources = [local.scanner_tasks_glob] },
+      local.enqueue_webhook_event,
+    ]
   }
 }
 
@@ -145,7 +157,7 @@ resource "aws_iam_role_policy" "lambda" {
 
 resource "aws_lambda_function" "fn" {
   #checkov:skip=CKV_AWS_115:Reserved concurrency fails on new accounts (quota 10) and would starve the api; API Gateway throttling and the SQS mapping's maximum_concurrency bound load.
-  #checkov:skip=CKV_AWS_116:Synchronous callers (API Gateway, Step Functions Catch, the SQS mapping with its own DLQ); sweep_webhook_outbox (EventBridge, every minute) has nothing to dead-letter: the next run redoes a failed one.
+  #checkov:skip=CKV_AWS_116:Synchronous callers (API Gateway, Step Functions Catch, the SQS mapping with its own DLQ); the sweepers sweep_webhook_outbox and sweep_overdue_scans (EventBridge, every minute) have nothing to dead-letter: the next run redoes a failed one.
   #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs and partners' public webhook URLs; a VPC would add NAT traffic and endpoints for no isolation gain.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile; the zip is built and deployed by the same operator pipeline (make package, terraform apply).
   for_each = local.lambdas

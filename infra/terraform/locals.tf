@@ -17,11 +17,14 @@ locals {
     mark_failed          = { handler = "app.mark_failed", timeout = 30, memory = 512, asl_placeholder = "mark_failed_arn" }
     deliver_webhooks     = { handler = "app.deliver_webhooks", timeout = 60, memory = 512, asl_placeholder = null }
     sweep_webhook_outbox = { handler = "app.sweep_webhook_outbox", timeout = 60, memory = 512, asl_placeholder = null }
+    sweep_overdue_scans  = { handler = "app.sweep_overdue_scans", timeout = 60, memory = 512, asl_placeholder = null }
   }
   pipeline_lambdas       = { for k, v in local.lambdas : k => v if v.asl_placeholder != null }
   webhook_consumer       = "deliver_webhooks"
   webhook_outbox_sweeper = "sweep_webhook_outbox"
   webhook_outbox_rate    = "rate(1 minute)" # contract.WEBHOOK_OUTBOX_SCHEDULE
+  overdue_scan_sweeper   = "sweep_overdue_scans"
+  overdue_scan_rate      = "rate(1 minute)" # contract.OVERDUE_SCAN_SCHEDULE
 
   # Names are strings built here, not resource attributes, so that the Lambdas can carry the state
   # machine ARN and the API Gateway body can carry the api Lambda's invoke ARN without a cycle.
