@@ -32,10 +32,10 @@ PIPELINE_LAMBDAS: tuple[LambdaSpec, ...] = (
 WEBHOOK_CONSUMER = LambdaSpec("deliver_webhooks", "app.deliver_webhooks", timeout=60, memory=512)
 # The webhook outbox sweeper (chalicelib/webhooks/outbox.py), run by an EventBridge schedule.
 WEBHOOK_OUTBOX_SWEEPER = LambdaSpec("sweep_webhook_outbox", "app.sweep_webhook_outbox", timeout=60, memory=512)
-WEBHOOK_OUTBOX_SCHEDULE = "rate(1 minute)"
 # The overdue-scan sweeper (ScanService.expire_overdue): ends scans no execution ended; EventBridge schedule.
 OVERDUE_SCAN_SWEEPER = LambdaSpec("sweep_overdue_scans", "app.sweep_overdue_scans", timeout=60, memory=512)
-OVERDUE_SCAN_SCHEDULE = "rate(1 minute)"
+# Lambda name -> EventBridge schedule (infra/terraform: local.schedules, sweepers.tf).
+SCHEDULES: dict[str, str] = {WEBHOOK_OUTBOX_SWEEPER.name: "rate(1 minute)", OVERDUE_SCAN_SWEEPER.name: "rate(1 minute)"}
 ALL_LAMBDAS: tuple[LambdaSpec, ...] = (API, *PIPELINE_LAMBDAS, WEBHOOK_CONSUMER, WEBHOOK_OUTBOX_SWEEPER,
                                        OVERDUE_SCAN_SWEEPER)
 

@@ -19,12 +19,13 @@ locals {
     sweep_webhook_outbox = { handler = "app.sweep_webhook_outbox", timeout = 60, memory = 512, asl_placeholder = null }
     sweep_overdue_scans  = { handler = "app.sweep_overdue_scans", timeout = 60, memory = 512, asl_placeholder = null }
   }
-  pipeline_lambdas       = { for k, v in local.lambdas : k => v if v.asl_placeholder != null }
-  webhook_consumer       = "deliver_webhooks"
-  webhook_outbox_sweeper = "sweep_webhook_outbox"
-  webhook_outbox_rate    = "rate(1 minute)" # contract.WEBHOOK_OUTBOX_SCHEDULE
-  overdue_scan_sweeper   = "sweep_overdue_scans"
-  overdue_scan_rate      = "rate(1 minute)" # contract.OVERDUE_SCAN_SCHEDULE
+  pipeline_lambdas = { for k, v in local.lambdas : k => v if v.asl_placeholder != null }
+  webhook_consumer = "deliver_webhooks"
+  # Scheduled sweepers (sweepers.tf): Lambda name -> EventBridge rate (contract.SCHEDULES).
+  schedules = {
+    sweep_webhook_outbox = "rate(1 minute)"
+    sweep_overdue_scans  = "rate(1 minute)"
+  }
 
   # Names are strings built here, not resource attributes, so that the Lambdas can carry the state
   # machine ARN and the API Gateway body can carry the api Lambda's invoke ARN without a cycle.

@@ -59,37 +59,3 @@ resource "aws_lambda_event_source_mapping" "webhooks" {
     maximum_concurrency = var.webhook_max_concurrency
   }
 }
-
-# The webhook outbox (chalicelib/webhooks/outbox.py): every minute, sweep_webhook_outbox re-queues the
-# deliveries whose SQS message was never sent or was lost. A failed run is not retried: the next
-# one, a minute later, does the same work (its conditional writes make overlapping runs safe).
-resource "aws_cloudwatch_event_rule" "webhook_outbox" {
-  name                = "${var.prefix}-webhook-outbox-sweep"
-  description         = "Re-queue webhook deliveries whose message was lost (Perimeter outbox sweeper)."
-  schedule_expression = local.webhook_outbox_rate
-}
-
-resource "aws_cloudwatch_event_target" "webhook_outbox" {
-  rule = aws_cloudwatch_event_rule.webhook_outbox.name
-  arn  = aws_lambda_function.fn[local.webhook_outbox_sweeper].arn
-
-  retry_policy {
-    maximum_retry_attempts       = 0
-    maximum_event_age_in_seconds = 60
-  }
-}
-
-resource "aws_lambda_permission" "webhook_outbox" {
-  statement_id  = "AllowEventBridgeSchedule"
-  action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.fn[local.webhook_outbox_sweeper].function_name
-  principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.webhook_outbox.arn
-}
-
-# Async invocations of the sweeper are not retried either (the schedule is the retry).
-resource "aws_lambda_function_event_invoke_config" "webhook_outbox" {
-  function_name                = aws_lambda_function.fn[local.webhook_outbox_sweeper].function_name
-  maximum_retry_attempts       = 0
-  maximum_event_age_in_seconds = 60
-}

@@ -1,17 +1,23 @@
-# The overdue-scan sweeper (ScanService.expire_overdue): every minute, sweep_overdue_scans fails with
-# code `timeout` every scan still in flight OVERDUE_GRACE_SECONDS (about 20 min) after created_at +
-# timeout_seconds, whose execution ended without MarkFailed (state machine timeout, MarkFailed out
-# of retries, an operator's StopExecution, a vanished execution). A failed run is not retried: the
-# next one, a minute later, does the same work (conditional transitions make overlapping runs safe).
-resource "aws_cloudwatch_event_rule" "overdue_scans" {
-  name                = "${var.prefix}-overdue-scan-sweep"
-  description         = "End scans whose pipeline execution stopped answering (Perimeter overdue-scan sweeper)."
-  schedule_expression = local.overdue_scan_rate
+# Scheduled sweepers, one per entry of local.schedules (contract.SCHEDULES), each every minute:
+# - sweep_webhook_outbox (chalicelib/webhooks/outbox.py) re-queues the webhook deliveries whose SQS
+#   message was never sent or was lost;
+# - sweep_overdue_scans (ScanService.expire_overdue) fails with code `timeout` every scan still in
+#   flight OVERDUE_GRACE_SECONDS (about 20 min) after created_at + timeout_seconds, whose execution
+#   ended without MarkFailed (state machine timeout, MarkFailed out of retries, an operator's
+#   StopExecution, a vanished execution).
+# A failed run is not retried: the next one, a minute later, does the same work (conditional writes
+# make overlapping runs safe).
+resource "aws_cloudwatch_event_rule" "sweeper" {
+  for_each            = local.schedules
+  name                = "${var.prefix}-${replace(each.key, "_", "-")}"
+  description         = "Perimeter sweeper ${each.key}."
+  schedule_expression = each.value
 }
 
-resource "aws_cloudwatch_event_target" "overdue_scans" {
-  rule = aws_cloudwatch_event_rule.overdue_scans.name
-  arn  = aws_lambda_function.fn[local.overdue_scan_sweeper].arn
+resource "aws_cloudwatch_event_target" "sweeper" {
+  for_each = local.schedules
+  rule     = aws_cloudwatch_event_rule.sweeper[each.key].name
+  arn      = aws_lambda_function.fn[each.key].arn
 
   retry_policy {
     maximum_retry_attempts       = 0
@@ -19,17 +25,19 @@ resource "aws_cloudwatch_event_target" "overdue_scans" {
   }
 }
 
-resource "aws_lambda_permission" "overdue_scans" {
+resource "aws_lambda_permission" "sweeper" {
+  for_each      = local.schedules
   statement_id  = "AllowEventBridgeSchedule"
   action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.fn[local.overdue_scan_sweeper].function_name
+  function_name = aws_lambda_function.fn[each.key].function_name
   principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.overdue_scans.arn
+  source_arn    = aws_cloudwatch_event_rule.sweeper[each.key].arn
 }
 
-# Async invocations of the sweeper are not retried either (the schedule is the retry).
-resource "aws_lambda_function_event_invoke_config" "overdue_scans" {
-  function_name                = aws_lambda_function.fn[local.overdue_scan_sweeper].function_name
+# Async invocations of a sweeper are not retried either (the schedule is the retry).
+resource "aws_lambda_function_event_invoke_config" "sweeper" {
+  for_each                     = local.schedules
+  function_name                = aws_lambda_function.fn[each.key].function_name
   maximum_retry_attempts       = 0
   maximum_event_age_in_seconds = 60
 }

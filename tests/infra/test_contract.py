@@ -108,6 +108,20 @@ def test_lambda_zip_default_is_what_make_package_builds(tf: Config) -> None:
     assert (TERRAFORM_DIR / routes).resolve() == ROOT / "dist" / "api-routes.json"
 
 
+def test_every_sweeper_is_scheduled_as_the_contract_says_and_never_retried(tf: Config) -> None:
+    assert tf.locals["schedules"] == contract.SCHEDULES
+    assert set(contract.SCHEDULES) <= {spec.name for spec in contract.ALL_LAMBDAS}
+    rule = tf.resource("aws_cloudwatch_event_rule", "sweeper")
+    assert (rule["for_each"], rule["schedule_expression"]) == ("${local.schedules}", "${each.value}")
+    target = tf.resource("aws_cloudwatch_event_target", "sweeper")
+    assert target["arn"] == "${aws_lambda_function.fn[each.key].arn}"
+    assert target["retry_policy"][0]["maximum_retry_attempts"] == 0
+    permission = tf.resource("aws_lambda_permission", "sweeper")
+    assert permission["principal"] == "events.amazonaws.com"
+    assert permission["source_arn"] == "${aws_cloudwatch_event_rule.sweeper[each.key].arn}"
+    assert tf.resource("aws_lambda_function_event_invoke_config", "sweeper")["maximum_retry_attempts"] == 0
+
+
 def test_app_defines_every_handler_of_the_contract() -> None:
     app_module = importlib.import_module("app")
     missing = [spec.handler for spec in contract.ALL_LAMBDAS if not hasattr(app_module, spec.handler.split(".")[1])]

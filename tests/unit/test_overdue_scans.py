@@ -281,15 +281,7 @@ def test_terraform_schedules_the_sweeper_every_minute_with_least_privilege() -> 
     from tests.infra.terraform_config import load
 
     tf = load()
-    assert tf.locals["overdue_scan_sweeper"] == contract.OVERDUE_SCAN_SWEEPER.name
-    assert tf.locals["overdue_scan_rate"] == contract.OVERDUE_SCAN_SCHEDULE == "rate(1 minute)"
-    rule = tf.resource("aws_cloudwatch_event_rule", "overdue_scans")
-    assert rule["schedule_expression"] == "${local.overdue_scan_rate}"
-    target = tf.resource("aws_cloudwatch_event_target", "overdue_scans")
-    assert target["arn"] == "${aws_lambda_function.fn[local.overdue_scan_sweeper].arn}"
-    permission = tf.resource("aws_lambda_permission", "overdue_scans")
-    assert permission["principal"] == "events.amazonaws.com"
-    assert permission["source_arn"] == "${aws_cloudwatch_event_rule.overdue_scans.arn}"
+    assert tf.locals["schedules"][contract.OVERDUE_SCAN_SWEEPER.name] == "rate(1 minute)"
     statements = tf.locals["lambda_statements"]["sweep_overdue_scans"]
     assert {"${local.table_statement}", "${local.enqueue_webhook_event}"} <= {s for s in statements
                                                                               if isinstance(s, str)}

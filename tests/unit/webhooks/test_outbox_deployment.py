@@ -18,20 +18,12 @@ def test_the_sweeper_is_a_lambda_of_the_contract_and_of_app(services: Services) 
     assert app.sweep_webhook_outbox({}, None) == {"resent": 0}
 
 
-def test_terraform_schedules_the_sweeper_every_minute() -> None:
+def test_terraform_gives_the_sweeper_the_table_the_queue_and_the_dead_letter_queue() -> None:
     pytest.importorskip("hcl2", reason="python-hcl2 is not installed (requirements-dev.txt)")
     from tests.infra.terraform_config import load
 
     tf = load()
-    assert tf.locals["webhook_outbox_sweeper"] == contract.WEBHOOK_OUTBOX_SWEEPER.name
-    assert tf.locals["webhook_outbox_rate"] == contract.WEBHOOK_OUTBOX_SCHEDULE == "rate(1 minute)"
-    rule = tf.resource("aws_cloudwatch_event_rule", "webhook_outbox")
-    assert rule["schedule_expression"] == "${local.webhook_outbox_rate}"
-    target = tf.resource("aws_cloudwatch_event_target", "webhook_outbox")
-    assert target["arn"] == "${aws_lambda_function.fn[local.webhook_outbox_sweeper].arn}"
-    permission = tf.resource("aws_lambda_permission", "webhook_outbox")
-    assert permission["principal"] == "events.amazonaws.com"
-    assert permission["source_arn"] == "${aws_cloudwatch_event_rule.webhook_outbox.arn}"
+    assert tf.locals["schedules"][contract.WEBHOOK_OUTBOX_SWEEPER.name] == "rate(1 minute)"
     statements = tf.locals["lambda_statements"]["sweep_webhook_outbox"]
     assert {"${local.table_statement}", "${local.enqueue_webhook_event}"} <= {s for s in statements
                                                                               if isinstance(s, str)}
