@@ -36,13 +36,6 @@ GRACE = timedelta(seconds=OVERDUE_GRACE_SECONDS)
 
 
 @pytest.fixture
-def events(services: Services) -> RecordingPublisher:
-    recorded = RecordingPublisher()
-    services.__dict__["webhooks"] = recorded  # `events` is the webhook service
-    return recorded
-
-
-@pytest.fixture
 def tenant(services: Services) -> Any:
     return services.auth.create_tenant("acme", "Acme")
 

@@ -22,13 +22,6 @@ from tests.unit.test_pipeline_steps import put_evidence, step
 
 
 @pytest.fixture
-def events(services: Services) -> RecordingPublisher:
-    recorded = RecordingPublisher()
-    services.__dict__["webhooks"] = recorded  # `events` is the webhook service
-    return recorded
-
-
-@pytest.fixture
 def tenant(services: Services) -> Any:
     return services.auth.create_tenant("t1", "One")
 
