@@ -36,6 +36,23 @@ moto is the embedded stack's AWS; these patches close the gaps the real ASL need
 10. ECS RunTask/StopTask notify the local Fargate runner (`chalicelib.local.runner`), which starts
    the scanner entrypoint with the task's environment and kills it when the task is stopped.
 
+What `terraform apply` of infra/terraform needs (issue 15; upstream text in docs/moto-upstream.md):
+
+11. AWS managed IAM policies exist only with MOTO_IAM_LOAD_MANAGED_POLICIES=true, so attaching
+   `AmazonAPIGatewayPushToCloudWatchLogs` fails (NoSuchEntity). They are loaded.
+12. SQS stores `RedriveAllowPolicy` but never returns it and refuses it as an attribute name in
+   GetQueueAttributes; the provider then waits 20 minutes for it. It is returned.
+13. Step Functions `ValidateStateMachineDefinition` and `ListStateMachineVersions` are not
+   implemented (HTTP 500, retried by the provider). Validation parses with moto's own ASL parser.
+14. ECS RunTask sums container-level `memory` only: a task definition with task-level memory alone
+   (valid on Fargate, as infra/terraform's) crashes it with a TypeError. Task-level cpu/memory count.
+15. S3 bucket policies: moto evaluates a statement's Condition without any request context, so a
+   conditional statement always fails its condition and reads as DENIED: the `DenyPlainHttp` and
+   presigned-age Deny statements refuse every PutObject. Conditional statements are left out.
+16. SQS event source mappings: moto invokes the function inline in SendMessage, one message per
+   event, and deletes the batch whatever `batchItemFailures` says. With an `on_event_source_mapping`
+   hook (the endpoint's poller) the mapping is handed to the hook instead and moto leaves the queue alone.
+
 Known and left alone: StopExecution only flags the execution; a state waiting on a task token
 notices at its next heartbeat check, so the execution reads RUNNING for up to HeartbeatSeconds
 (AWS aborts at once). Waking the waiter instead makes moto run the Catch and end FAILED, which is
@@ -61,14 +78,16 @@ Invoker = Callable[[str, bytes, str], tuple[bytes, str | None]]
 # (cluster arn, task arn, environment of the scanner container) -> None
 RunTaskHook = Callable[[str, str, dict[str, str]], None]
 StopTaskHook = Callable[[str], None]
+# (function ARN, event source ARN, batch size) -> None: an SQS event source mapping was created
+MappingHook = Callable[[str, str, int], None]
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"installed": False, "invoker": None, "on_run": None, "on_stop": None}
+_state: dict[str, Any] = {"installed": False, "invoker": None, "on_run": None, "on_stop": None, "on_mapping": None}
 
 
 def install(*, invoker: Invoker | None = None, on_run_task: RunTaskHook | None = None,
-            on_stop_task: StopTaskHook | None = None) -> None:
-    """Apply the patches (once per process) and set the dispatcher and runner hooks.
+            on_stop_task: StopTaskHook | None = None, on_event_source_mapping: MappingHook | None = None) -> None:
+    """Apply the patches (once per process) and set the dispatcher, runner and event source mapping hooks.
 
     Calling again replaces the hooks. Raises RuntimeError on a moto version the patches were not
     written for: each must be re-checked against the new version's source before the pin moves.
@@ -76,7 +95,7 @@ def install(*, invoker: Invoker | None = None, on_run_task: RunTaskHook | None =
     if moto.__version__ != MOTO_VERSION:
         raise RuntimeError(f"chalicelib.local.moto_fixes targets moto {MOTO_VERSION}, found {moto.__version__}")
     with _lock:
-        _state.update(invoker=invoker, on_run=on_run_task, on_stop=on_stop_task)
+        _state.update(invoker=invoker, on_run=on_run_task, on_stop=on_stop_task, on_mapping=on_event_source_mapping)
         if _state["installed"]:
             return
         _patch_ecs_normalisation()
@@ -89,6 +108,12 @@ def install(*, invoker: Invoker | None = None, on_run_task: RunTaskHook | None =
         _patch_client_cache()
         _patch_lambda_invoke()
         _patch_ecs_hooks()
+        _load_managed_policies()
+        _patch_redrive_allow_policy()
+        _patch_state_machine_validation_and_versions()
+        _patch_task_level_memory()
+        _patch_conditional_bucket_policy()
+        _patch_event_source_mappings()
         _state["installed"] = True
 
 
@@ -352,3 +377,117 @@ def _container_environment(task: Any) -> dict[str, str]:
         if override.get("name") in (name, None):
             env.update({str(p["name"]): str(p["value"]) for p in override.get("environment", [])})
     return env
+
+
+# -- 11. AWS managed IAM policies ------------------------------------------------------------------
+def _load_managed_policies() -> None:
+    from moto.core.config import default_user_config
+
+    # What MOTO_IAM_LOAD_MANAGED_POLICIES=true does; read when an account's IAM backend is created.
+    default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
+
+
+# -- 12. SQS RedriveAllowPolicy is returned ----------------------------------------------------------
+def _patch_redrive_allow_policy() -> None:
+    from moto.sqs.models import Queue
+
+    if "RedriveAllowPolicy" not in Queue.BASE_ATTRIBUTES:
+        Queue.BASE_ATTRIBUTES.append("RedriveAllowPolicy")  # a valid name for GetQueueAttributes
+    setattr(Queue, "redrive_allow_policy", None)  # noqa: B010 - the default of a queue created without it
+    original = Queue.attributes.fget  # type: ignore[attr-defined]
+
+    def attributes(self: Any) -> dict[str, Any]:
+        result: dict[str, Any] = original(self)
+        if result.get("RedriveAllowPolicy") is None:
+            result.pop("RedriveAllowPolicy", None)
+        return result
+
+    setattr(Queue, "attributes", property(attributes))  # noqa: B010
+
+
+# -- 13. ValidateStateMachineDefinition, ListStateMachineVersions ------------------------------------
+def _patch_state_machine_validation_and_versions() -> None:
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def validate_state_machine_definition(self: Any) -> Any:
+        try:
+            AmazonStateLanguageParser.parse(self._get_param("definition"))
+        except Exception as exc:  # any parse error is a diagnostic, as in AWS
+            diagnostic = {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": str(exc)[:1000]}
+            return ActionResult({"result": "FAIL", "diagnostics": [diagnostic], "truncated": False})
+        return ActionResult({"result": "OK", "diagnostics": [], "truncated": False})
+
+    def list_state_machine_versions(self: Any) -> Any:
+        machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
+        versions = sorted(machine.versions.values(), key=lambda v: v.version, reverse=True)
+        return ActionResult({"stateMachineVersions": [
+            {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in versions]})
+
+    setattr(StepFunctionResponse, "validate_state_machine_definition", validate_state_machine_definition)  # noqa: B010
+    setattr(StepFunctionResponse, "list_state_machine_versions", list_state_machine_versions)  # noqa: B010
+
+
+# -- 14. RunTask with task-level cpu and memory only ----------------------------------------------------
+def _patch_task_level_memory() -> None:
+    from types import SimpleNamespace
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+    def requirements(task_definition: Any) -> dict[str, Any]:
+        keys = ("memory", "Memory", "memoryReservation", "MemoryReservation")
+        containers = [cd if any(k in cd for k in keys) else {**cd, "memory": 0}
+                      for cd in task_definition.container_definitions]
+        result: dict[str, Any] = original(SimpleNamespace(container_definitions=containers))  # type: ignore[arg-type]
+        for name, attribute in (("MEMORY", "memory"), ("CPU", "cpu")):
+            task_level = getattr(task_definition, attribute, None)
+            if not result[name] and task_level:
+                result[name] = int(task_level)
+        return result
+
+    setattr(EC2ContainerServiceBackend, "_calculate_task_resource_requirements", staticmethod(requirements))  # noqa: B010
+
+
+# -- 15. bucket-policy statements with a Condition -----------------------------------------------------
+def _patch_conditional_bucket_policy() -> None:
+    import json
+
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        policy = json.loads(self.policy)
+        statements = policy.get("Statement") or []
+        # moto has no request context (aws:SecureTransport, signature age, ...) to evaluate a Condition
+        # against: such a statement does not apply, instead of denying every request.
+        policy["Statement"] = [s for s in (statements if isinstance(statements, list) else [statements])
+                               if "Condition" not in s]
+        return IAMPolicy(json.dumps(policy)).is_action_permitted(action, resource)
+
+    setattr(FakeBucket, "get_permission", get_permission)  # noqa: B010
+
+
+# -- 16. SQS event source mappings go to the hook -----------------------------------------------------
+def _patch_event_source_mappings() -> None:
+    from moto.awslambda.models import LambdaBackend
+    from moto.sqs.models import sqs_backends
+
+    original = LambdaBackend.create_event_source_mapping
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        esm = original(self, spec)
+        hook: MappingHook | None = _state["on_mapping"]
+        if hook is None or ":sqs:" not in esm.event_source_arn:
+            return esm
+        for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+            if queue.queue_arn == esm.event_source_arn:
+                queue.lambda_event_source_mappings.pop(esm.function_arn, None)
+        hook(esm.function_arn, esm.event_source_arn, int(esm.batch_size))
+        return esm
+
+    setattr(LambdaBackend, "create_event_source_mapping", create_event_source_mapping)  # noqa: B010
