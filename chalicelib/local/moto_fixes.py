@@ -89,6 +89,7 @@ def install(*, invoker: Invoker | None = None, on_run_task: RunTaskHook | None =
         _patch_client_cache()
         _patch_lambda_invoke()
         _patch_ecs_hooks()
+        _patch_ecs_capacity_provider_strategy()
         _state["installed"] = True
 
 
@@ -352,3 +353,18 @@ def _container_environment(task: Any) -> dict[str, str]:
         if override.get("name") in (name, None):
             env.update({str(p["name"]): str(p["value"]) for p in override.get("environment", [])})
     return env
+
+
+# -- ECS RunTask keeps its CapacityProviderStrategy (issue 15: scanner tasks on Fargate Spot) ---------
+def _patch_ecs_capacity_provider_strategy() -> None:
+    """moto 5.2.5 drops `CapacityProviderStrategy` from an `ecs:runTask` state's Parameters.
+
+    The interpreter keeps only the keys of its `_SUPPORTED_API_PARAM_BINDINGS["runtask"]` set (copied
+    from LocalStack) and silently pops the rest, so the scanner tasks reached RunTask with no strategy
+    and ran on the cluster default. AWS Step Functions passes it through (the CDK's EcsRunTask emits it,
+    `CapacityProviderOptions.custom`); moto's ECS backend already honours it. Added to the set.
+    Upstream text: docs/moto-upstream.md (lead: add the entry, "RunTask CapacityProviderStrategy").
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_ecs
+
+    state_task_service_ecs._SUPPORTED_API_PARAM_BINDINGS["runtask"].add("CapacityProviderStrategy")

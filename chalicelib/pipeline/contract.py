@@ -40,8 +40,10 @@ ALL_LAMBDAS: tuple[LambdaSpec, ...] = (API, *PIPELINE_LAMBDAS, WEBHOOK_CONSUMER,
                                        OVERDUE_SCAN_SWEEPER)
 
 # `${name}` placeholders in scan-pipeline.asl.json besides the Lambda ARNs (Terraform templatefile vars).
+# scanner_capacity_provider: FARGATE_SPOT or FARGATE, the scanner RunTasks' CapacityProviderStrategy.
 ASL_INFRA_PLACEHOLDERS: tuple[str, ...] = (
     "cluster_arn", "scanner_task_definition_arn", "scanner_subnet_1", "scanner_subnet_2", "scanner_security_group",
+    "scanner_capacity_provider",
 )
 ASL_PLACEHOLDERS: tuple[str, ...] = (
     *(spec.asl_placeholder for spec in PIPELINE_LAMBDAS if spec.asl_placeholder), *ASL_INFRA_PLACEHOLDERS,

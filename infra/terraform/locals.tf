@@ -108,6 +108,7 @@ locals {
     scanner_subnet_1            = aws_subnet.private[0].id
     scanner_subnet_2            = aws_subnet.private[1].id
     scanner_security_group      = aws_security_group.scanner.id
+    scanner_capacity_provider   = var.scanner_capacity_provider
   }
   asl_vars = merge(local.asl_lambda_vars, local.asl_infra_vars)
 
