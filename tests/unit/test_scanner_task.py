@@ -309,3 +309,10 @@ def test_sigterm_handler_is_not_installed_off_the_main_thread() -> None:
     worker.start()
     worker.join(5)
     assert installed == [False]
+
+
+def test_dockerfile_builds_for_arm64_and_amd64_from_a_multi_arch_base() -> None:
+    assert not re.search(r"^FROM\s+--platform", DOCKERFILE, re.M)  # a pinned platform would break arm64
+    assert "--platform linux/arm64,linux/amd64" in DOCKERFILE
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    assert "--platform linux/arm64,linux/amd64" in deploy
