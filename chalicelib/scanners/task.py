@@ -264,7 +264,12 @@ def install_sigterm_handler(task: ScannerTask, exit_now: Callable[[int], None] =
         return False
 
     def on_sigterm(signum: int, _frame: object) -> None:
-        exit_now(task.interrupt(f"{signal.Signals(signum).name} (Spot interruption or StopTask)"))
+        try:
+            code = task.interrupt(f"{signal.Signals(signum).name} (Spot interruption or StopTask)")
+        except Exception:  # the answer could not be sent: exit anyway, the heartbeat timeout will notice
+            log.exception("could not report the interruption")
+            code = EXIT_FAILED
+        exit_now(code)
 
     signal.signal(signal.SIGTERM, on_sigterm)
     return True

@@ -292,6 +292,27 @@ def test_sigterm_before_the_answer_reports_scanner_transient_for_the_asl_retry()
     assert asl.count('"Scanner.Transient"') >= 2
 
 
+def test_sigterm_exits_even_when_the_answer_cannot_be_sent() -> None:
+    import signal
+
+    from chalicelib.scanners.task import install_sigterm_handler
+
+    class Unreachable(Callbacks):
+        def failure(self, token: str, error: str, cause: str) -> None:
+            raise ConnectionError("endpoint unreachable")
+
+    task = make_task(Unreachable(), MemoryObjectStore(), lambda t, s, o: results(s))
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert install_sigterm_handler(task, _exit_now)
+        with pytest.raises(Exited) as exited:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert exited.value.code == EXIT_FAILED
+
+
 def test_sigterm_after_the_answer_sends_nothing_more() -> None:
     callbacks = Callbacks()
     task = make_task(callbacks, MemoryObjectStore(), lambda t, s, o: results(s))
