@@ -18,6 +18,7 @@ locals {
     deliver_webhooks     = { handler = "app.deliver_webhooks", timeout = 60, memory = 512, asl_placeholder = null }
     sweep_webhook_outbox = { handler = "app.sweep_webhook_outbox", timeout = 60, memory = 512, asl_placeholder = null }
     sweep_overdue_scans  = { handler = "app.sweep_overdue_scans", timeout = 60, memory = 512, asl_placeholder = null }
+    scanner_task_stopped = { handler = "app.scanner_task_stopped", timeout = 30, memory = 256, asl_placeholder = null }
   }
   pipeline_lambdas = { for k, v in local.lambdas : k => v if v.asl_placeholder != null }
   webhook_consumer = "deliver_webhooks"
