@@ -198,7 +198,6 @@ def sweep_overdue_scans(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="scanner_task_stopped")
 def scanner_task_stopped(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Fail the scan's task token when its scanner task stopped without answering (EventBridge, ECS task stopped)."""
-    from chalicelib.adapters.stepfunctions import TaskCallbacks
     from chalicelib.pipeline.task_events import handle_task_state_change
 
-    return handle_task_state_change(event, TaskCallbacks(get_services().aws("stepfunctions")))
+    return handle_task_state_change(event, get_services().task_callbacks)

@@ -167,12 +167,12 @@ def test_the_lambda_handler_fails_the_token_through_step_functions(monkeypatch: 
         def send_task_failure(self, **kwargs: Any) -> None:
             sent.append(kwargs)
 
-    class FakeServices:
-        def aws(self, service: str) -> Any:
-            assert service == "stepfunctions"
-            return Client()
+    from chalicelib.services import Services
+    from chalicelib.settings import Settings
 
-    monkeypatch.setattr(app, "get_services", lambda: FakeServices())
+    services = Services(Settings.from_env({}, key_pepper="test-pepper-0123456789"))
+    monkeypatch.setattr(services, "aws", lambda service: Client() if service == "stepfunctions" else None)
+    monkeypatch.setattr(app, "get_services", lambda: services)
     result = app.scanner_task_stopped(stopped_event(139), None)
     assert result["failed"] is True
     assert [(s["taskToken"], s["error"]) for s in sent] == [(TOKEN, "Scanner.Crashed")]
