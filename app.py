@@ -193,3 +193,11 @@ def sweep_webhook_outbox(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def sweep_overdue_scans(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Fail the scans whose execution ended without ending them (EventBridge schedule, every minute, in Terraform)."""
     return {"failed": get_services().scans.expire_overdue()}
+
+
+@app.lambda_function(name="scanner_task_stopped")
+def scanner_task_stopped(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Fail the scan's task token when its scanner task stopped without answering (EventBridge, ECS task stopped)."""
+    from chalicelib.pipeline.task_events import handle_task_state_change
+
+    return handle_task_state_change(event, get_services().task_callbacks)

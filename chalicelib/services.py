@@ -18,6 +18,7 @@ from chalicelib.service.usage import UsageService
 from chalicelib.settings import Settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.stepfunctions import TaskCallbacks
     from chalicelib.pipeline.steps import Pipeline
     from chalicelib.service.ports import EventPublisher  # this and below: webhooks (issue 4)
     from chalicelib.service.webhooks import WebhookService
@@ -130,6 +131,13 @@ class Services:
         return Pipeline(self.scans, self.objects, self.events, self.reports,
                         heartbeat_seconds=self.settings.scanner_heartbeat_seconds,
                         public_base_url=self.settings.public_base_url)
+
+    @cached_property
+    def task_callbacks(self) -> TaskCallbacks:
+        """Step Functions task-token answers (the `scanner_task_stopped` Lambda fails a dead task's token)."""
+        from chalicelib.adapters.stepfunctions import TaskCallbacks
+
+        return TaskCallbacks(self.aws("stepfunctions"))
 
     # -- webhooks (issue 4): queue adapters, the webhook service (the EventPublisher) and the SQS consumer.
     # Tests may assign `webhook_queue` / `webhook_dlq` (e.g. MemoryQueue) before first use.

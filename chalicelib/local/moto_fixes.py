@@ -52,6 +52,8 @@ What `terraform apply` of infra/terraform needs (issue 15; upstream text in docs
 16. SQS event source mappings: moto invokes the function inline in SendMessage, one message per
    event, and deletes the batch whatever `batchItemFailures` says. With an `on_event_source_mapping`
    hook (the endpoint's poller) the mapping is handed to the hook instead and moto leaves the queue alone.
+17. Step Functions' `ecs:runTask` drops `CapacityProviderStrategy` from the state's Parameters (the
+   interpreter keeps a fixed set of keys), so Spot scanner tasks ran on the cluster default. Kept.
 
 Known and left alone: StopExecution only flags the execution; a state waiting on a task token
 notices at its next heartbeat check, so the execution reads RUNNING for up to HeartbeatSeconds
@@ -114,6 +116,7 @@ def install(*, invoker: Invoker | None = None, on_run_task: RunTaskHook | None =
         _patch_task_level_memory()
         _patch_conditional_bucket_policy()
         _patch_event_source_mappings()
+        _patch_ecs_capacity_provider_strategy()
         _state["installed"] = True
 
 
@@ -491,3 +494,18 @@ def _patch_event_source_mappings() -> None:
         return esm
 
     setattr(LambdaBackend, "create_event_source_mapping", create_event_source_mapping)  # noqa: B010
+
+
+# -- 17. ECS RunTask keeps its CapacityProviderStrategy (issue 15: scanner tasks on Fargate Spot) ------
+def _patch_ecs_capacity_provider_strategy() -> None:
+    """moto 5.2.5 drops `CapacityProviderStrategy` from an `ecs:runTask` state's Parameters.
+
+    The interpreter keeps only the keys of its `_SUPPORTED_API_PARAM_BINDINGS["runtask"]` set (copied
+    from LocalStack) and silently pops the rest, so the scanner tasks reached RunTask with no strategy
+    and ran on the cluster default. AWS Step Functions passes it through (the CDK's EcsRunTask emits it,
+    `CapacityProviderOptions.custom`); moto's ECS backend already honours it. Added to the set.
+    Upstream text: docs/moto-upstream.md (lead: add the entry, "RunTask CapacityProviderStrategy").
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_ecs
+
+    state_task_service_ecs._SUPPORTED_API_PARAM_BINDINGS["runtask"].add("CapacityProviderStrategy")

@@ -148,9 +148,16 @@ def ensure_lambdas(lam: Any, iam: Any, prefix: str) -> dict[str, str]:
     return arns
 
 
+SCANNER_CAPACITY_PROVIDER = "FARGATE_SPOT"  # var.scanner_capacity_provider's default in infra/terraform
+
+
 def ensure_scanners(ecs: Any, ec2: Any, iam: Any, prefix: str) -> dict[str, str]:
     """The scanners' cluster, task definition and network (moto's default VPC); returns ASL placeholders."""
-    cluster = ecs.create_cluster(clusterName=f"{prefix}-scanners")["cluster"]["clusterArn"]
+    # As infra/terraform/scanners.tf: both Fargate providers, scanner tasks on FARGATE_SPOT.
+    cluster = ecs.create_cluster(
+        clusterName=f"{prefix}-scanners", capacityProviders=["FARGATE", "FARGATE_SPOT"],
+        defaultCapacityProviderStrategy=[{"capacityProvider": SCANNER_CAPACITY_PROVIDER, "weight": 1}],
+    )["cluster"]["clusterArn"]
     role = _role(iam, f"{prefix}-scanner-task", "ecs-tasks.amazonaws.com")
     task_definition = ecs.register_task_definition(
         family=f"{prefix}-scanner", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
@@ -165,7 +172,8 @@ def ensure_scanners(ecs: Any, ec2: Any, iam: Any, prefix: str) -> dict[str, str]
                                                    {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
     return {"cluster_arn": str(cluster), "scanner_task_definition_arn": str(task_definition),
             "scanner_subnet_1": subnets[0], "scanner_subnet_2": subnets[min(1, len(subnets) - 1)],
-            "scanner_security_group": str(groups[0]["GroupId"])}
+            "scanner_security_group": str(groups[0]["GroupId"]),
+            "scanner_capacity_provider": SCANNER_CAPACITY_PROVIDER}
 
 
 PROVISIONED_SERVICES = ("dynamodb", "s3", "sqs", "stepfunctions", "lambda", "iam", "ecs", "ec2")

@@ -8,7 +8,10 @@ environment, exactly the contract the Fargate container gets (PERIMETER_LOCAL_RU
 any PERIMETER_LOCAL_SCANNER_COMMAND). `thread` mode
 (integration tests under in-process moto, which a child process cannot reach) calls the same
 `chalicelib.scanners.task.main` in a thread. StopTask kills the process. When a task ends on its own
-the runner marks it STOPPED in ECS, as Fargate would.
+the runner marks it STOPPED in ECS, as Fargate would; when it died without answering its task token
+(an exit code outside the entrypoint's own 0-3, or a signal) it first fails the token with
+`Scanner.Crashed` through Step Functions (`chalicelib.pipeline.task_events.fail_stopped_task`, what the
+`scanner_task_stopped` Lambda does in AWS), so the scan fails at once instead of after HeartbeatSeconds.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class LocalTaskRunner:
 
     def __init__(self, *, mode: str = "subprocess", command: Sequence[str] | None = None,
                  base_env: Mapping[str, str] | None = None, ecs_client: Any = None,
-                 thread_main: ScannerMain | None = None) -> None:
+                 thread_main: ScannerMain | None = None, stepfunctions_client: Any = None) -> None:
         if mode not in ("fork", "subprocess", "thread"):
             raise ValueError(f"unknown runner mode {mode!r}")
         self.mode = mode
@@ -47,10 +50,15 @@ class LocalTaskRunner:
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.base_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), self.base_env.get("PYTHONPATH")) if p)
         self._ecs = ecs_client
+        self._sfn = stepfunctions_client  # made from the ECS client's region on first need when not given
         self._thread_main = thread_main
         self._procs: dict[str, Any] = {}  # task ARN -> Popen or multiprocessing Process (both have .pid)
         self._fork_context: Any = None
         self._lock = threading.Lock()
+        self._running: set[str] = set()  # task ARNs whose scanner has not exited yet
+        self._stop_requested: set[str] = set()  # StopTask while running: cancelled, not crashed
+        self._stopping = False  # the stack is shutting down: its tasks did not crash
+        self.crash_failed: list[str] = []  # task ARNs whose token the runner failed (for tests)
         self.started: list[dict[str, str]] = []  # environments of every task started (for tests)
 
     def on_run_task(self, cluster_arn: str, task_arn: str, env: dict[str, str]) -> None:
@@ -58,6 +66,7 @@ class LocalTaskRunner:
         merged = {**self.base_env, **env}
         with self._lock:
             self.started.append(dict(env))
+            self._running.add(task_arn)
         threading.Thread(target=self._run, args=(cluster_arn, task_arn, merged), name=f"task-{task_arn[-8:]}",
                          daemon=True).start()
 
@@ -93,7 +102,49 @@ class LocalTaskRunner:
             with self._lock:
                 self._procs.pop(task_arn, None)
         log.info("scanner task %s exited with %s", task_arn.rsplit("/", 1)[-1], code)
+        with self._lock:
+            self._running.discard(task_arn)
+            cancelled = task_arn in self._stop_requested or self._stopping
+            self._stop_requested.discard(task_arn)
+        if not cancelled:
+            self._fail_if_unanswered(task_arn, env.get("TASK_TOKEN", ""), code)
         self._mark_stopped(cluster_arn, task_arn, code)
+
+    def _fail_if_unanswered(self, task_arn: str, token: str, code: int | None) -> None:
+        """Fail the token of a task that died without answering it (never raises)."""
+        from chalicelib.scanners.task import EXIT_ABANDONED, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+
+        # The entrypoint's own exit codes: it answered (0, 1, 2) or its token was already gone (3).
+        if not token or code in (EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABANDONED):
+            return
+        from chalicelib.adapters.stepfunctions import TaskCallbacks
+        from chalicelib.pipeline.task_events import StoppedTask, fail_stopped_task
+
+        killed = ""
+        if code is not None and code < 0:
+            with contextlib.suppress(ValueError):
+                killed = f"killed by {signal.Signals(-code).name}"
+        stopped = StoppedTask(task_arn=task_arn, task_token=token, exit_code=code,
+                              stop_code="EssentialContainerExited", stopped_reason="Essential container in task exited",
+                              container_reason=killed)
+        try:
+            if fail_stopped_task(stopped, TaskCallbacks(self._stepfunctions())):
+                with self._lock:
+                    self.crash_failed.append(task_arn)
+        except Exception:
+            log.warning("could not fail the token of %s", task_arn, exc_info=True)
+
+    def _stepfunctions(self) -> Any:
+        """The Step Functions client: the one given, else one next to the ECS client (same region and endpoint)."""
+        with self._lock:
+            if self._sfn is None:
+                import boto3
+
+                region = getattr(getattr(self._ecs, "meta", None), "region_name", None) or \
+                    self.base_env.get("AWS_REGION") or "us-east-1"
+                self._sfn = boto3.session.Session().client(
+                    "stepfunctions", region_name=region, endpoint_url=self.base_env.get("AWS_ENDPOINT_URL") or None)
+            return self._sfn
 
     def _forker(self) -> Any:
         """The fork server context, started on first use with the scanner modules preloaded."""
@@ -118,6 +169,8 @@ class LocalTaskRunner:
         """Kill the task's process group (StopTask); a finished task is ignored."""
         with self._lock:
             proc = self._procs.get(task_arn)
+            if task_arn in self._running:
+                self._stop_requested.add(task_arn)
         if proc is not None and proc.pid:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)  # the task and the nmap it started
@@ -128,6 +181,7 @@ class LocalTaskRunner:
     def stop_all(self) -> None:
         """Kill every running task (the stack is shutting down)."""
         with self._lock:
+            self._stopping = True
             arns = list(self._procs)
         for arn in arns:
             self.on_stop_task(arn)

@@ -34,14 +34,19 @@ WEBHOOK_CONSUMER = LambdaSpec("deliver_webhooks", "app.deliver_webhooks", timeou
 WEBHOOK_OUTBOX_SWEEPER = LambdaSpec("sweep_webhook_outbox", "app.sweep_webhook_outbox", timeout=60, memory=512)
 # The overdue-scan sweeper (ScanService.expire_overdue): ends scans no execution ended; EventBridge schedule.
 OVERDUE_SCAN_SWEEPER = LambdaSpec("sweep_overdue_scans", "app.sweep_overdue_scans", timeout=60, memory=512)
+# Fails the task token of a scanner task that stopped without answering (chalicelib/pipeline/task_events.py);
+# EventBridge rule on the scanner cluster's ECS "Task State Change" STOPPED events (scanner_events.tf).
+SCANNER_TASK_STOPPED = LambdaSpec("scanner_task_stopped", "app.scanner_task_stopped", timeout=30, memory=256)
 # Lambda name -> EventBridge schedule (infra/terraform: local.schedules, sweepers.tf).
 SCHEDULES: dict[str, str] = {WEBHOOK_OUTBOX_SWEEPER.name: "rate(1 minute)", OVERDUE_SCAN_SWEEPER.name: "rate(1 minute)"}
 ALL_LAMBDAS: tuple[LambdaSpec, ...] = (API, *PIPELINE_LAMBDAS, WEBHOOK_CONSUMER, WEBHOOK_OUTBOX_SWEEPER,
-                                       OVERDUE_SCAN_SWEEPER)
+                                       OVERDUE_SCAN_SWEEPER, SCANNER_TASK_STOPPED)
 
 # `${name}` placeholders in scan-pipeline.asl.json besides the Lambda ARNs (Terraform templatefile vars).
+# scanner_capacity_provider: FARGATE_SPOT or FARGATE, the scanner RunTasks' CapacityProviderStrategy.
 ASL_INFRA_PLACEHOLDERS: tuple[str, ...] = (
     "cluster_arn", "scanner_task_definition_arn", "scanner_subnet_1", "scanner_subnet_2", "scanner_security_group",
+    "scanner_capacity_provider",
 )
 ASL_PLACEHOLDERS: tuple[str, ...] = (
     *(spec.asl_placeholder for spec in PIPELINE_LAMBDAS if spec.asl_placeholder), *ASL_INFRA_PLACEHOLDERS,

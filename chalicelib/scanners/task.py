@@ -6,7 +6,9 @@ store (S3; files under PERIMETER_DATA_DIR on the embedded stack),
 heartbeats while it works, and answers the task token: success with a pointer to the evidence, or
 failure with a typed error name the ASL matches (`Scanner.InvalidInput`, `Scanner.Transient`,
 `Scanner.Crashed`). When its heartbeat is refused (the scan was cancelled or timed out) or its
-deadline passes, it gives up at once.
+deadline passes, it gives up at once. On SIGTERM (a Fargate Spot interruption gives 2 minutes'
+notice, a StopTask 30 s) it answers `Scanner.Transient` at once if it has not answered yet, so the
+ASL retries the branch instead of waiting for the heartbeat to time out.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import threading
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -117,6 +120,8 @@ class ScannerTask:
     run_checks: RunChecks
     on_abandon: Callable[[], None]
     clock: Callable[[], float]
+    _answered: bool = field(default=False, init=False)
+    _answer_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def run(self) -> int:
         """Run the checks and answer the token; returns the process exit code."""
@@ -154,9 +159,27 @@ class ScannerTask:
         code = self._answer(lambda: self.callbacks.failure(self.env.task_token, error, cause))
         return EXIT_FAILED if code == EXIT_OK else code
 
+    def interrupt(self, reason: str) -> int:
+        """Answer Scanner.Transient unless the token was answered already; returns the exit code.
+
+        Called on SIGTERM: a Spot interruption or a StopTask must end in the ASL's retry, not in a
+        heartbeat timeout. A second answer is never sent (EXIT_OK when the task had answered).
+        """
+        with self._answer_lock:
+            answered = self._answered
+        if answered:
+            log.info("interrupted (%s) after answering", reason)
+            return EXIT_OK
+        log.warning("interrupted (%s) before answering: reporting Scanner.Transient", reason)
+        return self._fail("Scanner.Transient", f"scanner task interrupted: {reason}")
+
     def _answer(self, send: Callable[[], None]) -> int:
         from chalicelib.adapters.stepfunctions import TaskTokenGone
 
+        with self._answer_lock:  # one answer per token: the work and a SIGTERM may race
+            if self._answered:
+                return EXIT_ABANDONED
+            self._answered = True
         try:
             send()
         except TaskTokenGone:
@@ -227,7 +250,29 @@ def main(environ: Mapping[str, str] | None = None, *, run_checks: RunChecks | No
     task = ScannerTask(env=env, callbacks=callbacks, objects=objects,
                        run_checks=run_checks or default_checks(settings),
                        on_abandon=on_abandon or (lambda: os._exit(EXIT_ABANDONED)), clock=time.time)
+    install_sigterm_handler(task)
     return task.run()
+
+
+def install_sigterm_handler(task: ScannerTask, exit_now: Callable[[int], None] = os._exit) -> bool:
+    """On SIGTERM answer Scanner.Transient (ScannerTask.interrupt) and exit; False off the main thread.
+
+    Python runs signal handlers in the main thread only, so the local runner's thread mode keeps the
+    default behaviour. `exit_now` is os._exit: the checks (and nmap) must not outlive the answer.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        try:
+            code = task.interrupt(f"{signal.Signals(signum).name} (Spot interruption or StopTask)")
+        except Exception:  # the answer could not be sent: exit anyway, the heartbeat timeout will notice
+            log.exception("could not report the interruption")
+            code = EXIT_FAILED
+        exit_now(code)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    return True
 
 
 def _report_bad_input(environ: Mapping[str, str], reason: str, callbacks: Callbacks | None = None) -> int:

@@ -1,4 +1,4 @@
-# The nine Lambda functions of contract.ALL_LAMBDAS, one deployment package (make package), one
+# The ten Lambda functions of contract.ALL_LAMBDAS, one deployment package (make package), one
 # least-privilege role each. What each function may touch is listed in local.lambda_statements.
 
 locals {
@@ -86,6 +86,12 @@ locals {
       { sid = "StopScannerTasks", actions = ["ecs:DescribeTasks", "ecs:StopTask"], resources = [local.scanner_tasks_glob] },
       local.enqueue_webhook_event,
     ]
+    # Fails the task token of a scanner task that stopped without answering (scanner_events.tf). The
+    # EventBridge event carries everything it needs (the token is in the task's overrides): no table,
+    # no bucket. SendTaskFailure has no resource-level permissions: "*" is the only valid resource.
+    scanner_task_stopped = [
+      { sid = "FailStoppedScannerTasks", actions = ["states:SendTaskFailure"], resources = ["*"] },
+    ]
   }
 }
 
@@ -157,7 +163,7 @@ resource "aws_iam_role_policy" "lambda" {
 
 resource "aws_lambda_function" "fn" {
   #checkov:skip=CKV_AWS_115:Reserved concurrency fails on new accounts (quota 10) and would starve the api; API Gateway throttling and the SQS mapping's maximum_concurrency bound load.
-  #checkov:skip=CKV_AWS_116:Synchronous callers (API Gateway, Step Functions Catch, the SQS mapping with its own DLQ); the sweepers sweep_webhook_outbox and sweep_overdue_scans (EventBridge, every minute) have nothing to dead-letter: the next run redoes a failed one.
+  #checkov:skip=CKV_AWS_116:Synchronous callers (API Gateway, Step Functions Catch, the SQS mapping with its own DLQ); the sweepers sweep_webhook_outbox and sweep_overdue_scans (EventBridge, every minute) have nothing to dead-letter: the next run redoes a failed one. scanner_task_stopped (EventBridge, ECS task stopped) has the scanner's HeartbeatSeconds as its fallback.
   #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs and partners' public webhook URLs; a VPC would add NAT traffic and endpoints for no isolation gain.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile; the zip is built and deployed by the same operator pipeline (make package, terraform apply).
   for_each = local.lambdas

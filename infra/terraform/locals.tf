@@ -18,6 +18,7 @@ locals {
     deliver_webhooks     = { handler = "app.deliver_webhooks", timeout = 60, memory = 512, asl_placeholder = null }
     sweep_webhook_outbox = { handler = "app.sweep_webhook_outbox", timeout = 60, memory = 512, asl_placeholder = null }
     sweep_overdue_scans  = { handler = "app.sweep_overdue_scans", timeout = 60, memory = 512, asl_placeholder = null }
+    scanner_task_stopped = { handler = "app.scanner_task_stopped", timeout = 30, memory = 256, asl_placeholder = null }
   }
   pipeline_lambdas = { for k, v in local.lambdas : k => v if v.asl_placeholder != null }
   webhook_consumer = "deliver_webhooks"
@@ -108,6 +109,7 @@ locals {
     scanner_subnet_1            = aws_subnet.private[0].id
     scanner_subnet_2            = aws_subnet.private[1].id
     scanner_security_group      = aws_security_group.scanner.id
+    scanner_capacity_provider   = var.scanner_capacity_provider
   }
   asl_vars = merge(local.asl_lambda_vars, local.asl_infra_vars)
 

@@ -40,6 +40,11 @@ resource "aws_ecs_cluster" "scanners" {
   }
 }
 
+# The ASL's RunTask names var.scanner_capacity_provider in its CapacityProviderStrategy (templatefile
+# placeholder scanner_capacity_provider); the cluster default says the same for anything else. ECS does
+# not fall back from FARGATE_SPOT to FARGATE by itself (a strategy with both splits tasks by base and
+# weight): a Spot interruption is a SIGTERM with 2 minutes' notice, which the scanner answers with
+# Scanner.Transient, and the ASL retries the branch.
 resource "aws_ecs_cluster_capacity_providers" "scanners" {
   cluster_name       = aws_ecs_cluster.scanners.name
   capacity_providers = ["FARGATE", "FARGATE_SPOT"]
@@ -164,6 +169,7 @@ resource "aws_ecs_task_definition" "scanner" {
   task_role_arn            = aws_iam_role.scanner_task.arn
   execution_role_arn       = aws_iam_role.scanner_execution.arn
 
+  # ARM64 by default (Graviton, ~20% cheaper): the image must be built for linux/arm64 (docs/deploy.md).
   runtime_platform {
     operating_system_family = "LINUX"
     cpu_architecture        = var.scanner_cpu_architecture

@@ -369,9 +369,9 @@ variable "scanner_size" {
 }
 
 variable "scanner_cpu_architecture" {
-  description = "CPU architecture of the scanner image (ARM64 is ~20% cheaper on Fargate but needs an arm64 image build)."
+  description = "CPU architecture of the scanner tasks: ARM64 (Graviton, ~20% cheaper Fargate vCPU and GB-hours; push a linux/arm64 or multi-arch image, docs/deploy.md) or X86_64 (an amd64 image)."
   type        = string
-  default     = "X86_64"
+  default     = "ARM64"
 
   validation {
     condition     = contains(["X86_64", "ARM64"], var.scanner_cpu_architecture)
@@ -380,9 +380,9 @@ variable "scanner_cpu_architecture" {
 }
 
 variable "scanner_capacity_provider" {
-  description = "Default capacity provider of the scanner cluster; applies to RunTask calls that name no launch type (FARGATE_SPOT is ~70% cheaper, may be interrupted)."
+  description = "Capacity provider of the scanner tasks (the ASL's RunTask CapacityProviderStrategy and the cluster default): FARGATE_SPOT (~70% cheaper; an interruption answers Scanner.Transient and the ASL retries) or FARGATE (On-Demand, to switch Spot off)."
   type        = string
-  default     = "FARGATE"
+  default     = "FARGATE_SPOT"
 
   validation {
     condition     = contains(["FARGATE", "FARGATE_SPOT"], var.scanner_capacity_provider)

@@ -39,6 +39,7 @@ ALLOWED_WILDCARDS = {
     ("state_machine", "XRayWrite"): "X-Ray has no resource-level permissions (only with var.xray_tracing)",
     ("lambda", "XRayWrite"): "X-Ray has no resource-level permissions (only with var.xray_tracing)",
     ("lambda", "ListScannerTasks"): "ecs:ListTasks has no resource type; confined by the ecs:cluster condition",
+    ("lambda", "FailStoppedScannerTasks"): "states:SendTaskFailure has no resource-level permissions",
 }
 
 

@@ -121,10 +121,49 @@ def test_fargate_bills_at_least_one_minute_per_task() -> None:
 
 
 def test_cost_model_reads_terraform_defaults_and_states_the_target() -> None:
-    assert cost.scanner_size() == (0.25, 0.5, "X86_64")
+    assert cost.scanner_size() == (0.25, 0.5, "ARM64")
+    assert cost.scanner_capacity_provider() == "FARGATE_SPOT"
     assert cost.alarm_count() >= 5
     figures = cost.model()
     assert figures["scans_per_month"] == 10_000
     assert figures["per_scan_with_fixed_usd"] > figures["per_scan_without_fixed_usd"] > 0
     assert figures["met"] == (figures["per_scan_with_fixed_usd"] <= cost.TARGET_PER_SCAN)
     assert figures["comparison_nat_gateway"]["fixed_monthly_total_usd"] > figures["fixed_monthly_total_usd"]
+
+
+def test_arm64_and_spot_price_the_scanner_tasks() -> None:
+    path = cost.posture_path()
+    x86 = cost.variable_costs(path, cost.DEFAULT_STEP_SECONDS, (0.25, 0.5, "X86_64"))["fargate"]
+    arm = cost.variable_costs(path, cost.DEFAULT_STEP_SECONDS, (0.25, 0.5, "ARM64"))["fargate"]
+    spot = cost.variable_costs(path, cost.DEFAULT_STEP_SECONDS, (0.25, 0.5, "ARM64"), "FARGATE_SPOT")["fargate"]
+    assert arm == pytest.approx(0.8 * x86, rel=0.01)  # Graviton: 20% below x86
+    assert spot == pytest.approx(arm * (1 - cost.SPOT_DISCOUNT) * (1 + cost.SPOT_RETRY_ALLOWANCE))
+    assert 0.5 <= cost.SPOT_DISCOUNT <= 0.70 and cost.SPOT_RETRY_ALLOWANCE > 0  # conservative, documented
+    on_demand = cost.variable_costs(path, cost.DEFAULT_STEP_SECONDS, (0.25, 0.5, "ARM64"), "FARGATE")
+    assert on_demand["fargate"] == arm
+
+
+def test_cost_model_prints_before_and_after_against_the_issue_goal() -> None:
+    figures = cost.model()
+    before, after = figures["before_after"]["before"], figures["before_after"]["after"]
+    assert before["scanner_tasks"] == "X86_64 on FARGATE" and after["scanner_tasks"] == "ARM64 on FARGATE_SPOT"
+    assert after["per_scan_without_fixed_usd"] < before["per_scan_without_fixed_usd"]
+    saved = before["per_scan_without_fixed_usd"] - after["per_scan_without_fixed_usd"]
+    assert saved == pytest.approx(before["per_scan_with_fixed_usd"] - after["per_scan_with_fixed_usd"], abs=2e-6)
+    assert figures["goal_per_scan_usd"] == 0.001
+    assert figures["goal_met_without_fixed"] == (after["per_scan_without_fixed_usd"] <= 0.001)
+    assert figures["goal_met_with_fixed"] == (after["per_scan_with_fixed_usd"] <= 0.001)
+    budget = figures["fixed_monthly_budget_for_goal_usd"]
+    assert budget == pytest.approx((0.001 - figures["per_scan_without_fixed_usd"]) * 10_000, abs=0.01)
+
+
+def test_terraform_variables_switch_spot_and_arm64_off(tmp_path: Path) -> None:
+    text = cost.VARIABLES_TF.read_text()
+    off = text.replace('default     = "ARM64"', 'default     = "X86_64"').replace(
+        'default     = "FARGATE_SPOT"', 'default     = "FARGATE"')
+    assert off != text
+    variables = tmp_path / "variables.tf"
+    variables.write_text(off)
+    assert cost.scanner_size(variables) == (0.25, 0.5, "X86_64")
+    assert cost.scanner_capacity_provider(variables) == "FARGATE"
+    assert cost.scanner_capacity_provider(tmp_path / "missing.tf") == "FARGATE"

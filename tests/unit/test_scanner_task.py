@@ -249,3 +249,91 @@ def test_scanner_env_contract_names_are_documented_in_the_image_readme() -> None
     readme = (ROOT / "scanner-container" / "README.md").read_text()
     missing = [name for name in (*SCANNER_TASK_ENV, *SCANNER_STATIC_ENV) if f"`{name}`" not in readme]
     assert not missing, missing
+
+
+# -- SIGTERM: a Fargate Spot interruption (2 minutes' notice) or a StopTask ------------------------------
+class Exited(BaseException):
+    """What the test's exit_now raises instead of os._exit (not an Exception: the task must not catch it)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _exit_now(code: int) -> None:
+    raise Exited(code)
+
+
+def test_sigterm_before_the_answer_reports_scanner_transient_for_the_asl_retry() -> None:
+    import signal
+
+    from chalicelib.scanners.task import install_sigterm_handler
+
+    callbacks = Callbacks()
+
+    def interrupted_checks(target: str, signals: list[str], options: Any) -> dict[str, SignalResult]:
+        os.kill(os.getpid(), signal.SIGTERM)  # what ECS sends on a Spot interruption
+        time.sleep(5)  # the handler runs here, in the main thread, and never returns
+        return results(signals)
+
+    task = make_task(callbacks, MemoryObjectStore(), interrupted_checks)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert install_sigterm_handler(task, _exit_now)
+        with pytest.raises(Exited) as exited:
+            task.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert exited.value.code == EXIT_FAILED
+    assert [error for error, _ in callbacks.answers] == ["Scanner.Transient"]
+    assert "SIGTERM" in callbacks.answers[0][1]
+    # The ASL retries exactly this name on both scanner states.
+    asl = (ROOT / "chalicelib" / "pipeline" / "scan-pipeline.asl.json").read_text()
+    assert asl.count('"Scanner.Transient"') >= 2
+
+
+def test_sigterm_exits_even_when_the_answer_cannot_be_sent() -> None:
+    import signal
+
+    from chalicelib.scanners.task import install_sigterm_handler
+
+    class Unreachable(Callbacks):
+        def failure(self, token: str, error: str, cause: str) -> None:
+            raise ConnectionError("endpoint unreachable")
+
+    task = make_task(Unreachable(), MemoryObjectStore(), lambda t, s, o: results(s))
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert install_sigterm_handler(task, _exit_now)
+        with pytest.raises(Exited) as exited:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert exited.value.code == EXIT_FAILED
+
+
+def test_sigterm_after_the_answer_sends_nothing_more() -> None:
+    callbacks = Callbacks()
+    task = make_task(callbacks, MemoryObjectStore(), lambda t, s, o: results(s))
+    assert task.run() == EXIT_OK
+    assert task.interrupt("SIGTERM") == EXIT_OK
+    assert [kind for kind, _ in callbacks.answers] == ["success"]
+
+
+def test_sigterm_handler_is_not_installed_off_the_main_thread() -> None:
+    from chalicelib.scanners.task import install_sigterm_handler
+
+    task = make_task(Callbacks(), MemoryObjectStore(), lambda t, s, o: results(s))
+    installed: list[bool] = []
+    worker = threading.Thread(target=lambda: installed.append(install_sigterm_handler(task, _exit_now)))
+    worker.start()
+    worker.join(5)
+    assert installed == [False]
+
+
+def test_dockerfile_builds_for_arm64_and_amd64_from_a_multi_arch_base() -> None:
+    assert not re.search(r"^FROM\s+--platform", DOCKERFILE, re.M)  # a pinned platform would break arm64
+    assert "--platform linux/arm64,linux/amd64" in DOCKERFILE
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    assert "--platform linux/arm64,linux/amd64" in deploy
