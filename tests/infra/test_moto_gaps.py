@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -115,3 +116,35 @@ def test_sqs_event_source_mappings_go_to_the_hook(mappings: list[Any]) -> None:
     # moto no longer consumes the message inline: the hook's poller will receive it.
     received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)["Messages"]
     assert [m["Body"] for m in received] == ["event"]
+
+
+def test_an_ecs_run_task_state_keeps_its_capacity_provider_strategy() -> None:
+    """moto_fixes 17: the strategy reaches RunTask (stock moto drops it and the cluster default applies)."""
+    moto_fixes.install()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        ecs, ec2, sfn = _client("ecs"), _client("ec2"), _client("stepfunctions")
+        subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+        group = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
+        cluster = ecs.create_cluster(clusterName="c", capacityProviders=["FARGATE", "FARGATE_SPOT"],
+                                     defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+                                     )["cluster"]["clusterArn"]
+        ecs.register_task_definition(family="scanner", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+                                     cpu="256", memory="512",
+                                     containerDefinitions=[{"name": "scanner", "image": "scanner:1", "memory": 512}])
+        network = {"AwsvpcConfiguration": {"Subnets": [subnet], "SecurityGroups": [group]}}
+        definition = {"StartAt": "Run", "States": {"Run": {
+            "Type": "Task", "Resource": "arn:aws:states:::ecs:runTask", "End": True,
+            "Parameters": {"Cluster": cluster, "TaskDefinition": "scanner",
+                           "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}],
+                           "NetworkConfiguration": network}}}}
+        machine = sfn.create_state_machine(name="run", definition=json.dumps(definition),
+                                           roleArn=ROLE_ARN)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        for _ in range(100):
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.05)
+        assert described["status"] == "SUCCEEDED", described
+        tasks = ecs.describe_tasks(cluster=cluster, tasks=ecs.list_tasks(cluster=cluster)["taskArns"])["tasks"]
+        assert [t.get("capacityProviderName") for t in tasks] == ["FARGATE_SPOT"]
