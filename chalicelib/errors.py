@@ -141,7 +141,7 @@ class InvalidLogo(Unprocessable):
     code, title = "invalid-logo", "Invalid logo image"
 
 
-# -- webhooks (docs/decisions-webhooks.md) ---------------------------------------------------------
+# -- webhooks (docs/decisions.md) ---------------------------------------------------------
 
 class WebhookDisabled(Conflict):
     """A test or redelivery asked of an endpoint that no longer receives (410 or 5 days of failures)."""

@@ -5,7 +5,7 @@ app.py, chalicelib/ (with its data files: the ASL, the DejaVu fonts under chalic
 Chalice's runtime module (chalice/__init__.py and chalice/app.py only, as `chalice package` does) and
 the runtime requirements from requirements.txt, installed as manylinux2014 CPython 3.11 wheels.
 boto3, botocore and s3transfer are left out: the Lambda Python runtime provides them (see
-docs/decisions-infra.md; `--include-boto3` vendors the pinned ones instead). Everything is
+docs/decisions.md; `--include-boto3` vendors the pinned ones instead). Everything is
 precompiled (`compileall --invalidation-mode unchecked-hash`: no stat of the source at import, so the
 read-only Lambda filesystem costs nothing) and zipped deterministically (sorted entries, fixed
 timestamps), so an unchanged tree gives an unchanged `source_code_hash`.

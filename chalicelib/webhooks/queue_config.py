@@ -1,6 +1,6 @@
 """The webhook queue's numbers, in one place: local provisioning, Terraform's contract test and the consumer read them.
 
-Design (docs/decisions-webhooks.md): one SQS message per delivery attempt. A retry is a new message
+Design (docs/decisions.md): one SQS message per delivery attempt. A retry is a new message
 (DelaySeconds up to 15 min, `not_before` in the body); a pause longer than the delay is bridged by
 one ChangeMessageVisibility of at most 11.5 h on the message's first receive, and a fresh copy of
 the message when more is needed. So by design a message is received at most twice (one

@@ -2,7 +2,7 @@
 # in a public subnet, an S3 gateway endpoint (image layers and evidence uploads bypass the NAT), flow
 # logs, and a network ACL that keeps scanners out of private address space.
 #
-# NAT choice (docs/decisions-infra.md, docs/cost.md): by default one t4g.nano NAT instance
+# NAT choice (docs/decisions.md, docs/cost.md): by default one t4g.nano NAT instance
 # (~$3.07 instance + $3.65 public IPv4 + $0.64 EBS = ~$7.4/month, no per-GB processing fee) instead
 # of a NAT gateway (~$32.85/month + $0.045/GB). At 10,000 scans/month the gateway alone would cost
 # $0.0033 per scan, more than the whole target. The instance is a single point of failure for
