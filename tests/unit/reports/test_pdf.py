@@ -156,10 +156,10 @@ def test_missing_fonts_raise_a_clear_error(tmp_path: Path) -> None:
         find_fonts((tmp_path,))
 
 
-def test_fpdf_is_imported_only_by_the_pdf_module() -> None:
+def test_fpdf_is_imported_only_by_the_pdf_package() -> None:
     code = "import sys, chalicelib.reports; assert 'fpdf' not in sys.modules, 'fpdf imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(pdf_module.__file__).resolve().parents[2])
+                          cwd=Path(__file__).resolve().parents[3])
     assert done.returncode == 0, done.stderr
 
 
@@ -200,7 +200,7 @@ def test_a_domain_in_a_script_dejavu_lacks_is_shown_in_idna_form(pdf_text: PdfTe
 
 
 def test_band_letters_stay_clear_of_the_readiness_tick() -> None:
-    from chalicelib.reports.pdf import _band_label_at
+    from chalicelib.reports.pdf.cover import _band_label_at
 
     assert _band_label_at(60, 70, 65) <= 65 - 2.6
     assert _band_label_at(60, 70, 69) == 65
