@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.domain import scoring
 from chalicelib.domain.models import Finding, Severity, SignalKey
 from chalicelib.reports import pdf as pdf_module
-from chalicelib.reports.model import ReportData, report_data
+from chalicelib.reports.model import SIGNAL_DESCRIPTIONS, SIGNAL_LABELS, SIGNAL_ORDER, ReportData, report_data
 from chalicelib.reports.pdf import ReportFontsMissing, find_fonts, fonts_for, render_pdf
 from tests.unit.reports.conftest import squash
 from tests.unit.reports.factories import T0, make_findings, make_scan
@@ -214,3 +215,16 @@ def test_a_finding_split_across_pages_is_marked_continued(pdf_text: PdfText) -> 
     pages = pdf_text(render_pdf(report_data(make_scan(findings), None, T0)))
     continued = [p for p in pages if "F1 continued" in p]
     assert continued and all(p.index("F1 continued") < p.index("A long observation") for p in continued)
+
+
+def test_methodology_shows_the_scoring_tables_points_for_signals_the_scan_lacks(pdf_text: PdfText) -> None:
+    scan = make_scan()
+    only_scan = {"scan": scan.signals["scan"].model_copy(update={"max_score": 30})}
+    data = report_data(scan.model_copy(update={"signals": only_scan}), None, T0)
+    text = squash("\n".join(pdf_text(render_pdf(data))))
+    start = text.index("Signals and weights")
+    table = text[start:text.index("Grades", start)]
+    assert f"{SIGNAL_LABELS[SignalKey.SCAN]} {SIGNAL_DESCRIPTIONS[SignalKey.SCAN]} 30 " in table  # the scan's own
+    for key in SIGNAL_ORDER[1:]:
+        shown = scoring.MAX_SCORES[key] or "info"
+        assert f"{SIGNAL_LABELS[key]} {SIGNAL_DESCRIPTIONS[key]} {shown} " in table, key
