@@ -11,11 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.domain import scoring
 from chalicelib.domain.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalStatus
-from chalicelib.reports.branding import Branding as Branding  # re-exported: model.py was their first home
-from chalicelib.reports.branding import ContactCard as ContactCard
-
-REPORT_FORMAT = "perimeter.report"
-REPORT_FORMAT_VERSION = 1
+from chalicelib.reports.branding import Branding
 
 SIGNAL_ORDER: tuple[SignalKey, ...] = (
     SignalKey.SCAN, SignalKey.BREACH, SignalKey.REPUTATION, SignalKey.MAIL, SignalKey.LAYER, SignalKey.WEB,
@@ -41,7 +37,6 @@ DEFAULT_SIGNAL_MAX: dict[SignalKey, int] = {key: scoring.MAX_SCORES[key] for key
 SEVERITY_ORDER: tuple[Severity, ...] = (
     Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO,
 )
-DEFAULT_READY_THRESHOLD = 65
 
 
 class GradeBand(BaseModel):
