@@ -32,7 +32,15 @@ moto is the embedded stack's AWS; these patches close the gaps the real ASL need
    the pipeline tells apart (a dead scanner is not a slow scan). HeartbeatTimeoutError now maps to it.
 9. StopExecution flags the execution stopped, but the waiting task state then unwinds with an error
    and `set_error` overwrites the stopped state, so a cancelled scan's execution ends FAILED (and
-   runs no Catch only by luck). A stopped execution now stays stopped, as AWS's ABORTED does.
+   runs no Catch only by luck). A stopped execution now stays stopped, as AWS's ABORTED does. And
+   StopExecution only flagged it: a state waiting on a task token noticed at its next heartbeat
+   check, so the execution read RUNNING for up to HeartbeatSeconds (60 s for the scanners) unless the
+   worker answered; AWS aborts at once. The stop now wakes every callback and heartbeat wait of the
+   execution (`CallbackEndpoint.interrupt_all`, what moto itself uses to interrupt waits), and the
+   waiter finds the program stopped: ABORTED at once, no Catch run. Last, a Parallel branch whose
+   frame is opened after the stop (a scanner cancelling its scan while the Parallel still starts its
+   other branches) inherited the stopped state, crashed setting its first state, never reported to
+   the Parallel, and left the execution RUNNING for good; such a branch now ends at once.
 10. ECS RunTask/StopTask notify the local Fargate runner (`chalicelib.local.runner`), which starts
    the scanner entrypoint with the task's environment and kills it when the task is stopped.
 
@@ -54,11 +62,6 @@ What `terraform apply` of infra/terraform needs (issue 15; upstream text in docs
    hook (the endpoint's poller) the mapping is handed to the hook instead and moto leaves the queue alone.
 17. Step Functions' `ecs:runTask` drops `CapacityProviderStrategy` from the state's Parameters (the
    interpreter keeps a fixed set of keys), so Spot scanner tasks ran on the cluster default. Kept.
-
-Known and left alone: StopExecution only flags the execution; a state waiting on a task token
-notices at its next heartbeat check, so the execution reads RUNNING for up to HeartbeatSeconds
-(AWS aborts at once). Waking the waiter instead makes moto run the Catch and end FAILED, which is
-worse. The scan record is cancelled at once either way.
 """
 
 from __future__ import annotations
@@ -274,6 +277,29 @@ def _patch_stopped_stays_stopped() -> None:
         original(self, error)
 
     setattr(Environment, "set_error", set_error)  # noqa: B010
+
+    original_stop = Environment.set_stop
+
+    @functools.wraps(original_stop)
+    def set_stop(self: Any, stop_date: Any, cause: str | None, error: str | None) -> None:
+        original_stop(self, stop_date, cause, error)
+        pool = getattr(self.callback_pool_manager, "_pool", {})
+        for endpoint in list(pool.values()):  # wake every wait: the waiter then sees the program stopped
+            endpoint.interrupt_all()
+
+    setattr(Environment, "set_stop", set_stop)  # noqa: B010
+
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+
+    original_eval = Program.eval
+
+    @functools.wraps(original_eval)
+    def eval_program(self: Any, env: Any) -> None:
+        if isinstance(env.program_state(), ProgramStopped):
+            return  # a branch opened after the stop: nothing to run, and its worker reports it ended
+        original_eval(self, env)
+
+    setattr(Program, "eval", eval_program)  # noqa: B010
 
 
 # -- 3. one boto3 client per (region, service), to 127.0.0.1 --------------------------------------

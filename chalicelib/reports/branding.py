@@ -41,11 +41,6 @@ class ContactCard(BaseModel):
             return None
         return self.website if self.website.startswith(("http://", "https://")) else f"https://{self.website}"
 
-    @property
-    def is_empty(self) -> bool:
-        """True when no contact detail is set."""
-        return not any((self.name, self.role, self.email, self.phone, self.website))
-
 
 class Branding(BaseModel):
     """A partner's co-branding: name, contact card, colours (#RRGGBB) and an optional PNG/JPEG logo."""

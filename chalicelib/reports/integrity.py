@@ -18,13 +18,3 @@ def sign_report(body: bytes, key: bytes) -> str:
     if len(key) < MIN_KEY_BYTES:
         raise ValueError(f"signing keys must be at least {MIN_KEY_BYTES} bytes")
     return hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def verify_report(body: bytes, signature: str, key: bytes) -> bool:
-    """True when `signature` (hex, optionally `sha256=`-prefixed) is the HMAC of `body` under `key`."""
-    candidate = signature.strip().lower().removeprefix("sha256=")
-    try:
-        expected = sign_report(body, key)
-    except ValueError:
-        return False
-    return hmac.compare_digest(candidate.encode("ascii", "replace"), expected.encode("ascii"))

@@ -20,8 +20,3 @@ def render_json(data: ReportData) -> bytes:
     """Stable JSON bytes: sorted keys, two-space indent, UTF-8, trailing newline."""
     text = json.dumps(report_document(data), sort_keys=True, ensure_ascii=False, indent=2, allow_nan=False)
     return (text + "\n").encode("utf-8")
-
-
-def load_json(body: bytes) -> ReportData:
-    """Parse and validate a JSON report produced by `render_json`."""
-    return ReportData.model_validate_json(body)

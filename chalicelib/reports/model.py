@@ -11,11 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.domain import scoring
 from chalicelib.domain.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalStatus
-from chalicelib.reports.branding import Branding as Branding  # re-exported: model.py was their first home
-from chalicelib.reports.branding import ContactCard as ContactCard
-
-REPORT_FORMAT = "perimeter.report"
-REPORT_FORMAT_VERSION = 1
+from chalicelib.reports.branding import Branding
 
 SIGNAL_ORDER: tuple[SignalKey, ...] = (
     SignalKey.SCAN, SignalKey.BREACH, SignalKey.REPUTATION, SignalKey.MAIL, SignalKey.LAYER, SignalKey.WEB,
@@ -36,15 +32,11 @@ SIGNAL_DESCRIPTIONS: dict[SignalKey, str] = {
     SignalKey.LAYER: "Certificate validity, chain, hostname, key strength, protocol versions.",
     SignalKey.WEB: "HTTP security headers; reported for information, not scored.",
 }
-# The weights of the current scoring table (DESIGN.md section 6), shown when a scan lacks a signal.
-DEFAULT_SIGNAL_MAX: dict[SignalKey, int] = {
-    SignalKey.SCAN: 25, SignalKey.BREACH: 20, SignalKey.REPUTATION: 20, SignalKey.MAIL: 20,
-    SignalKey.LAYER: 15, SignalKey.WEB: 0,
-}
+# The points per signal of the current scoring table, shown when a scan lacks a signal.
+DEFAULT_SIGNAL_MAX: dict[SignalKey, int] = {key: scoring.MAX_SCORES[key] for key in SIGNAL_ORDER}
 SEVERITY_ORDER: tuple[Severity, ...] = (
     Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO,
 )
-DEFAULT_READY_THRESHOLD = 65
 
 
 class GradeBand(BaseModel):

@@ -118,7 +118,7 @@ def test_cancel_mid_scan_stops_execution_and_tasks_and_ends_cancelled(rig: Rig) 
     cancelled = rig.services.scans.cancel("t1", scan.scan_id)
     stopped_at = time.monotonic()
     assert cancelled.status == ScanStatus.CANCELLED
-    # moto notices the stop at the waiting state's next heartbeat check (2 s here); AWS at once.
+    # Aborted at once, as in AWS (moto_fixes 9 wakes the waiting state).
     while rig.execution(scan.scan_id)["status"] == "RUNNING":
         assert time.monotonic() - stopped_at < 5
         time.sleep(0.05)

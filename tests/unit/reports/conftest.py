@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.models import Finding, Scan
-from chalicelib.reports.model import Branding, ReportData, report_data
+from chalicelib.reports.branding import Branding
+from chalicelib.reports.model import ReportData, report_data
 from tests.unit.reports.factories import T0, make_branding, make_findings, make_scan
 
 

@@ -17,7 +17,7 @@ from chalicelib.domain.models import (
     SignalResult,
     SignalStatus,
 )
-from chalicelib.reports.model import Branding, ContactCard
+from chalicelib.reports.branding import Branding, ContactCard
 
 T0 = datetime(2026, 4, 20, 12, 30, 0, tzinfo=UTC)
 SIGNALS = (SignalKey.SCAN, SignalKey.BREACH, SignalKey.REPUTATION, SignalKey.MAIL, SignalKey.LAYER, SignalKey.WEB)

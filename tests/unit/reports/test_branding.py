@@ -8,8 +8,8 @@ import zlib
 
 import pytest
 
+from chalicelib.reports.branding import Branding, ContactCard
 from chalicelib.reports.images import MAX_LOGO_BYTES, inspect_logo
-from chalicelib.reports.model import Branding, ContactCard
 from tests.unit.reports.factories import make_branding, png_bytes
 
 # A complete, valid 1x1 GIF.
@@ -141,7 +141,7 @@ def test_colours_are_normalised_to_upper_case() -> None:
 
 def test_branding_without_logo_and_contact_is_valid() -> None:
     branding = Branding(partner_name="Acme Brokers")
-    assert branding.logo is None and branding.logo_info is None and branding.contact.is_empty
+    assert branding.logo is None and branding.logo_info is None and branding.contact == ContactCard()
 
 
 def test_contact_card_validation() -> None:

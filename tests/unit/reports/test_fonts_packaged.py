@@ -11,7 +11,7 @@ from chalicelib.reports import pdf as pdf_module
 from chalicelib.reports.model import report_data
 from tests.unit.reports.factories import T0, make_scan
 
-PACKAGE_FONTS = Path(pdf_module.__file__).resolve().parent / "fonts"
+PACKAGE_FONTS = Path(__file__).resolve().parents[3] / "chalicelib" / "reports" / "fonts"
 
 
 def test_the_package_ships_the_three_faces_and_their_license() -> None:

@@ -6,8 +6,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from chalicelib.domain import scoring
 from chalicelib.domain.models import Severity, SignalKey, SignalStatus
-from chalicelib.reports.model import SEVERITY_ORDER, ReportData, grade_for, report_data, target_forms
+from chalicelib.reports.model import (
+    DEFAULT_SIGNAL_MAX,
+    SEVERITY_ORDER,
+    SIGNAL_ORDER,
+    ReportData,
+    grade_for,
+    report_data,
+    target_forms,
+)
 from tests.unit.reports.factories import T0, make_findings, make_scan
 
 
@@ -97,3 +106,8 @@ def test_findings_sort_is_stable_across_signal_order() -> None:
     data_a = report_data(make_scan(findings), None, T0)
     data_b = report_data(make_scan(list(reversed(findings))), None, T0)
     assert [f.id for f in data_a.findings] == [f.id for f in data_b.findings]
+
+
+def test_signal_maxima_are_the_scoring_tables() -> None:
+    assert set(SIGNAL_ORDER) == set(SignalKey) == set(scoring.MAX_SCORES)
+    assert DEFAULT_SIGNAL_MAX == scoring.MAX_SCORES

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.domain import scoring
 from chalicelib.domain.models import Finding, Severity, SignalKey
 from chalicelib.reports import pdf as pdf_module
-from chalicelib.reports.model import ReportData, report_data
+from chalicelib.reports.model import SIGNAL_DESCRIPTIONS, SIGNAL_LABELS, SIGNAL_ORDER, ReportData, report_data
 from chalicelib.reports.pdf import ReportFontsMissing, find_fonts, fonts_for, render_pdf
 from tests.unit.reports.conftest import squash
 from tests.unit.reports.factories import T0, make_findings, make_scan
@@ -156,10 +157,10 @@ def test_missing_fonts_raise_a_clear_error(tmp_path: Path) -> None:
         find_fonts((tmp_path,))
 
 
-def test_fpdf_is_imported_only_by_the_pdf_module() -> None:
+def test_fpdf_is_imported_only_by_the_pdf_package() -> None:
     code = "import sys, chalicelib.reports; assert 'fpdf' not in sys.modules, 'fpdf imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(pdf_module.__file__).resolve().parents[2])
+                          cwd=Path(__file__).resolve().parents[3])
     assert done.returncode == 0, done.stderr
 
 
@@ -200,7 +201,7 @@ def test_a_domain_in_a_script_dejavu_lacks_is_shown_in_idna_form(pdf_text: PdfTe
 
 
 def test_band_letters_stay_clear_of_the_readiness_tick() -> None:
-    from chalicelib.reports.pdf import _band_label_at
+    from chalicelib.reports.pdf.cover import _band_label_at
 
     assert _band_label_at(60, 70, 65) <= 65 - 2.6
     assert _band_label_at(60, 70, 69) == 65
@@ -214,3 +215,16 @@ def test_a_finding_split_across_pages_is_marked_continued(pdf_text: PdfText) -> 
     pages = pdf_text(render_pdf(report_data(make_scan(findings), None, T0)))
     continued = [p for p in pages if "F1 continued" in p]
     assert continued and all(p.index("F1 continued") < p.index("A long observation") for p in continued)
+
+
+def test_methodology_shows_the_scoring_tables_points_for_signals_the_scan_lacks(pdf_text: PdfText) -> None:
+    scan = make_scan()
+    only_scan = {"scan": scan.signals["scan"].model_copy(update={"max_score": 30})}
+    data = report_data(scan.model_copy(update={"signals": only_scan}), None, T0)
+    text = squash("\n".join(pdf_text(render_pdf(data))))
+    start = text.index("Signals and weights")
+    table = text[start:text.index("Grades", start)]
+    assert f"{SIGNAL_LABELS[SignalKey.SCAN]} {SIGNAL_DESCRIPTIONS[SignalKey.SCAN]} 30 " in table  # the scan's own
+    for key in SIGNAL_ORDER[1:]:
+        shown = scoring.MAX_SCORES[key] or "info"
+        assert f"{SIGNAL_LABELS[key]} {SIGNAL_DESCRIPTIONS[key]} {shown} " in table, key

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.domain.models import ScanStatus, SignalKey, SignalResult, SignalStatus
-from chalicelib.reports.json_report import load_json, render_json
-from chalicelib.reports.model import report_data
+from chalicelib.reports.json_report import render_json
+from chalicelib.reports.model import ReportData, report_data
 from chalicelib.services import Services
 from tests.unit.reports.conftest import squash
 from tests.unit.reports.factories import T0, make_scan
@@ -50,7 +50,7 @@ def test_json_report_of_an_unscored_scan_round_trips_with_nulls() -> None:
     document = json.loads(body)
     assert document["score"] is None and document["grade"] is None and document["ready"] is None
     assert document["not_scored_reason"] == "not scored: no signal could be tested"
-    assert load_json(body).not_scored_reason == document["not_scored_reason"]
+    assert ReportData.model_validate_json(body).not_scored_reason == document["not_scored_reason"]
 
 
 def test_pdf_of_an_unscored_scan_says_not_scored_and_lists_each_signals_reason(
