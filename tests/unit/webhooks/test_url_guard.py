@@ -6,10 +6,10 @@ import ipaddress
 
 import pytest
 
+from chalicelib.adapters import guarded_http
 from chalicelib.domain.targets import IPAddress, IPNetwork
 from chalicelib.errors import ServiceUnavailable, Unprocessable
 from chalicelib.service.ports import ResolverUnavailable
-from chalicelib.webhooks import sender
 from chalicelib.webhooks.sender import ErrorKind, deliver
 from chalicelib.webhooks.url_guard import INVALID, NOT_ALLOWED, check_webhook_url
 from tests.unit.webhooks.fakes import FakeResolver
@@ -168,7 +168,7 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("a connection was attempted")
 
-    monkeypatch.setattr(sender, "_open_socket", forbidden)
+    monkeypatch.setattr(guarded_http, "_open_socket", forbidden)
 
 
 @pytest.mark.usefixtures("no_sockets")
