@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.adapters.memory import RecordingWorkflow, StaticResolver
 from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate
-from chalicelib.domain.models import ScanStatus, ScanType, allowed_sources
+from chalicelib.domain.models import Scan, ScanStatus, ScanType, allowed_sources
 from chalicelib.errors import (
     BadRequest,
     Conflict,
@@ -121,6 +121,23 @@ def test_transitions_follow_the_state_machine(services: Services, tenant: Tenant
         with pytest.raises(IllegalTransition):
             services.scans.transition("acme", scan.scan_id, target)
     assert services.scans.get("acme", scan.scan_id).status == ScanStatus.COMPLETE
+
+
+def test_an_update_that_loses_every_race_is_a_409_scan_contention(services: Services, tenant: Tenant) -> None:
+    scan = services.scans.create(tenant, posture())
+    rivals = 0
+
+    def tag_while_a_rival_writes(current: Scan) -> dict[str, object]:
+        nonlocal rivals
+        rivals += 1
+        _, version = services.scans.repo.get("acme", scan.scan_id)
+        services.scans.repo.save(current.model_copy(update={"tags": [f"rival-{rivals}"]}), version)
+        return {"tags": ["mine"]}
+
+    with pytest.raises(Conflict) as info:
+        services.scans.update("acme", scan.scan_id, tag_while_a_rival_writes)
+    assert info.value.code == "scan-contention" and rivals == 10
+    assert services.scans.get("acme", scan.scan_id).tags == ["rival-10"]
 
 
 def test_no_transition_leaves_a_terminal_state() -> None:
