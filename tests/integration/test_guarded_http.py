@@ -28,9 +28,9 @@ from chalicelib.adapters.guarded_http import (
 )
 from chalicelib.domain.targets import IPAddress, IPNetwork, parse_self_endpoints
 from chalicelib.service.ports import DomainNotFound
+from tests.support.fakes import FakeResolver
 from tests.support.httpserver import LocalHTTPServer, Response
 from tests.support.tlsserver import TestCA, server_context
-from tests.unit.webhooks.fakes import FakeResolver
 
 LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
 EXEMPT = Guard(allowed=LOOPBACK)

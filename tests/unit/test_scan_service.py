@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.adapters.memory import RecordingWorkflow, StaticResolver
+from chalicelib.adapters.memory import RecordingWorkflow
 from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate
 from chalicelib.domain.models import Scan, ScanStatus, ScanType, allowed_sources
 from chalicelib.errors import (
@@ -19,6 +19,7 @@ from chalicelib.errors import (
 from chalicelib.service.auth import Tenant
 from chalicelib.services import Services
 from chalicelib.settings import Settings
+from tests.support.fakes import FakeResolver
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_allow_list_exempts_private_targets(settings, workflow) -> None:  # type
     from chalicelib.adapters.memory import MemoryStore
 
     allowed = Settings.from_env({"PERIMETER_ALLOW_PRIVATE_TARGETS": "10.0.0.0/8"}, key_pepper=settings.key_pepper)
-    services = Services(allowed, store=MemoryStore(), workflow=workflow, resolver=StaticResolver(
+    services = Services(allowed, store=MemoryStore(), workflow=workflow, resolver=FakeResolver(
         {"internal.example": ["10.0.0.5"]}))
     tenant = services.auth.create_tenant("acme", "Acme")
     assert services.scans.create(tenant, posture("internal.example")).target == "internal.example"
@@ -83,7 +84,8 @@ def test_allow_list_exempts_private_targets(settings, workflow) -> None:  # type
 def test_unavailable_resolver_defers_the_guard_to_the_scanners(settings, workflow) -> None:  # type: ignore[no-untyped-def]
     from chalicelib.adapters.memory import MemoryStore
 
-    services = Services(settings, store=MemoryStore(), workflow=workflow, resolver=StaticResolver(unavailable=True))
+    services = Services(settings, store=MemoryStore(), workflow=workflow,
+                        resolver=FakeResolver(unavailable="resolver down"))
     tenant = services.auth.create_tenant("acme", "Acme")
     assert services.scans.create(tenant, posture("example.com")).status == ScanStatus.PENDING
 
