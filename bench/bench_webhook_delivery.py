@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import write
-from chalicelib.adapters.memory import MemoryQueue, MemoryStore, StaticResolver
+from chalicelib.adapters.memory import MemoryQueue, MemoryStore
 from chalicelib.local.poller import poll_once
 from chalicelib.service.webhooks import CreateWebhook, WebhookService
 from chalicelib.webhooks import queue_config
@@ -40,6 +40,7 @@ from chalicelib.webhooks.repository import WebhookRepository
 from chalicelib.webhooks.secretbox import SecretBox
 from chalicelib.webhooks.sender import deliver
 from chalicelib.webhooks.signing import new_secret, sign
+from tests.support.fakes import FakeResolver
 
 HOST = "hooks.bench.test"
 ALLOWED = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -77,7 +78,7 @@ def _serve(port_out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
 def _consumer_run(port: int, events: int) -> float:
     """Signed deliveries per second of the consumer for `events` queued events."""
     store, queue, dlq = MemoryStore(), MemoryQueue(visibility_timeout=360), MemoryQueue()
-    resolver = StaticResolver({HOST: ["127.0.0.1"]})
+    resolver = FakeResolver({HOST: ["127.0.0.1"]})
     service = WebhookService(WebhookRepository(store), queue, SecretBox(os.urandom(32)), resolver, ALLOWED)
     consumer = WebhookConsumer(service, queue, dlq, resolver, ALLOWED)
     service.create("bench", CreateWebhook(url=f"http://{HOST}:{port}/hook", events=["*"]))
@@ -125,7 +126,7 @@ def run(events: int, runs: int) -> dict[str, object]:
         body = ('{"id":"evt_bench","event":"scan.completed","created_at":"2026-11-21T00:00:00Z",'
                 + ",".join(f'"{k}":"{v}"' for k, v in DATA.items()) + "}").encode()
         secret = new_secret()
-        resolver = StaticResolver({HOST: ["127.0.0.1"]})
+        resolver = FakeResolver({HOST: ["127.0.0.1"]})
 
         def signed() -> None:
             headers = sign([secret], "evt_bench", int(time.time()), body)

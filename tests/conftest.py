@@ -20,10 +20,10 @@ from chalicelib.adapters.memory import (  # noqa: E402
     MemoryObjectStore,
     MemoryStore,
     RecordingWorkflow,
-    StaticResolver,
 )
 from chalicelib.services import Services, set_services  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
+from tests.support.fakes import FakeResolver  # noqa: E402
 
 PEPPER = "test-pepper-0123456789abcdef"
 PUBLIC_DOMAINS = {
@@ -51,13 +51,13 @@ def workflow() -> RecordingWorkflow:
 
 
 @pytest.fixture
-def resolver() -> StaticResolver:
+def resolver() -> FakeResolver:
     """A resolver fake with public, private and mixed names."""
-    return StaticResolver(PUBLIC_DOMAINS)
+    return FakeResolver(PUBLIC_DOMAINS)
 
 
 @pytest.fixture
-def services(settings: Settings, workflow: RecordingWorkflow, resolver: StaticResolver) -> Iterator[Services]:
+def services(settings: Settings, workflow: RecordingWorkflow, resolver: FakeResolver) -> Iterator[Services]:
     """Services on in-memory fakes, installed as the process-wide services."""
     built = Services(settings, store=MemoryStore(), workflow=workflow, resolver=resolver,
                      objects=MemoryObjectStore())

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-import ipaddress
 import threading
 from typing import Any
 
 from chalicelib.domain.ports import ConditionFailed, Record
-from chalicelib.service.ports import DomainNotFound, ResolverUnavailable
 
 
 class MemoryStore:
@@ -107,22 +105,6 @@ class RecordingWorkflow:
     def stop(self, scan_id: str, cause: str) -> None:
         """Record a stop."""
         self.stopped.append(scan_id)
-
-
-class StaticResolver:
-    """Resolver fake: a dict from name to addresses; unknown names are NXDOMAIN."""
-
-    def __init__(self, records: dict[str, list[str]] | None = None, *, unavailable: bool = False) -> None:
-        self.records = dict(records or {})
-        self.unavailable = unavailable
-
-    def resolve(self, host: str) -> list[Any]:
-        """Addresses of `host`; raises DomainNotFound or ResolverUnavailable."""
-        if self.unavailable:
-            raise ResolverUnavailable("resolver down")
-        if host not in self.records:
-            raise DomainNotFound(host)
-        return [ipaddress.ip_address(a) for a in self.records[host]]
 
 
 class MemoryObjectStore:

@@ -11,6 +11,7 @@ from chalicelib.api import views
 from chalicelib.api.http import Ctx, Result, handle
 from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate, Tag
 from chalicelib.domain.models import ScanStatus, ScanType, Severity, SignalKey
+from chalicelib.domain.pagination import DEFAULT_PAGE_SIZE, Cursor, FindingsPageLimit, PageLimit, PageQuery
 from chalicelib.services import get_services
 
 VERSION = "0.1.0"
@@ -23,16 +24,8 @@ class ListScansQuery(BaseModel):
     status: ScanStatus | None = None
     scan_type: ScanType | None = None
     tag: Tag | None = None
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(max_length=512)] | None = None
-
-
-class PageQuery(BaseModel):
-    """Pagination of list endpoints."""
-
-    model_config = ConfigDict(extra="ignore")
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(max_length=512)] | None = None
+    limit: PageLimit = DEFAULT_PAGE_SIZE
+    cursor: Cursor | None = None
 
 
 class FindingsQuery(BaseModel):
@@ -42,8 +35,8 @@ class FindingsQuery(BaseModel):
     severity: Severity | None = None
     signal: SignalKey | None = None
     cwe: Annotated[str, Field(pattern=r"^(?i:cwe-)?[0-9]{1,5}$")] | None = None
-    limit: Annotated[int, Field(ge=1, le=200)] = 50
-    cursor: Annotated[str, Field(max_length=512)] | None = None
+    limit: FindingsPageLimit = 50
+    cursor: Cursor | None = None
 
 
 class UsageQuery(BaseModel):

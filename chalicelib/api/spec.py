@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import report_routes, routes, views
 from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate
+from chalicelib.domain.pagination import PageQuery
 from chalicelib.service.reports import BrandingUpdate
 
 REF = "#/components/schemas/{model}"
@@ -51,7 +52,7 @@ OPERATIONS: tuple[Op, ...] = (
     Op("POST", "/v1/scan-templates", "createTemplate", "Save a scan template", 201, views.TemplateView,
        request=CreateTemplate, errors=(400, 409, 413, 422), tags=("templates",)),
     Op("GET", "/v1/scan-templates", "listTemplates", "List templates", 200, views.TemplateList,
-       query=routes.PageQuery, errors=(400, 422), tags=("templates",)),
+       query=PageQuery, errors=(400, 422), tags=("templates",)),
     Op("GET", "/v1/scan-templates/{template_id}", "getTemplate", "Read a template", 200, views.TemplateView,
        errors=(404,), tags=("templates",)),
     Op("DELETE", "/v1/scan-templates/{template_id}", "deleteTemplate", "Delete a template", 204, None,
@@ -85,7 +86,7 @@ OPERATIONS = (
     Op("POST", "/v1/webhooks", "createWebhook", "Register a webhook endpoint (its secret is shown once)", 201,
        webhook_views.WebhookCreated, request=CreateWebhook, errors=(400, 409, 413, 422, 503), tags=("webhooks",)),
     Op("GET", "/v1/webhooks", "listWebhooks", "List webhook endpoints, newest first", 200, webhook_views.WebhookList,
-       query=routes.PageQuery, errors=(400, 422), tags=("webhooks",)),
+       query=PageQuery, errors=(400, 422), tags=("webhooks",)),
     Op("GET", _WEBHOOK, "getWebhook", "Read a webhook endpoint", 200, webhook_views.WebhookView, errors=(404,),
        tags=("webhooks",)),
     Op("DELETE", _WEBHOOK, "deleteWebhook", "Delete a webhook endpoint", 204, None, errors=(404,),
@@ -99,7 +100,7 @@ OPERATIONS = (
     Op("POST", f"{_WEBHOOK}/test", "sendWebhookTest", "Queue a webhook.test event to this endpoint", 202,
        webhook_views.DeliveryQueued, errors=(404, 409, 503), tags=("webhooks",)),
     Op("GET", f"{_WEBHOOK}/deliveries", "listWebhookDeliveries", "Deliveries with every attempt, newest first", 200,
-       webhook_views.DeliveryList, query=routes.PageQuery, errors=(400, 404, 422), tags=("webhooks",)),
+       webhook_views.DeliveryList, query=PageQuery, errors=(400, 404, 422), tags=("webhooks",)),
     Op("POST", f"{_WEBHOOK}/deliveries/{{delivery_id}}/redeliver", "redeliverWebhookDelivery",
        "Send the same event (same id) again, with a new attempt budget", 202, webhook_views.DeliveryQueued,
        errors=(404, 409, 503), tags=("webhooks",)),

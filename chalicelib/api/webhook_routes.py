@@ -15,8 +15,8 @@ from chalice.app import Request, Response
 
 from chalicelib.api import webhook_views as views
 from chalicelib.api.http import Ctx, Result, handle, problem, respond
-from chalicelib.api.routes import PageQuery
 from chalicelib.domain.models import utcnow
+from chalicelib.domain.pagination import PageQuery
 from chalicelib.errors import PerimeterError
 from chalicelib.service.webhooks import CreateWebhook
 from chalicelib.services import get_services

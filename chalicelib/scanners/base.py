@@ -11,8 +11,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,27 +118,24 @@ class Catalog:
         )
 
 
-def allowed_addresses(host: str, ctx: ScanContext, port: int | None = None) -> list[IPAddress]:
-    """Resolve `host` through ctx.resolver and keep only addresses the target guard allows.
+def resolution_failure(host: str, exc: DomainNotFound | ResolverUnavailable) -> CheckSkipped | CheckFailed:
+    """What a check reports for a host that did not resolve: nothing to test (NXDOMAIN) or a broken resolver."""
+    if isinstance(exc, DomainNotFound):
+        return CheckSkipped(f"{host} does not exist (NXDOMAIN).")
+    return CheckFailed(f"resolving {host} failed: {exc}")
 
-    An IP literal is judged as is. With `port`, an address where (address, port) is one of the
-    system's own sockets (ctx.self_endpoints) is dropped too. At most ctx.max_addresses are
-    returned, IPv4 first. Raises CheckSkipped (no address, or every address refused) or
-    CheckFailed (resolver unavailable).
+
+def select_addresses(host: str, addresses: Iterable[IPAddress], ctx: ScanContext,
+                     port: int | None = None) -> list[IPAddress]:
+    """The addresses of `host` the target guard allows, IPv4 first, at most ctx.max_addresses.
+
+    With `port`, an address where (address, port) is one of the system's own sockets
+    (ctx.self_endpoints) is dropped too. Raises CheckSkipped (no address) or GuardRefused (every
+    address refused).
     """
-    literal = parse_ip(host)
-    if literal is not None:
-        addresses: list[IPAddress] = [literal]
-    else:
-        try:
-            addresses = DnsResolver(ctx.resolver).resolve(host)
-        except DomainNotFound:
-            raise CheckSkipped(f"{host} does not exist (NXDOMAIN).") from None
-        except ResolverUnavailable as exc:
-            raise CheckFailed(f"resolving {host} failed: {exc}") from None
-    if not addresses:
-        raise CheckSkipped(f"{host} has no A or AAAA record.")
     unique = sorted(set(addresses), key=lambda a: (a.version, int(a)))
+    if not unique:
+        raise CheckSkipped(f"{host} has no A or AAAA record.")
     allowed = [a for a in unique if address_allowed(a, ctx, port)]
     if not allowed:
         refused = ", ".join(str(a) for a in unique)
@@ -147,6 +143,22 @@ def allowed_addresses(host: str, ctx: ScanContext, port: int | None = None) -> l
         raise GuardRefused(f"target guard: {host} resolves only to non-public address(es) or to the "
                            f"system's own endpoints {refused}{where}; not scanned.")
     return allowed[: ctx.max_addresses]
+
+
+def allowed_addresses(host: str, ctx: ScanContext, port: int | None = None) -> list[IPAddress]:
+    """Resolve `host` through ctx.resolver and keep only addresses the target guard allows (`select_addresses`).
+
+    An IP literal is judged as is. Raises CheckSkipped (no address, or every address refused) or
+    CheckFailed (resolver unavailable).
+    """
+    literal = parse_ip(host)
+    if literal is not None:
+        return select_addresses(host, [literal], ctx, port)
+    try:
+        addresses = DnsResolver(ctx.resolver).resolve(host)
+    except (DomainNotFound, ResolverUnavailable) as exc:
+        raise resolution_failure(host, exc) from None
+    return select_addresses(host, addresses, ctx, port)
 
 
 def dns_query(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> list[Any]:
@@ -181,15 +193,6 @@ def address_allowed(address: IPAddress, ctx: ScanContext, port: int | None = Non
     if port is not None and is_self_endpoint(address, port, ctx.self_endpoints):
         return False
     return not is_blocked(address, ctx.allowed_networks)
-
-
-def ca_bundle() -> str | bool:
-    """The CA file for HTTPS verification: REQUESTS_CA_BUNDLE, then SSL_CERT_FILE, else True (certifi)."""
-    for var in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-        value = os.environ.get(var)
-        if value:
-            return value
-    return True
 
 
 def scope_ids(target: str, findings: list[Finding]) -> list[Finding]:

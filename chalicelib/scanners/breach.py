@@ -13,9 +13,10 @@ from typing import Any
 
 import requests
 
+from chalicelib.adapters.guarded_http import ca_bundle
 from chalicelib.domain.models import Finding, Severity, SignalKey
 from chalicelib.domain.targets import parse_ip
-from chalicelib.scanners.base import Catalog, CheckFailed, CheckSkipped, FindingSpec, ScanContext, ca_bundle, safe_check
+from chalicelib.scanners.base import Catalog, CheckFailed, CheckSkipped, FindingSpec, ScanContext, safe_check
 
 USER_AGENT = "Perimeter-Scanner/0.1"
 MAX_BREACH_DETAILS = 20

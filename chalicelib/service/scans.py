@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -26,9 +23,11 @@ from chalicelib.domain.models import (
     check_transition,
     utcnow,
 )
-from chalicelib.domain.ports import ConditionFailed, KeyValueStore, Record
+from chalicelib.domain.pagination import decode_cursor, encode_cursor, invalid_cursor
+from chalicelib.domain.ports import KeyValueStore, Record
 from chalicelib.domain.targets import IPNetwork, guard_addresses, normalise_target
-from chalicelib.errors import BadRequest, Conflict, IllegalTransition, InvalidDomain, NotFound, ServiceUnavailable
+from chalicelib.domain.versioned import TooManyConflicts, update_versioned
+from chalicelib.errors import Conflict, IllegalTransition, InvalidDomain, NotFound, ServiceUnavailable
 from chalicelib.service.auth import Tenant
 from chalicelib.service.deadlines import OVERDUE_GRACE_SECONDS, OVERDUE_LIMIT, DeadlineIndex, DueEntry, due_sk
 from chalicelib.service.ports import DomainNotFound, EventPublisher, Resolver, ResolverUnavailable, Workflow
@@ -36,30 +35,13 @@ from chalicelib.service.usage import UsageService
 
 log = logging.getLogger(__name__)
 
-MAX_LIST_LIMIT = 100
 _PAGE = 100
 _MAX_PAGES = 20
+_UPDATE_ATTEMPTS = 10
 # Scan types whose target must be a domain (they read DNS records of the name).
 _DOMAIN_ONLY = {ScanType.POSTURE, ScanType.MAIL}
 OVERDUE = ScanError(code="timeout", message="The scan did not finish within its timeout_seconds; "
                                             "the pipeline stopped answering.")
-
-
-def encode_cursor(sk: str) -> str:
-    """An opaque cursor for the item after which the next page starts."""
-    return base64.urlsafe_b64encode(json.dumps({"after": sk}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, prefix: str) -> str:
-    """The sort key a cursor points at; raises BadRequest when it is not one of ours."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise BadRequest("The cursor is not valid.", code="invalid-cursor") from None
-    if not isinstance(after, str) or not after.startswith(prefix):
-        raise BadRequest("The cursor is not valid.", code="invalid-cursor")
-    return after
 
 
 class ScanRepository:
@@ -191,17 +173,21 @@ class ScanService:
 
     # -- change ---------------------------------------------------------------------------
     def update(self, tenant_id: str, scan_id: str, change: Callable[[Scan], dict[str, Any]]) -> Scan:
-        """Apply `change(scan) -> fields` with optimistic locking (retried on races); raises NotFound."""
-        for _ in range(10):
-            scan, version = self.repo.get(tenant_id, scan_id)
-            fields = change(scan)
-            updated = scan.model_copy(update={**fields, "updated_at": utcnow()})
-            try:
-                self.repo.save(Scan.model_validate(updated.model_dump()), version)
-            except ConditionFailed:
-                continue
-            return updated
-        raise Conflict(f"Scan {scan_id} is changing too fast; retry.", code="scan-contention")
+        """Apply `change(scan) -> fields` with optimistic locking (retried on races); raises NotFound, Conflict."""
+
+        def apply(scan: Scan) -> Scan:
+            return scan.model_copy(update={**change(scan), "updated_at": utcnow()})
+
+        def write(scan: Scan, version: int) -> None:
+            self.repo.save(Scan.model_validate(scan.model_dump()), version)
+
+        try:
+            updated = update_versioned(lambda: self.repo.get(tenant_id, scan_id), apply, write,
+                                       attempts=_UPDATE_ATTEMPTS, what=f"scan {scan_id}")
+        except TooManyConflicts:
+            raise Conflict(f"Scan {scan_id} is changing too fast; retry.", code="scan-contention") from None
+        assert updated is not None  # repo.get raises NotFound rather than answering None
+        return updated
 
     def transition(self, tenant_id: str, scan_id: str, target: ScanStatus, **fields: Any) -> Scan:
         """Move a scan to `target`, refusing illegal transitions; raises IllegalTransition, NotFound."""
@@ -314,7 +300,7 @@ class ScanService:
             try:
                 start = int(after.rsplit("#", 1)[1])
             except ValueError:
-                raise BadRequest("The cursor is not valid.", code="invalid-cursor") from None
+                raise invalid_cursor() from None
         page = matching[start:start + limit]
         end = start + len(page)
         next_cursor = encode_cursor(f"FINDING#{scan_id}#{end}") if end < len(matching) else None

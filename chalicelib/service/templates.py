@@ -9,12 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import Priority, Scan, ScanOptions, ScanType, utcnow
+from chalicelib.domain.pagination import decode_cursor, page_of
 from chalicelib.domain.ports import KeyValueStore
 from chalicelib.errors import NotFound
 from chalicelib.service.auth import Tenant
-from chalicelib.service.scans import ScanService, decode_cursor, encode_cursor
-
-MAX_TEMPLATES_PAGE = 100
+from chalicelib.service.scans import ScanService
 
 
 class Template(BaseModel):
@@ -59,9 +58,8 @@ class TemplateService:
         """Newest first; returns (templates, next cursor or None). Raises BadRequest."""
         after = decode_cursor(cursor, "TEMPLATE#") if cursor else None
         records = self._store.query(f"TENANT#{tenant_id}", "TEMPLATE#", forward=False, after=after, limit=limit + 1)
-        page = records[:limit]
-        more = len(records) > limit
-        return [Template.model_validate(r.data) for r in page], encode_cursor(page[-1].sk) if more else None
+        page, next_cursor = page_of(records, limit, lambda r: r.sk)
+        return [Template.model_validate(r.data) for r in page], next_cursor
 
     def delete(self, tenant_id: str, template_id: str) -> None:
         """Delete a template; raises NotFound. Scans launched from it are kept."""

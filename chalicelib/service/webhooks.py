@@ -19,10 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import utcnow
+from chalicelib.domain.pagination import decode_cursor, page_of
 from chalicelib.domain.targets import IPNetwork
 from chalicelib.errors import NotFound, QueueUnavailable, WebhookDisabled, WebhookLimitReached
 from chalicelib.service.ports import Resolver
-from chalicelib.service.scans import decode_cursor, encode_cursor
 from chalicelib.webhooks.models import (
     EVENT_TYPES,
     MAX_SECRETS,
@@ -156,9 +156,9 @@ class WebhookService:
                       cursor: str | None = None) -> tuple[list[WebhookEndpoint], str | None]:
         """Newest first; returns (endpoints, next cursor or None). Raises BadRequest for a bad cursor."""
         after = decode_cursor(cursor, ENDPOINT_PREFIX) if cursor else None
-        rows = self.repo.list_endpoints(tenant_id, limit=limit + 1, after=after)
-        page = rows[:limit]
-        return [e for e, _ in page], encode_cursor(page[-1][1]) if len(rows) > limit else None
+        page, next_cursor = page_of(self.repo.list_endpoints(tenant_id, limit=limit + 1, after=after), limit,
+                                    lambda row: row[1])
+        return [e for e, _ in page], next_cursor
 
     def delete(self, tenant_id: str, webhook_id: str) -> None:
         """Delete an endpoint; queued attempts to it are skipped. Raises NotFound."""
@@ -230,9 +230,9 @@ class WebhookService:
         """An endpoint's deliveries with every attempt, newest first. Raises NotFound, BadRequest."""
         self.get(tenant_id, webhook_id)
         after = decode_cursor(cursor, deliveries_prefix(webhook_id)) if cursor else None
-        rows = self.repo.list_deliveries(tenant_id, webhook_id, limit=limit + 1, after=after)
-        page = rows[:limit]
-        return [d for d, _ in page], encode_cursor(page[-1][1]) if len(rows) > limit else None
+        page, next_cursor = page_of(self.repo.list_deliveries(tenant_id, webhook_id, limit=limit + 1, after=after),
+                                    limit, lambda row: row[1])
+        return [d for d, _ in page], next_cursor
 
     def get_delivery(self, tenant_id: str, webhook_id: str, delivery_id: str) -> Delivery:
         """One delivery; raises NotFound."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.ports import ConditionFailed, KeyValueStore
+from chalicelib.domain.versioned import update_versioned
 from chalicelib.webhooks.models import Delivery, WebhookEndpoint
 
 ENDPOINT_PREFIX = "WEBHOOK#"
@@ -133,22 +134,11 @@ class WebhookRepository:
         `current` saves the first read when the caller already holds the record. Raises ConditionFailed
         when the race is lost too often.
         """
-        for _ in range(_RACE_RETRIES):
-            loaded = current if current is not None else self.get_endpoint(tenant_id, webhook_id)
-            current = None
-            if loaded is None:
-                return None
-            endpoint, version = loaded
-            changed = change(endpoint.model_copy(deep=True))
-            if changed is None:
-                return endpoint
-            try:
-                self._store.put(tenant_pk(tenant_id), endpoint_sk(webhook_id), changed.model_dump(mode="json"),
-                                expect_version=version)
-            except ConditionFailed:
-                continue
-            return changed
-        raise ConditionFailed(f"endpoint {webhook_id}: too many concurrent updates")
+        return update_versioned(
+            lambda: self.get_endpoint(tenant_id, webhook_id), lambda e: change(e.model_copy(deep=True)),
+            lambda e, version: self._store.put(tenant_pk(tenant_id), endpoint_sk(webhook_id),
+                                               e.model_dump(mode="json"), expect_version=version),
+            attempts=_RACE_RETRIES, what=f"endpoint {webhook_id}", first=current)
 
     def delete_endpoint(self, tenant_id: str, webhook_id: str) -> None:
         """Remove an endpoint (its deliveries expire with their TTL)."""
@@ -189,22 +179,11 @@ class WebhookRepository:
     def update_delivery(self, tenant_id: str, webhook_id: str, delivery_id: str, change: DeliveryChange, *,
                         current: tuple[Delivery, int] | None = None) -> Delivery | None:
         """Like `update_endpoint`, for a delivery."""
-        for _ in range(_RACE_RETRIES):
-            loaded = current if current is not None else self.get_delivery(tenant_id, webhook_id, delivery_id)
-            current = None
-            if loaded is None:
-                return None
-            delivery, version = loaded
-            changed = change(delivery.model_copy(deep=True))
-            if changed is None:
-                return delivery
-            try:
-                self._store.put(tenant_pk(tenant_id), delivery_sk(webhook_id, delivery_id),
-                                changed.model_dump(mode="json"), expect_version=version)
-            except ConditionFailed:
-                continue
-            return changed
-        raise ConditionFailed(f"delivery {delivery_id}: too many concurrent updates")
+        return update_versioned(
+            lambda: self.get_delivery(tenant_id, webhook_id, delivery_id), lambda d: change(d.model_copy(deep=True)),
+            lambda d, version: self._store.put(tenant_pk(tenant_id), delivery_sk(webhook_id, delivery_id),
+                                               d.model_dump(mode="json"), expect_version=version),
+            attempts=_RACE_RETRIES, what=f"delivery {delivery_id}", first=current)
 
     def list_deliveries(self, tenant_id: str, webhook_id: str, *, limit: int,
                         after: str | None = None) -> list[tuple[Delivery, str]]:

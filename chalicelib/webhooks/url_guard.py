@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -26,7 +27,7 @@ from chalicelib.domain.targets import (
     normalise_domain,
     parse_ip,
 )
-from chalicelib.errors import InvalidDomain, ServiceUnavailable, Unprocessable
+from chalicelib.errors import InvalidDomain, PerimeterError, ServiceUnavailable, Unprocessable
 from chalicelib.service.ports import DomainNotFound, Resolver, ResolverUnavailable
 from chalicelib.settings import self_endpoints_from_env
 
@@ -129,16 +130,21 @@ def _check_text(url: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Parsed:
+class ParsedUrl:
+    """A webhook URL that passed the static rules (no DNS yet)."""
+
     scheme: str
-    host: str
+    host: str  # IDNA name, or the canonical IP (no brackets) for a literal
     literal: IPAddress | None
     port: int
-    target: str
+    target: str  # path and query, percent-encoded, as sent in the request line
 
 
-def _parse_webhook_url(url: str) -> _Parsed:
-    """Static checks only (no DNS): scheme, userinfo, fragment, host, port; raises Unprocessable."""
+def parse_webhook_url(url: str, allowed: tuple[IPNetwork, ...]) -> ParsedUrl:
+    """Static checks only (no DNS): scheme, userinfo, fragment, host, port; raises Unprocessable.
+
+    Plain http to a name is refused here already when nothing is exempt (`allowed` empty).
+    """
     _check_text(url)
     try:
         parts = urlsplit(url)
@@ -155,39 +161,30 @@ def _parse_webhook_url(url: str) -> _Parsed:
     host, literal = _parse_host(url, raw_host)
     port = _parse_port(url, scheme, port_text)
     target = quote(parts.path or "/", safe=_SAFE) + (f"?{quote(parts.query, safe=_SAFE)}" if parts.query else "")
-    return _Parsed(scheme, host, literal, port, target)
-
-
-def _resolve(url: str, host: str, resolver: Resolver) -> tuple[IPAddress, ...]:
-    try:
-        answers = resolver.resolve(host)
-    except DomainNotFound:
-        raise _invalid(url, f"{host} does not exist (NXDOMAIN)") from None
-    except ResolverUnavailable as exc:
-        raise ServiceUnavailable(f"Could not resolve {host} to check the webhook URL: {exc}",
-                                 code=DNS_UNAVAILABLE) from None
-    addresses = tuple(dict.fromkeys(ipaddress.ip_address(str(a)) for a in answers))
-    if not addresses:
-        raise _invalid(url, f"{host} has no A or AAAA record")
-    return addresses
-
-
-def check_webhook_url(url: str, allowed: tuple[IPNetwork, ...], resolver: Resolver,
-                      reserved: tuple[SelfEndpoint, ...] | None = None) -> ValidatedUrl:
-    """Validate a webhook URL and resolve its host once; every address must pass the guard.
-
-    `reserved` are the system's own sockets (None: this process's PERIMETER_SELF_ENDPOINTS), refused
-    whatever `allowed` says. Raises Unprocessable with code `invalid-webhook-url` (malformed,
-    unresolvable), `webhook-url-self-endpoint` (one of the system's own sockets) or
-    `webhook-url-not-allowed` (scheme, credentials, fragment, plain http outside `allowed`, or any
-    non-public address not in `allowed`), and ServiceUnavailable (`dns-unavailable`) when DNS fails.
-    """
-    parsed = _parse_webhook_url(url)
-    reserved = self_endpoints_from_env() if reserved is None else reserved
-    if parsed.scheme == "http" and not allowed and parsed.literal is None:
+    if scheme == "http" and not allowed and literal is None:
         raise _refused(url, "use https; plain http is only accepted for receivers inside "
                             "PERIMETER_ALLOW_PRIVATE_TARGETS")
-    addresses = (parsed.literal,) if parsed.literal is not None else _resolve(url, parsed.host, resolver)
+    return ParsedUrl(scheme, host, literal, port, target)
+
+
+def resolution_refusal(url: str, host: str, exc: DomainNotFound | ResolverUnavailable) -> PerimeterError:
+    """The error for a host that did not resolve: Unprocessable (NXDOMAIN) or ServiceUnavailable (DNS down)."""
+    if isinstance(exc, DomainNotFound):
+        return _invalid(url, f"{host} does not exist (NXDOMAIN)")
+    return ServiceUnavailable(f"Could not resolve {host} to check the webhook URL: {exc}", code=DNS_UNAVAILABLE)
+
+
+def judge_addresses(url: str, parsed: ParsedUrl, answers: Iterable[IPAddress], allowed: tuple[IPNetwork, ...],
+                    reserved: tuple[SelfEndpoint, ...]) -> ValidatedUrl:
+    """Apply the address rules to the host's answers (duplicates dropped, order kept); raises Unprocessable.
+
+    Codes: `invalid-webhook-url` (no address), `webhook-url-self-endpoint` (one of the system's own
+    sockets, exemptions or not), `webhook-url-not-allowed` (a non-public address outside `allowed`,
+    or plain http to an address outside it).
+    """
+    addresses = tuple(dict.fromkeys(ipaddress.ip_address(str(a)) for a in answers))
+    if not addresses:
+        raise _invalid(url, f"{parsed.host} has no A or AAAA record")
     own = [str(a) for a in addresses if is_self_endpoint(a, parsed.port, reserved)]
     if own:
         raise Unprocessable(f"Webhook URL {url!r} is not allowed: port {parsed.port} on {', '.join(own)} is one "
@@ -203,3 +200,24 @@ def check_webhook_url(url: str, allowed: tuple[IPNetwork, ...], resolver: Resolv
     normalised = f"{parsed.scheme}://{_authority(parsed.scheme, parsed.host, parsed.port)}{parsed.target}"
     return ValidatedUrl(normalised, parsed.scheme, parsed.host, parsed.port, parsed.target, addresses,
                         parsed.literal is not None)
+
+
+def check_webhook_url(url: str, allowed: tuple[IPNetwork, ...], resolver: Resolver,
+                      reserved: tuple[SelfEndpoint, ...] | None = None) -> ValidatedUrl:
+    """Validate a webhook URL and resolve its host once; every address must pass the guard.
+
+    `reserved` are the system's own sockets (None: this process's PERIMETER_SELF_ENDPOINTS), refused
+    whatever `allowed` says. Raises Unprocessable with code `invalid-webhook-url` (malformed,
+    unresolvable), `webhook-url-self-endpoint` (one of the system's own sockets) or
+    `webhook-url-not-allowed` (scheme, credentials, fragment, plain http outside `allowed`, or any
+    non-public address not in `allowed`), and ServiceUnavailable (`dns-unavailable`) when DNS fails.
+    """
+    parsed = parse_webhook_url(url, allowed)
+    reserved = self_endpoints_from_env() if reserved is None else reserved
+    if parsed.literal is not None:
+        return judge_addresses(url, parsed, (parsed.literal,), allowed, reserved)
+    try:
+        answers = resolver.resolve(parsed.host)
+    except (DomainNotFound, ResolverUnavailable) as exc:
+        raise resolution_refusal(url, parsed.host, exc) from None
+    return judge_addresses(url, parsed, answers, allowed, reserved)

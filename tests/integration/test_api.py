@@ -11,13 +11,13 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.adapters.dynamodb import DynamoDBStore
-from chalicelib.adapters.memory import StaticResolver
 from chalicelib.adapters.stepfunctions import StepFunctionsWorkflow
 from chalicelib.api.spec import OPERATIONS
 from chalicelib.local.provision import Resources
 from chalicelib.services import Services, set_services
 from chalicelib.settings import Settings
 from tests.conftest import PEPPER, PUBLIC_DOMAINS
+from tests.support.fakes import FakeResolver
 
 
 class Api:
@@ -42,7 +42,7 @@ def wired(aws: dict[str, Any], resources: Resources) -> Iterator[Services]:
                                  webhook_queue_url=resources.queue_url, webhook_dlq_url=resources.dlq_url)
     services = Services(settings, store=DynamoDBStore(resources.table, aws["dynamodb"]),
                         workflow=StepFunctionsWorkflow(resources.state_machine_arn, aws["stepfunctions"]),
-                        resolver=StaticResolver(PUBLIC_DOMAINS))
+                        resolver=FakeResolver(PUBLIC_DOMAINS))
     set_services(services)
     services.auth.create_tenant("acme", "Acme")
     services.auth.create_tenant("rival", "Rival")

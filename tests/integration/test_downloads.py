@@ -21,13 +21,14 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.adapters.files import FileObjectStore
-from chalicelib.adapters.memory import RecordingWorkflow, StaticResolver
+from chalicelib.adapters.memory import RecordingWorkflow
 from chalicelib.adapters.storage import download_link_key
 from chalicelib.domain.models import ScanStatus
 from chalicelib.local.stack import free_port
 from chalicelib.services import Services, set_services
 from chalicelib.settings import Settings
 from tests.conftest import PEPPER, PUBLIC_DOMAINS
+from tests.support.fakes import FakeResolver
 from tests.unit.reports.factories import make_scan
 
 TENANT = "acme"
@@ -61,7 +62,7 @@ def embedded(tmp_path: Path) -> Iterator[Embedded]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     settings = Settings.from_env({}, key_pepper=PEPPER, data_dir=tmp_path / "data", public_base_url=base_url)
-    services = Services(settings, workflow=RecordingWorkflow(), resolver=StaticResolver(PUBLIC_DOMAINS))
+    services = Services(settings, workflow=RecordingWorkflow(), resolver=FakeResolver(PUBLIC_DOMAINS))
     services.auth.create_tenant(TENANT, "Acme")
     services.auth.create_tenant("rival", "Rival")
     _, key = services.auth.issue_key(TENANT, name="test")

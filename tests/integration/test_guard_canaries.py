@@ -34,8 +34,8 @@ from chalicelib.settings import Settings
 from chalicelib.webhooks.sender import ErrorKind, deliver
 from tests.conftest import PEPPER
 from tests.support.dnsserver import LocalDNSServer, Zone
+from tests.support.fakes import FakeResolver
 from tests.support.guard_vectors import PUBLIC_ANSWER
-from tests.unit.webhooks.fakes import FakeResolver
 from tests.unit.webhooks.harness import build
 
 EXEMPT: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),)

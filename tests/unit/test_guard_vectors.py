@@ -16,7 +16,7 @@ import dns.rdatatype
 import dns.resolver
 import pytest
 
-from chalicelib.adapters.memory import MemoryObjectStore, MemoryStore, RecordingWorkflow, StaticResolver
+from chalicelib.adapters.memory import MemoryObjectStore, MemoryStore, RecordingWorkflow
 from chalicelib.domain.models import ScanType
 from chalicelib.domain.targets import IPNetwork, SelfEndpoint, is_blocked, is_self_endpoint, parse_self_endpoints
 from chalicelib.errors import InvalidDomain, PerimeterError, TargetNotAllowed, Unprocessable
@@ -27,6 +27,7 @@ from chalicelib.settings import Settings
 from chalicelib.webhooks.sender import ErrorKind, deliver
 from chalicelib.webhooks.url_guard import NOT_ALLOWED, SELF_ENDPOINT, check_webhook_url
 from tests.conftest import PEPPER
+from tests.support.fakes import FakeResolver
 from tests.support.guard_vectors import (
     ADDRESS_VECTORS,
     ALWAYS_REFUSED_TARGETS,
@@ -37,7 +38,6 @@ from tests.support.guard_vectors import (
     PUBLIC_ANSWER,
     AddressVector,
 )
-from tests.unit.webhooks.fakes import FakeResolver
 
 EXEMPT: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
 NAME = "vector.test"
@@ -48,7 +48,7 @@ SELF = parse_self_endpoints(f"127.0.0.1:{API},127.0.0.1:{AWS},0.0.0.0:9999")
 def scans(allowed: tuple[IPNetwork, ...] = (), answers: dict[str, list[str]] | None = None) -> ScanService:
     settings = Settings.from_env({}, key_pepper=PEPPER, allow_private_targets=[str(n) for n in allowed])
     services = Services(settings, store=MemoryStore(), workflow=RecordingWorkflow(),
-                        resolver=StaticResolver(answers or {}), objects=MemoryObjectStore())
+                        resolver=FakeResolver(answers or {}), objects=MemoryObjectStore())
     return services.scans
 
 

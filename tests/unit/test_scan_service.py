@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.adapters.memory import RecordingWorkflow, StaticResolver
+from chalicelib.adapters.memory import RecordingWorkflow
 from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate
-from chalicelib.domain.models import ScanStatus, ScanType, allowed_sources
+from chalicelib.domain.models import Scan, ScanStatus, ScanType, allowed_sources
 from chalicelib.errors import (
     BadRequest,
     Conflict,
@@ -19,6 +19,7 @@ from chalicelib.errors import (
 from chalicelib.service.auth import Tenant
 from chalicelib.services import Services
 from chalicelib.settings import Settings
+from tests.support.fakes import FakeResolver
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_allow_list_exempts_private_targets(settings, workflow) -> None:  # type
     from chalicelib.adapters.memory import MemoryStore
 
     allowed = Settings.from_env({"PERIMETER_ALLOW_PRIVATE_TARGETS": "10.0.0.0/8"}, key_pepper=settings.key_pepper)
-    services = Services(allowed, store=MemoryStore(), workflow=workflow, resolver=StaticResolver(
+    services = Services(allowed, store=MemoryStore(), workflow=workflow, resolver=FakeResolver(
         {"internal.example": ["10.0.0.5"]}))
     tenant = services.auth.create_tenant("acme", "Acme")
     assert services.scans.create(tenant, posture("internal.example")).target == "internal.example"
@@ -83,7 +84,8 @@ def test_allow_list_exempts_private_targets(settings, workflow) -> None:  # type
 def test_unavailable_resolver_defers_the_guard_to_the_scanners(settings, workflow) -> None:  # type: ignore[no-untyped-def]
     from chalicelib.adapters.memory import MemoryStore
 
-    services = Services(settings, store=MemoryStore(), workflow=workflow, resolver=StaticResolver(unavailable=True))
+    services = Services(settings, store=MemoryStore(), workflow=workflow,
+                        resolver=FakeResolver(unavailable="resolver down"))
     tenant = services.auth.create_tenant("acme", "Acme")
     assert services.scans.create(tenant, posture("example.com")).status == ScanStatus.PENDING
 
@@ -121,6 +123,23 @@ def test_transitions_follow_the_state_machine(services: Services, tenant: Tenant
         with pytest.raises(IllegalTransition):
             services.scans.transition("acme", scan.scan_id, target)
     assert services.scans.get("acme", scan.scan_id).status == ScanStatus.COMPLETE
+
+
+def test_an_update_that_loses_every_race_is_a_409_scan_contention(services: Services, tenant: Tenant) -> None:
+    scan = services.scans.create(tenant, posture())
+    rivals = 0
+
+    def tag_while_a_rival_writes(current: Scan) -> dict[str, object]:
+        nonlocal rivals
+        rivals += 1
+        _, version = services.scans.repo.get("acme", scan.scan_id)
+        services.scans.repo.save(current.model_copy(update={"tags": [f"rival-{rivals}"]}), version)
+        return {"tags": ["mine"]}
+
+    with pytest.raises(Conflict) as info:
+        services.scans.update("acme", scan.scan_id, tag_while_a_rival_writes)
+    assert info.value.code == "scan-contention" and rivals == 10
+    assert services.scans.get("acme", scan.scan_id).tags == ["rival-10"]
 
 
 def test_no_transition_leaves_a_terminal_state() -> None:

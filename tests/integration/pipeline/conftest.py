@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.memory import RecordingPublisher, StaticResolver
+from chalicelib.adapters.memory import RecordingPublisher
 from chalicelib.domain.commands import CreateScan
 from chalicelib.domain.models import Scan, ScanStatus, SignalKey, SignalResult, SignalStatus
 from chalicelib.domain.scoring import MAX_SCORES
@@ -27,6 +27,7 @@ from chalicelib.local.runner import LocalTaskRunner
 from chalicelib.scanners import task
 from chalicelib.services import Services, set_services
 from chalicelib.settings import Settings
+from tests.support.fakes import FakeResolver
 
 PEPPER = "pipeline-test-pepper-0123456789"
 TARGETS = {name: ["93.184.216.34"] for name in (
@@ -158,7 +159,7 @@ def rig(monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
         for key, value in resources.env().items():
             monkeypatch.setenv(key, value)
         settings = Settings.from_env({**resources.env()}, key_pepper=PEPPER, scanner_heartbeat_seconds=2)
-        services = Services(settings, resolver=StaticResolver(TARGETS))
+        services = Services(settings, resolver=FakeResolver(TARGETS))
         events = RecordingPublisher()
         services.__dict__["webhooks"] = events  # `events` is the webhook service: record instead
         set_services(services)

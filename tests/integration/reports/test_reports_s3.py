@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from chalicelib.adapters.dynamodb import DynamoDBStore
-from chalicelib.adapters.memory import RecordingWorkflow, StaticResolver
+from chalicelib.adapters.memory import RecordingWorkflow
 from chalicelib.adapters.s3 import S3ObjectStore
 from chalicelib.domain.models import ScanStatus
 from chalicelib.local.provision import ensure_bucket, ensure_table
@@ -25,6 +25,7 @@ from chalicelib.service.reports import BrandingUpdate
 from chalicelib.services import Services, set_services
 from chalicelib.settings import Settings
 from tests.conftest import PEPPER, PUBLIC_DOMAINS
+from tests.support.fakes import FakeResolver
 from tests.unit.reports.factories import make_findings, make_scan, png_bytes
 
 TENANT = "acme"
@@ -43,7 +44,7 @@ def _services(aws: dict[str, Any], resources: dict[str, str], bucket: str) -> Se
     settings = Settings.from_env({}, key_pepper=PEPPER, table_name=resources["table"], bucket_name=bucket,
                                  report_link_seconds=900)
     return Services(settings, store=DynamoDBStore(resources["table"], aws["dynamodb"]), workflow=RecordingWorkflow(),
-                    resolver=StaticResolver(PUBLIC_DOMAINS), objects=S3ObjectStore(bucket, aws["s3"]))
+                    resolver=FakeResolver(PUBLIC_DOMAINS), objects=S3ObjectStore(bucket, aws["s3"]))
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from chalicelib.local.provision import Resources, ensure_queues, ensure_table
-from tests.unit.webhooks.fakes import ManualClock
+from tests.support.fakes import ManualClock
 
 SLEEP_SECONDS = 60.0
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20

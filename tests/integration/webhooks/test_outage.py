@@ -25,7 +25,7 @@ from chalicelib.webhooks.policy import RetryPolicy
 from chalicelib.webhooks.queue_config import RECEIVES_BY_DESIGN
 from chalicelib.webhooks.signing import verify
 from tests.integration.webhooks.conftest import Recorded, ScriptedReceiver, moto_next_visible, moto_queue_counts
-from tests.unit.webhooks.fakes import ManualClock
+from tests.support.fakes import ManualClock
 from tests.unit.webhooks.harness import HOST, Harness, build
 
 OUTAGE_SECONDS = 600

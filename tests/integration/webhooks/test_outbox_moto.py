@@ -10,7 +10,7 @@ from chalicelib.local.provision import Resources
 from chalicelib.webhooks.models import DeliveryStatus
 from chalicelib.webhooks.outbox import GRACE, WebhookOutbox
 from tests.integration.webhooks.conftest import ScriptedReceiver, moto_next_visible, moto_queue_counts
-from tests.unit.webhooks.fakes import ManualClock
+from tests.support.fakes import ManualClock
 from tests.unit.webhooks.harness import HOST, build
 
 

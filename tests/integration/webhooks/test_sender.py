@@ -25,7 +25,7 @@ from chalicelib.webhooks.sender import MAX_EXCERPT_BYTES, USER_AGENT, ErrorKind,
 from chalicelib.webhooks.signing import new_secret, sign
 from chalicelib.webhooks.url_guard import check_webhook_url
 from tests.integration.webhooks.conftest import DripServer, Listener, Receiver
-from tests.unit.webhooks.fakes import FakeResolver
+from tests.support.fakes import FakeResolver
 
 LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
 HOST = "hooks.perimeter.test"  # not resolvable by the system: success proves the pinned address is used

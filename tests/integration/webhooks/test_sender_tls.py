@@ -11,7 +11,7 @@ import pytest
 from chalicelib.domain.targets import IPNetwork
 from chalicelib.webhooks.sender import ErrorKind, deliver
 from tests.integration.webhooks.conftest import TLS_HOST, Receiver, TlsMaterial
-from tests.unit.webhooks.fakes import FakeResolver
+from tests.support.fakes import FakeResolver
 
 LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
 OTHER_HOST = "other.perimeter.test"  # same address, but not a name on the certificate

@@ -30,7 +30,7 @@ from tests.integration.webhooks.conftest import (
     moto_next_visible,
     moto_queue_counts,
 )
-from tests.unit.webhooks.fakes import FakeResolver, ManualClock
+from tests.support.fakes import FakeResolver, ManualClock
 from tests.unit.webhooks.harness import HOST, Harness, build
 
 

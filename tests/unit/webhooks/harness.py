@@ -21,7 +21,7 @@ from chalicelib.webhooks.queue import MessageQueue
 from chalicelib.webhooks.repository import WebhookRepository
 from chalicelib.webhooks.secretbox import SecretBox
 from chalicelib.webhooks.sender import DeliveryOutcome, deliver
-from tests.unit.webhooks.fakes import FakeResolver, FixedRandom, ManualClock
+from tests.support.fakes import FakeResolver, FixedRandom, ManualClock
 
 LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
 HOST = "hooks.perimeter.test"

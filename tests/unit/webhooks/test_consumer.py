@@ -15,7 +15,7 @@ from chalicelib.webhooks.queue import DeliveryMessage, QueueMessage, lambda_even
 from chalicelib.webhooks.queue_config import MAX_RECEIVE_COUNT, RECEIVES_BY_DESIGN
 from chalicelib.webhooks.redrive import redrive
 from chalicelib.webhooks.signing import verify, verify_perimeter_signature
-from tests.unit.webhooks.fakes import ManualClock
+from tests.support.fakes import ManualClock
 from tests.unit.webhooks.harness import HOST, Harness, ScriptedSender, build
 
 URL = f"http://{HOST}:8080/hook"

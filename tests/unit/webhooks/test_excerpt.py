@@ -15,7 +15,7 @@ from chalicelib.service.ports import Resolver
 from chalicelib.webhooks.excerpt import EXCERPT_CHARS, NON_TEXT_NOTE, response_excerpt
 from chalicelib.webhooks.models import Attempt, Delivery
 from chalicelib.webhooks.sender import DeliveryOutcome
-from tests.unit.webhooks.fakes import ManualClock
+from tests.support.fakes import ManualClock
 from tests.unit.webhooks.harness import HOST, build
 
 CONTENT_TYPES = st.one_of(st.none(), st.sampled_from([

@@ -17,7 +17,7 @@ from chalicelib.webhooks.queue import DeliveryMessage, lambda_event
 from chalicelib.webhooks.queue_config import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 from chalicelib.webhooks.redrive import redrive
 from tests.conftest import PEPPER
-from tests.unit.webhooks.fakes import ManualClock
+from tests.support.fakes import ManualClock
 from tests.unit.webhooks.harness import HOST, Harness, ScriptedSender, build
 
 URL = f"http://{HOST}:8080/hook"

@@ -20,7 +20,7 @@ from chalicelib.webhooks import queue_config
 from chalicelib.webhooks.policy import MAX_VISIBILITY_STEP, SQS_MAX_DELAY_SECONDS
 from chalicelib.webhooks.queue import DeliveryMessage, lambda_event
 from chalicelib.webhooks.sender import DEFAULT_TIMEOUT
-from tests.unit.webhooks.fakes import ManualClock
+from tests.support.fakes import ManualClock
 from tests.unit.webhooks.harness import HOST, ScriptedSender, build
 
 

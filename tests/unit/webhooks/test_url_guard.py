@@ -6,13 +6,12 @@ import ipaddress
 
 import pytest
 
-from chalicelib.domain.targets import IPAddress, IPNetwork
+from chalicelib.adapters import guarded_http
+from chalicelib.domain.targets import IPNetwork
 from chalicelib.errors import ServiceUnavailable, Unprocessable
-from chalicelib.service.ports import ResolverUnavailable
-from chalicelib.webhooks import sender
 from chalicelib.webhooks.sender import ErrorKind, deliver
 from chalicelib.webhooks.url_guard import INVALID, NOT_ALLOWED, check_webhook_url
-from tests.unit.webhooks.fakes import FakeResolver
+from tests.support.fakes import FakeResolver
 
 LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
 PUBLIC_V4, PUBLIC_V6 = "93.184.216.34", "2606:4700:4700::1111"
@@ -152,12 +151,8 @@ def test_malformed_or_forbidden_urls(url: str, code: str) -> None:
 def test_dns_answers_without_addresses_and_resolver_outages() -> None:
     assert "no A or AAAA" in refused("https://empty.example.com/", FakeResolver({"empty.example.com": []})).detail
 
-    class Down:
-        def resolve(self, host: str) -> list[IPAddress]:
-            raise ResolverUnavailable("timed out")
-
     with pytest.raises(ServiceUnavailable) as info:
-        check_webhook_url("https://hooks.example.com/", (), Down())
+        check_webhook_url("https://hooks.example.com/", (), FakeResolver(unavailable="timed out"))
     assert info.value.code == "dns-unavailable" and info.value.status == 503
 
 
@@ -168,7 +163,7 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("a connection was attempted")
 
-    monkeypatch.setattr(sender, "_open_socket", forbidden)
+    monkeypatch.setattr(guarded_http, "_open_socket", forbidden)
 
 
 @pytest.mark.usefixtures("no_sockets")
@@ -193,9 +188,5 @@ def test_send_time_reports_dns_and_url_problems_without_raising() -> None:
     gone = deliver("https://nx.example.com/", b"{}", {}, allowed=(), resolver=FakeResolver({}))
     assert gone.error_kind == ErrorKind.INVALID_URL
 
-    class Down:
-        def resolve(self, host: str) -> list[IPAddress]:
-            raise ResolverUnavailable("SERVFAIL")
-
-    down = deliver("https://hooks.example.com/", b"{}", {}, allowed=(), resolver=Down())
+    down = deliver("https://hooks.example.com/", b"{}", {}, allowed=(), resolver=FakeResolver(unavailable="SERVFAIL"))
     assert down.error_kind == ErrorKind.DNS and down.error is not None and "SERVFAIL" in down.error

@@ -19,7 +19,7 @@ from chalicelib.webhooks.queue import DeliveryMessage
 from chalicelib.webhooks.secretbox import SecretBox, SecretUnwrapError
 from chalicelib.webhooks.signing import SECRET_PREFIX, SignatureError, secret_key, sign, verify
 from tests.conftest import PEPPER
-from tests.unit.webhooks.fakes import FakeResolver, ManualClock
+from tests.support.fakes import FakeResolver, ManualClock
 from tests.unit.webhooks.harness import HOST, Harness, build
 
 URL = f"http://{HOST}:8080/hook"

@@ -1,30 +1,36 @@
-"""Test doubles shared by the webhook tests."""
+"""Test doubles shared by the tests and benches: the one Resolver fake, a manual clock, a fixed random."""
 
 from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.targets import IPAddress
-from chalicelib.service.ports import DomainNotFound
+from chalicelib.service.ports import DomainNotFound, ResolverUnavailable
 
 
 class FakeResolver:
-    """`resolve(host) -> list[ip]` from a table; a host may list successive answers (DNS rebinding).
+    """The Resolver port from a table; a host may list successive answers (DNS rebinding).
 
     `answers[host]` is either a list of addresses (the same every time) or a list of such lists,
-    used in turn (the last one repeats). Unknown hosts raise DomainNotFound. Every call is recorded.
+    used in turn (the last one repeats). Unknown hosts raise DomainNotFound; with `unavailable`
+    (the error text) every call raises ResolverUnavailable. Every call is recorded in `calls`.
     """
 
-    def __init__(self, answers: dict[str, Sequence[str] | Sequence[Sequence[str]]]) -> None:
-        self.answers = answers
+    def __init__(self, answers: Mapping[str, Sequence[str] | Sequence[Sequence[str]]] | None = None, *,
+                 unavailable: str | None = None) -> None:
+        self.answers = dict(answers or {})
+        self.unavailable = unavailable
         self.calls: list[str] = []
 
     def resolve(self, host: str) -> list[IPAddress]:
+        """Addresses of `host`; raises DomainNotFound or ResolverUnavailable."""
         turn = sum(1 for h in self.calls if h == host)
         self.calls.append(host)
+        if self.unavailable is not None:
+            raise ResolverUnavailable(self.unavailable)
         if host not in self.answers:
             raise DomainNotFound(host)
         table = self.answers[host]
