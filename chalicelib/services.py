@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.ports import KeyValueStore
+from chalicelib.observability import Metrics, build_metrics
 from chalicelib.service.auth import AuthService
 from chalicelib.service.idempotency import IdempotencyService
 from chalicelib.service.ports import ObjectStore, Resolver, Workflow
@@ -85,6 +86,11 @@ class Services:
         return DnsResolver(build_resolver(self.settings.dns_servers, self.settings.dns_timeout))
 
     @cached_property
+    def metrics(self) -> Metrics:
+        """Where metrics go (PERIMETER_METRICS: EMF in Lambda, nowhere on the embedded stack unless set)."""
+        return build_metrics(self.settings.metrics_sink(), self.settings.service_name)
+
+    @cached_property
     def auth(self) -> AuthService:
         """Tenants and API keys."""
         return AuthService(self.store, self.settings.key_pepper.get_secret_value().encode())
@@ -99,7 +105,7 @@ class Services:
         """Scan use cases."""
         return ScanService(self.store, self.workflow, self.resolver, self.usage,
                            self.settings.allow_private_targets, events=lambda: self.events,
-                           public_base_url=self.settings.public_base_url)
+                           public_base_url=self.settings.public_base_url, metrics=self.metrics)
 
     @cached_property
     def templates(self) -> TemplateService:
@@ -130,7 +136,7 @@ class Services:
 
         return Pipeline(self.scans, self.objects, self.events, self.reports,
                         heartbeat_seconds=self.settings.scanner_heartbeat_seconds,
-                        public_base_url=self.settings.public_base_url)
+                        public_base_url=self.settings.public_base_url, metrics=self.metrics)
 
     @cached_property
     def task_callbacks(self) -> TaskCallbacks:
@@ -191,7 +197,7 @@ class Services:
         from chalicelib.webhooks.consumer import WebhookConsumer
 
         return WebhookConsumer(self.webhooks, self.webhook_queue, self.webhook_dlq, self.resolver,
-                               self.settings.allow_private_targets)
+                               self.settings.allow_private_targets, metrics=self.metrics)
 
     @cached_property
     def webhook_outbox(self) -> WebhookOutbox:
@@ -203,7 +209,7 @@ class Services:
         from chalicelib.webhooks.outbox import WebhookOutbox
 
         return WebhookOutbox(self.webhook_repository, self.webhook_queue, self.webhook_dlq,
-                             fresh_queue=self.settings.stage == "local")
+                             fresh_queue=self.settings.stage == "local", metrics=self.metrics)
 
 
 _lock = threading.Lock()

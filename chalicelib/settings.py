@@ -6,7 +6,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -49,6 +49,10 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_DATA_DIR": "data_dir",
     # -- the guard (issue 9): the system's own sockets, refused to every tenant whatever the exemptions
     "PERIMETER_SELF_ENDPOINTS": "self_endpoints",
+    # -- observability: JSON log level and service key, where metrics go (chalicelib/observability.py)
+    "PERIMETER_LOG_LEVEL": "log_level",
+    "PERIMETER_SERVICE_NAME": "service_name",
+    "PERIMETER_METRICS": "metrics",
 }
 
 _LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones", "self_endpoints"}
@@ -81,7 +85,39 @@ class DnsServer(BaseModel):
         return cls(host=host, port=port)
 
 
-class Settings(BaseModel):
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # Lambda's log-level names
+
+
+class LogSettings(BaseModel):
+    """The logging knobs: readable on their own, before the rest of Settings can be (the embedded stack
+    configures its logs before it has created its key pepper)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # Perimeter's own loggers; third-party ones stay at WARNING or above (chalicelib/observability.py).
+    log_level: LogLevel = "WARNING"
+    # The `service` key of every JSON log line and the `service` dimension of every metric.
+    service_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "perimeter"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        if isinstance(value, str):
+            upper = value.strip().upper()
+            return _LEVEL_ALIASES.get(upper, upper)
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **defaults: object) -> LogSettings:
+        """The logging knobs of `environ` (default `os.environ`) alone, over `defaults`; raises ValidationError."""
+        env = os.environ if environ is None else environ
+        own = LogSettings.model_fields
+        return LogSettings.model_validate({**defaults, **{field: env[var] for var, field in ENV_VARS.items()
+                                                          if field in own and env.get(var)}})
+
+
+class Settings(LogSettings):
     """Validated configuration; build it with `Settings.from_env()`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -126,6 +162,15 @@ class Settings(BaseModel):
     # at every guard on loopback, unspecified and the named address; host 0.0.0.0 or :: reserves the
     # port on every non-public address. The embedded stack sets it to its API and AWS endpoint sockets.
     self_endpoints: tuple[SelfEndpoint, ...] = ()
+    # -- observability: where metrics go; unset, EMF on stdout outside the local stage, nowhere on it
+    # (see metrics_sink()).
+    metrics: Literal["emf", "log", "off"] | None = None
+
+    def metrics_sink(self) -> Literal["emf", "log", "off"]:
+        """Where metrics go: PERIMETER_METRICS, else `emf` (CloudWatch EMF) outside the local stage, `off` on it."""
+        if self.metrics is not None:
+            return self.metrics
+        return "off" if self.stage == "local" else "emf"
 
     def report_signing_secret(self) -> bytes:
         """The report signing key: PERIMETER_REPORT_SIGNING_KEY, else a subkey derived from the pepper."""

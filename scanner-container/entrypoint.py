@@ -8,7 +8,6 @@ The embedded stack's local runner starts this same file as a subprocess.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -17,7 +16,8 @@ if __name__ == "__main__":
         import chalicelib  # noqa: F401 - in the image it sits beside this file (/app)
     except ImportError:  # run from a checkout: the repository root is the parent directory
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from chalicelib.observability import configure_logging_from_env
     from chalicelib.scanners.task import main
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s scanner %(levelname)s %(name)s %(message)s")
+    configure_logging_from_env(log_level="INFO")  # JSON lines; PERIMETER_LOG_LEVEL overrides
     sys.exit(main())

@@ -16,6 +16,7 @@ for _name, _value in {
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
+from chalicelib import observability  # noqa: E402
 from chalicelib.adapters.memory import (  # noqa: E402
     MemoryObjectStore,
     MemoryStore,
@@ -35,6 +36,13 @@ PUBLIC_DOMAINS = {
     "mixed.example": ["93.184.216.36", "127.0.0.1"],
     "mapped.example": ["::ffff:127.0.0.1"],
 }
+
+
+@pytest.fixture(autouse=True)
+def fresh_log_keys() -> Iterator[None]:
+    """Each test starts with no log keys (service code called outside an entry point binds them for good)."""
+    with observability.fresh_log_context():
+        yield
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from chalicelib.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from chalicelib.observability import append_keys
 from chalicelib.service.auth import Principal
 from chalicelib.service.idempotency import StoredResponse, fingerprint
 from chalicelib.services import Services, get_services
@@ -233,6 +234,7 @@ def handle(request: Request | None, operation: Callable[[Any], Result], *, publi
             return respond(result.status, dump(result.body), result.headers)
         services = get_services()
         principal = services.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        append_keys(tenant_id=principal.tenant.tenant_id, key_id=principal.key_id)
         limit = principal.tenant.rate_limit_per_minute or services.settings.rate_limit_per_minute
         decision = services.rate_limiter.enforce(principal.key_id, limit)
         headers.update(decision.headers())

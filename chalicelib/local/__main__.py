@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 import signal
 import sys
@@ -11,14 +10,14 @@ import threading
 import time
 
 from chalicelib.local.stack import LocalStack
+from chalicelib.observability import configure_logging_from_env
 
 
 def main() -> int:
     """Start the stack, print how to reach it, wait for SIGINT/SIGTERM, stop cleanly (in-flight scans: next start)."""
-    level = os.environ.get("PERIMETER_LOG_LEVEL", "WARNING")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # werkzeug (moto's server) raises its own logger to INFO and would print every SQS long poll.
-    logging.getLogger("werkzeug").setLevel(level)
+    # JSON lines on stderr at PERIMETER_LOG_LEVEL (WARNING); third-party loggers (moto's werkzeug would
+    # print every SQS long poll) stay at WARNING.
+    configure_logging_from_env()
     started = time.monotonic()
     host = os.environ.get("PERIMETER_HOST", "127.0.0.1")
     try:

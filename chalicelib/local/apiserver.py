@@ -50,6 +50,7 @@ from chalicelib.services import get_services
 log = logging.getLogger("perimeter.local.api")
 READ_TIMEOUT_SECONDS = 30.0  # a client that stops sending (headers or body) loses its thread after this
 LINGER_BYTES = 64 * 1024  # after a refusal, what is drained so the client reads the answer, not a reset
+_DOWNLOAD_TOKEN = re.compile(r"(/v1/downloads/)[^\s\"]+")  # a download link is a capability: never logged
 _LENGTH = re.compile(r"[0-9]{1,18}")  # ASCII digits only (str.isdigit takes "²"), and int() stays cheap
 PUBLIC = frozenset((op.method, op.path) for op in OPERATIONS if op.public)
 # http.server's own refusals (request line, header lines, HTTP version) -> our errors.
@@ -83,6 +84,11 @@ class Handler(ChaliceRequestHandler):
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config) -> None:
         self.app_object = app_object
         super().__init__(request, client_address, server, app_object, config)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """http.server's access and error lines, through logging (INFO), download tokens hidden."""
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %s", self.address_string(), _DOWNLOAD_TOKEN.sub(r"\1[redacted]", format % args))
 
     def setup(self) -> None:
         """Apply the server's read timeout to the connection (StreamRequestHandler reads `timeout`)."""

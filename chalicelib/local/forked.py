@@ -11,7 +11,6 @@ container entrypoint runs. The fork server dies with the stack and every task wi
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 
@@ -19,9 +18,11 @@ from chalicelib.local.children import die_with_stack, run_group
 
 die_with_stack()  # imported first in the fork server: it dies with the stack (SIGKILL included)
 
+import aws_lambda_powertools.logging.formatter  # noqa: E402,F401 - preloaded: every task and worker logs JSON
 import boto3  # noqa: E402
 
 import chalicelib.scanners.runner  # noqa: E402,F401 - preloaded: every check module
+from chalicelib import observability  # noqa: E402
 from chalicelib.adapters import aws  # noqa: E402
 from chalicelib.scanners import task  # noqa: E402
 
@@ -42,6 +43,5 @@ def run(env: dict[str, str]) -> None:
     # `ps` shows which scan a scanner process belongs to (Linux).
     with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
         comm.write(f"scn{env.get('SCAN_ID', '')[-12:]}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s scanner %(levelname)s %(name)s %(message)s",
-                        force=True)
+    observability.configure_logging_from_env(env, log_level="INFO")
     sys.exit(run_group(lambda: task.main(env)))

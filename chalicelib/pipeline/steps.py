@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chalicelib import observability as obs
 from chalicelib.domain.evidence import EvidenceDocument, EvidencePointer
 from chalicelib.domain.models import (
     SIGNALS_BY_TYPE,
@@ -27,6 +28,7 @@ from chalicelib.domain.models import (
     Severity,
     SignalKey,
     SignalResult,
+    SignalStatus,
 )
 from chalicelib.domain.scoring import UnknownFindingCode, apply_scores, score
 from chalicelib.errors import Conflict, IllegalTransition, NotFound, ReportNotRenderable
@@ -87,10 +89,13 @@ class FailureInput(StepInput):
 
 
 def _parse(model: type[StepInput], event: Any) -> Any:
+    """The step's input; its scan is bound to the log lines (executions are named after scans). Raises BadStepInput."""
     try:
-        return model.model_validate(event)
+        step = model.model_validate(event)
     except ValidationError as exc:
         raise BadStepInput(f"{model.__name__}: {exc.errors(include_url=False)[:3]}") from None
+    obs.append_keys(tenant_id=step.tenant_id, scan_id=step.scan_id, execution_name=step.scan_id)
+    return step
 
 
 class Pipeline:
@@ -98,7 +103,7 @@ class Pipeline:
 
     def __init__(self, scans: ScanService, objects: ObjectStore, events: EventPublisher,
                  reports: ReportRenderer, *, heartbeat_seconds: int, public_base_url: str = "",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, metrics: obs.Metrics | None = None) -> None:
         self._base_url = public_base_url
         self._scans = scans
         self._objects = objects
@@ -106,6 +111,7 @@ class Pipeline:
         self._reports = reports
         self._heartbeat = heartbeat_seconds
         self._clock = clock
+        self._metrics = metrics or obs.NullMetrics()
 
     # -- MarkScanning ----------------------------------------------------------------------------
     def mark_scanning(self, event: Any) -> dict[str, Any]:
@@ -142,6 +148,10 @@ class Pipeline:
             raise EvidenceInvalid(str(exc)) from None
         except NotFound:
             raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
+        for key, result in scored.items():
+            if result.status is SignalStatus.ERROR:
+                log.warning("signal %s could not be checked: %s", key, (result.error or "")[:200])
+                self._metrics.record(obs.SIGNAL_ERRORS, signal=key)
         compact = {key: _compact(result) for key, result in scored.items()}
         findings = sum(len(r.findings) for r in compact.values())
         coverage: dict[str, Any] = dict(summary.coverage)

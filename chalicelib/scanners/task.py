@@ -13,6 +13,7 @@ ASL retries the branch instead of waiting for the heartbeat to time out.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chalicelib import observability as obs
 from chalicelib.domain.evidence import EvidenceDocument
 from chalicelib.domain.models import ScanOptions, SignalKey, SignalResult
 from chalicelib.pipeline.contract import SIGNAL_GROUPS, evidence_key
@@ -126,7 +128,8 @@ class ScannerTask:
     def run(self) -> int:
         """Run the checks and answer the token; returns the process exit code."""
         stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(stop,), name="heartbeat", daemon=True)
+        beat = threading.Thread(target=contextvars.copy_context().run, args=(self._heartbeat, stop),  # log keys too
+                                name="heartbeat", daemon=True)
         beat.start()
         try:
             return self._work()
@@ -251,7 +254,13 @@ def main(environ: Mapping[str, str] | None = None, *, run_checks: RunChecks | No
                        run_checks=run_checks or default_checks(settings),
                        on_abandon=on_abandon or (lambda: os._exit(EXIT_ABANDONED)), clock=time.time)
     install_sigterm_handler(task)
-    return task.run()
+    # The execution is named after the scan (chalicelib/adapters/stepfunctions.py); never the task token.
+    with obs.log_context(tenant_id=env.tenant_id, scan_id=env.scan_id, execution_name=env.scan_id,
+                         signal_group=env.group):
+        log.info("scanner task started: %s of %s", env.group, env.target)
+        code = task.run()
+        log.info("scanner task ended with exit code %d", code)
+        return code
 
 
 def install_sigterm_handler(task: ScannerTask, exit_now: Callable[[int], None] = os._exit) -> bool:

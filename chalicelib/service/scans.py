@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib import observability as obs
 from chalicelib.domain.commands import CreateScan
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.models import (
@@ -84,8 +85,10 @@ class ScanService:
         allow_private: tuple[IPNetwork, ...] = (),
         events: Callable[[], EventPublisher] | None = None,
         public_base_url: str = "",
+        metrics: obs.Metrics | None = None,
     ) -> None:
         self.repo = ScanRepository(store)
+        self._metrics = metrics or obs.NullMetrics()
         self.deadlines = DeadlineIndex(store)
         self._events = events  # a getter: the webhook service is built only when an event is sent
         self._base_url = public_base_url
@@ -130,6 +133,9 @@ class ScanService:
         # the two writes leaves an entry without a scan (the sweeper deletes it), never a scan without one.
         self.deadlines.add(scan)
         self.repo.add(scan)
+        obs.append_keys(scan_id=scan.scan_id, execution_name=scan.scan_id)  # the execution is named after the scan
+        log.info("scan created: %s of %s", scan_type.value, target)
+        self._metrics.record(obs.SCANS_CREATED)
         self._usage.record_created(tenant.tenant_id, scan_type, now)
         try:
             arn = self._workflow.start(scan.scan_id, pipeline_input(scan))
@@ -205,6 +211,7 @@ class ScanService:
             return {"status": target, **stamp, **fields}
 
         scan = self.update(tenant_id, scan_id, change)
+        self._observe(scan, previous[0] if previous else None)
         if target.terminal:
             units = BILLABLE_UNITS[scan.scan_type] if target == ScanStatus.COMPLETE else 0
             self._usage.record_finished(tenant_id, target, units, scan.created_at)
@@ -213,6 +220,17 @@ class ScanService:
             except Exception:  # a stale entry is removed by the overdue sweeper
                 log.exception("could not remove the in-flight entry of %s", scan_id)
         return scan
+
+    def _observe(self, scan: Scan, previous: ScanStatus | None) -> None:
+        """Log a state change; record the metrics of a scan that just ended (never raises)."""
+        log.info("scan %s: %s -> %s", scan.scan_id, previous.value if previous else "?", scan.status.value)
+        if scan.status is ScanStatus.COMPLETE:
+            seconds = ((scan.completed_at or scan.updated_at) - scan.created_at).total_seconds()
+            self._metrics.record(obs.SCANS_COMPLETED)
+            self._metrics.record(obs.SCAN_DURATION, max(0.0, seconds), unit=obs.SECONDS)
+        elif scan.status is ScanStatus.FAILED:
+            self._metrics.record(obs.SCANS_FAILED, scan_type=scan.scan_type.value,
+                                 error_code=scan.error.code if scan.error else "unknown")
 
     def cancel(self, tenant_id: str, scan_id: str) -> Scan:
         """Cancel a running scan and stop its execution; raises NotFound, Conflict when terminal."""
@@ -245,7 +263,8 @@ class ScanService:
         failed = 0
         for entry in self.deadlines.due(cutoff, limit=limit):
             try:
-                failed += self._expire(entry)
+                with obs.log_context(tenant_id=entry.tenant_id, scan_id=entry.scan_id, execution_name=entry.scan_id):
+                    failed += self._expire(entry)
             except Exception:
                 log.exception("could not expire overdue scan %s; the next sweep tries again", entry.scan_id)
         if failed:

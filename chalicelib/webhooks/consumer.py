@@ -19,6 +19,8 @@ Messages of a batch are handled concurrently, one thread each.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +29,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Protocol
 
+from chalicelib import observability as obs
 from chalicelib.domain.models import utcnow
 from chalicelib.domain.targets import IPNetwork
 from chalicelib.errors import QueueUnavailable
@@ -88,6 +91,24 @@ class _Context:
     endpoint_version: int
 
 
+def failure_kind(outcome: DeliveryOutcome) -> str:
+    """A failed attempt's kind: `http-4xx`, `http-5xx` (any status not 2xx), else the sender's error kind."""
+    if outcome.status_code is not None:
+        return f"http-{outcome.status_code // 100}xx"
+    return outcome.error_kind or "error"
+
+
+def _scan_of(delivery: Delivery) -> str | None:
+    """The scan a scan event is about (`scan_token` of its body), for the log lines."""
+    if not delivery.event.startswith(("scan.", "critical.")):
+        return None
+    try:
+        token = json.loads(delivery.body).get("scan_token")
+    except (ValueError, AttributeError):
+        return None
+    return token if isinstance(token, str) else None
+
+
 def _stale(delivery: Delivery, message: DeliveryMessage) -> bool:
     if delivery.status is DeliveryStatus.DELIVERED:
         return True
@@ -103,7 +124,7 @@ class WebhookConsumer:
                  resolver: Resolver, allowed: tuple[IPNetwork, ...], *, policy: RetryPolicy = DEFAULT_POLICY,
                  clock: Callable[[], datetime] = utcnow, timeout: float = DEFAULT_TIMEOUT,
                  workers: int = DELIVERY_WORKERS, deliver_fn: Deliver = deliver,
-                 disable_after: timedelta = DISABLE_AFTER) -> None:
+                 disable_after: timedelta = DISABLE_AFTER, metrics: obs.Metrics | None = None) -> None:
         self._service = service
         self._repo: WebhookRepository = service.repo
         self._queue = queue
@@ -116,24 +137,28 @@ class WebhookConsumer:
         self._workers = workers
         self._deliver = deliver_fn
         self.disable_after = disable_after
+        self._metrics = metrics or obs.NullMetrics()
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
         """Process a batch; returns the ids of the messages to retry (partial batch response)."""
         records = list(event.get("Records") or [])
+        safe = functools.partial(self._safe, keys=obs.current_keys())  # the invocation's log keys, in every thread
         if len(records) <= 1:
-            results = [self._safe(r) for r in records]
+            results = [safe(r) for r in records]
         else:
             with ThreadPoolExecutor(max_workers=min(self._workers, len(records)),
                                     thread_name_prefix="webhook") as pool:
-                results = list(pool.map(self._safe, records))
+                results = list(pool.map(safe, records))
         return {"batchItemFailures": [{"itemIdentifier": str(r.get("messageId", ""))}
                                       for r, result in zip(records, results, strict=True)
                                       if result is Disposition.KEEP]}
 
-    def _safe(self, record: Mapping[str, Any]) -> Disposition:
+    def _safe(self, record: Mapping[str, Any], keys: Mapping[str, object]) -> Disposition:
         try:
-            return self.process(QueueMessage(str(record.get("messageId", "")), str(record.get("receiptHandle", "")),
-                                             str(record.get("body", "")), dict(record.get("attributes") or {})))
+            with obs.log_context(**keys, message_id=record.get("messageId")):
+                return self.process(QueueMessage(str(record.get("messageId", "")),
+                                                 str(record.get("receiptHandle", "")), str(record.get("body", "")),
+                                                 dict(record.get("attributes") or {})))
         except Exception:
             log.exception("webhook message %s failed; it will be retried", record.get("messageId"))
             return Disposition.KEEP
@@ -145,6 +170,8 @@ class WebhookConsumer:
         except ValueError as exc:
             log.error("unreadable webhook message %s: %s", received.message_id, exc)
             return Disposition.KEEP
+        obs.append_keys(tenant_id=message.tenant_id, webhook_id=message.webhook_id, delivery_id=message.delivery_id,
+                        attempt=message.attempt)
         now = self._clock()
         wait = visibility_for(message.not_before, now)
         if wait is not None:
@@ -154,6 +181,7 @@ class WebhookConsumer:
             log.warning("webhook delivery %s no longer exists; message dropped", message.delivery_id)
             return Disposition.ACK
         delivery, version = loaded
+        obs.append_keys(event=delivery.event, scan_id=_scan_of(delivery))
         if _stale(delivery, message):
             return Disposition.ACK
         endpoint = self._repo.get_endpoint(message.tenant_id, message.webhook_id)
@@ -183,6 +211,7 @@ class WebhookConsumer:
         headers[DELIVERY_HEADER] = ctx.delivery.delivery_id
         outcome = self._deliver(ctx.endpoint.url, body, headers, allowed=self._allowed, resolver=self._resolver,
                                 timeout=self.timeout)
+        self._observe(outcome)
         decision = self.policy.decide(ctx.message.attempt, outcome.status_code, outcome.retry_after, self._clock())
         self._conclude(ctx, outcome, decision, started)
 
@@ -208,7 +237,19 @@ class WebhookConsumer:
             self._record(ctx, outcome, started, DeliveryStatus.PENDING, next_attempt=(decision.next_attempt, due))
             return
         self._dead_letters.send(message.encode())
+        self._metrics.record(obs.WEBHOOK_DEAD_LETTERED, reason="retries-exhausted")
         self._record(ctx, outcome, started, DeliveryStatus.FAILED, reason="retries-exhausted")
+
+    def _observe(self, outcome: DeliveryOutcome) -> None:
+        """Log and count one attempt: delivered, or failed by kind."""
+        self._metrics.record(obs.WEBHOOK_ATTEMPTS)
+        if outcome.ok:
+            log.info("webhook attempt delivered: HTTP %s in %d ms", outcome.status_code, outcome.latency_ms)
+            self._metrics.record(obs.WEBHOOK_DELIVERIES)
+            return
+        kind = failure_kind(outcome)
+        log.info("webhook attempt failed (%s) in %d ms", kind, outcome.latency_ms)
+        self._metrics.record(obs.WEBHOOK_FAILURES, kind=kind)
 
     def _record(self, ctx: _Context, outcome: DeliveryOutcome, started: datetime, status: DeliveryStatus, *,
                 reason: str | None = None, next_attempt: tuple[int, datetime] | None = None) -> None:

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from chalicelib import observability as obs
 from chalicelib.domain.models import utcnow
 from chalicelib.errors import QueueUnavailable
 from chalicelib.webhooks.models import Delivery, DeliveryStatus
@@ -61,7 +62,7 @@ class WebhookOutbox:
 
     def __init__(self, repo: WebhookRepository, queue: MessageQueue, dead_letters: MessageQueue, *,
                  clock: Callable[[], datetime] = utcnow, grace: timedelta = GRACE, limit: int = SWEEP_LIMIT,
-                 max_resends: int = MAX_RESENDS, fresh_queue: bool = False) -> None:
+                 max_resends: int = MAX_RESENDS, fresh_queue: bool = False, metrics: obs.Metrics | None = None) -> None:
         self._repo = repo
         self._queue = queue
         self._dead_letters = dead_letters
@@ -72,6 +73,7 @@ class WebhookOutbox:
         self._started = clock()  # on a fresh queue, no delivery written before this has a message in it
         self._recovering = fresh_queue
         self._recovered_up_to: str | None = None  # the recovery's cursor across runs
+        self._metrics = metrics or obs.NullMetrics()
 
     def sweep(self, now: datetime | None = None) -> int:
         """Re-queue the current attempt of overdue pending deliveries; returns how many were re-sent.
@@ -172,6 +174,7 @@ class WebhookOutbox:
     def _give_up(self, entry: OutboxEntry, delivery: Delivery, version: int, now: datetime) -> None:
         """Dead-letter the attempt (so a redrive can restart it) and fail the delivery."""
         self._dead_letters.send(delivery_message(delivery).encode())
+        self._metrics.record(obs.WEBHOOK_DEAD_LETTERED, reason=UNDELIVERABLE)
 
         def fail(current: Delivery) -> Delivery | None:
             if current.status is not DeliveryStatus.PENDING:

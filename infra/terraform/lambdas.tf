@@ -188,9 +188,13 @@ resource "aws_lambda_function" "fn" {
     mode = var.xray_tracing ? "Active" : "PassThrough"
   }
 
+  # The code writes one JSON document per line (chalicelib/observability.py, Powertools' formatter) at
+  # PERIMETER_LOG_LEVEL = var.log_level; JSON lets CloudWatch filter them by their `level` key as well.
   logging_config {
-    log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.this["lambda_${each.key}"].name
+    log_format            = "JSON"
+    application_log_level = var.log_level
+    system_log_level      = "WARN"
+    log_group             = aws_cloudwatch_log_group.this["lambda_${each.key}"].name
   }
 
   depends_on = [aws_iam_role_policy.lambda]

@@ -64,6 +64,9 @@ locals {
     PERIMETER_READY_THRESHOLD           = var.ready_threshold == null ? null : tostring(var.ready_threshold)
     PERIMETER_SCANNER_HEARTBEAT_SECONDS = var.scanner_heartbeat_seconds == null ? null : tostring(var.scanner_heartbeat_seconds)
     PERIMETER_REPORT_LINK_SECONDS       = var.report_link_seconds == null ? null : tostring(var.report_link_seconds)
+    PERIMETER_LOG_LEVEL                 = var.log_level
+    PERIMETER_SERVICE_NAME              = var.prefix # the `service` key of log lines and dimension of metrics
+    PERIMETER_METRICS                   = "emf"      # CloudWatch Embedded Metric Format on stdout
   }
   # Secrets, kept apart so that filtering the map above never touches a sensitive value. Whether the
   # optional report signing key is set is not itself a secret (nonsensitive on the null test only).
@@ -76,7 +79,6 @@ locals {
   )
   lambda_env = merge(
     { for k, v in local.lambda_settings : k => v if v != null && v != "" },
-    { POWERTOOLS_SERVICE_NAME = var.prefix },
     local.lambda_secrets,
   )
 

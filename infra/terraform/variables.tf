@@ -455,6 +455,39 @@ variable "alarm_email" {
   }
 }
 
+variable "log_level" {
+  description = "Level of Perimeter's own log lines in the Lambdas (PERIMETER_LOG_LEVEL and the functions' application log level); third-party libraries log at WARN and above."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARN or ERROR."
+  }
+}
+
+variable "scan_failure_alarm_percent" {
+  description = "Alarm when more than this percentage of the scans that ended failed, in 2 of 3 consecutive 5-minute periods."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.scan_failure_alarm_percent >= 0 && var.scan_failure_alarm_percent < 100
+    error_message = "scan_failure_alarm_percent must be at least 0 and below 100."
+  }
+}
+
+variable "webhook_failure_alarm_percent" {
+  description = "Alarm when more than this percentage of webhook attempts failed, in 2 of 3 consecutive 5-minute periods of at least 20 attempts (many endpoints down, or the sender broken)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.webhook_failure_alarm_percent > 0 && var.webhook_failure_alarm_percent < 100
+    error_message = "webhook_failure_alarm_percent must be above 0 and below 100."
+  }
+}
+
 variable "xray_tracing" {
   description = "Trace API Gateway, the Lambdas and the state machine with X-Ray (billed per trace)."
   type        = bool

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -169,6 +170,27 @@ def test_terraform_plans_the_whole_deployment(initialized: tuple[str, Path, dict
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
     assert changes["aws_instance.nat[0]"]["after"]["instance_type"] == "t4g.nano"
     assert "aws_nat_gateway.scanners[0]" not in changes
+    _assert_dashboard_reads_the_code_metrics(json.loads(changes["aws_cloudwatch_dashboard.main"]["after"]
+                                                        ["dashboard_body"]))
+
+
+def _assert_dashboard_reads_the_code_metrics(body: dict[str, Any]) -> None:
+    """Every Perimeter metric the dashboard shows (and every breakdown) is one chalicelib.observability emits."""
+    from chalicelib.observability import METRICS, NAMESPACE
+
+    shown: dict[str, set[str]] = {}
+    for widget in body["widgets"]:
+        for line in widget["properties"]["metrics"]:
+            if line[0] == NAMESPACE:
+                assert line[2:4] == ["service", "perimeter"], line
+                shown.setdefault(line[1], set())
+            for expression in (item["expression"] for item in line if isinstance(item, dict) and "expression" in item):
+                match = re.fullmatch(r"SEARCH\('\{(\w+),service,(\w+)\} MetricName=\"(\w+)\" service=\"perimeter\"', "
+                                     r"'Sum', 300\)", expression)
+                assert match and match.group(1) == NAMESPACE, expression
+                shown.setdefault(match.group(3), set()).add(match.group(2))
+    assert shown.keys() == METRICS.keys(), "the dashboard shows every metric the code emits, and only those"
+    assert all(dimensions <= set(METRICS[name]) for name, dimensions in shown.items()), shown
 
 
 def _assert_gateway_responses_are_problems(responses: dict[str, Any]) -> None:
