@@ -16,9 +16,9 @@ from chalicelib.pipeline.steps import Pipeline
 from chalicelib.services import Services
 from chalicelib.webhooks.outbox import GRACE, MAX_RESENDS, WebhookOutbox
 from chalicelib.webhooks.policy import RETRY_SCHEDULE
+from tests.support.fakes import ManualClock
 from tests.support.observability import Point, RecordingMetrics
 from tests.unit.test_pipeline_steps import Renderer, complete, put_evidence, step
-from tests.unit.webhooks.fakes import ManualClock
 from tests.unit.webhooks.harness import HOST, Harness, ScriptedSender, build
 
 URL = f"http://{HOST}:8080/hook"
