@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV = {
     "TASK_TOKEN": "token-1", "SCAN_ID": "scn_01", "TENANT_ID": "t1", "TARGET": "example.com",
     "SIGNAL_GROUP": "network", "SIGNALS": json.dumps(["scan", "layer", "mail", "web"]),
-    "SCAN_OPTIONS": json.dumps({"service_detection": False}), "SCAN_DEADLINE": str(int(time.time()) + 600),
+    "SCAN_OPTIONS": json.dumps({"service_detection": False}),
+    "SCAN_DEADLINE": str(int(time.time()) + 86400),  # a day: imported at collection, reached much later
     "HEARTBEAT_SECONDS": "3",
 }
 
