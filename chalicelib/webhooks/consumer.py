@@ -155,7 +155,7 @@ class WebhookConsumer:
 
     def _safe(self, record: Mapping[str, Any], keys: Mapping[str, object]) -> Disposition:
         try:
-            with obs.log_context(**keys, message_id=record.get("messageId")):
+            with obs.log_context(**{**keys, "message_id": record.get("messageId")}):
                 return self.process(QueueMessage(str(record.get("messageId", "")),
                                                  str(record.get("receiptHandle", "")), str(record.get("body", "")),
                                                  dict(record.get("attributes") or {})))
