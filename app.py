@@ -6,13 +6,13 @@ from typing import Any
 
 from chalice.app import Chalice, Response
 
-from chalicelib import observability
 from chalicelib.api import download_routes, report_routes, routes, webhook_routes
 from chalicelib.api.http import chalice_errors_as_problems
-from chalicelib.services import get_services
+from chalicelib.bootstrap import get_services
+from chalicelib.core import observability
 
 # configure_logs=False: Chalice would give the `perimeter` logger (and every `perimeter.*` one) its own
-# text handler at ERROR; chalicelib.observability configures one JSON handler for every logger instead.
+# text handler at ERROR; chalicelib.core.observability configures one JSON handler for every logger instead.
 app = Chalice(app_name="perimeter", configure_logs=False)
 app.api.binary_types = []
 # JSON logs with the request id as a key, in every route and Lambda function (outermost: registered first).

@@ -14,8 +14,8 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 
-from chalicelib.errors import ConfigurationError, PerimeterError, ServiceUnavailable
-from chalicelib.services import Services, get_services
+from chalicelib.bootstrap import Services, get_services
+from chalicelib.core.errors import ConfigurationError, PerimeterError, ServiceUnavailable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,7 +65,7 @@ def run(argv: Sequence[str], services: Services) -> dict[str, object]:
 # -- webhooks (issue 4) ------------------------------------------------------------------------------
 def _redrive_webhooks(services: Services, max_messages: int | None) -> dict[str, object]:
     """DLQ -> queue; raises BadRequest for a bad --max, QueueUnavailable."""
-    from chalicelib.errors import BadRequest
+    from chalicelib.core.errors import BadRequest
     from chalicelib.webhooks.redrive import redrive
 
     if max_messages is not None and max_messages < 1:

@@ -16,7 +16,7 @@ if __name__ == "__main__":
         import chalicelib  # noqa: F401 - in the image it sits beside this file (/app)
     except ImportError:  # run from a checkout: the repository root is the parent directory
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from chalicelib.observability import configure_logging_from_env
+    from chalicelib.core.observability import configure_logging_from_env
     from chalicelib.scanners.task import main
 
     configure_logging_from_env(log_level="INFO")  # JSON lines; PERIMETER_LOG_LEVEL overrides

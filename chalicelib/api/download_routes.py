@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 from chalice.app import Request, Response
 
-from chalicelib.adapters.files import FileObjectStore, safe_filename
 from chalicelib.api.http import problem, respond
-from chalicelib.errors import NotFound, PerimeterError
-from chalicelib.service.ports import ObjectMissing
-from chalicelib.services import get_services
+from chalicelib.bootstrap import get_services
+from chalicelib.core.errors import NotFound, PerimeterError
+from chalicelib.core.objects import ObjectMissing
+from chalicelib.storage.files import FileObjectStore, safe_filename
 
 log = logging.getLogger(__name__)
 

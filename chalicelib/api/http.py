@@ -16,7 +16,10 @@ from typing import Any, TypeVar
 from chalice.app import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.errors import (
+from chalicelib.access.auth import Principal
+from chalicelib.access.idempotency import StoredResponse, fingerprint
+from chalicelib.bootstrap import Services, get_services
+from chalicelib.core.errors import (
     BadRequest,
     JsonTooDeep,
     MethodNotAllowed,
@@ -27,10 +30,7 @@ from chalicelib.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
-from chalicelib.observability import append_keys
-from chalicelib.service.auth import Principal
-from chalicelib.service.idempotency import StoredResponse, fingerprint
-from chalicelib.services import Services, get_services
+from chalicelib.core.observability import append_keys
 
 log = logging.getLogger(__name__)
 

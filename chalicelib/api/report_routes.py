@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib.api import views
 from chalicelib.api.http import Ctx, Result, handle
-from chalicelib.errors import InvalidReportFormat, Unprocessable
+from chalicelib.core.errors import InvalidReportFormat, Unprocessable
 from chalicelib.reports.images import MAX_LOGO_BYTES
-from chalicelib.service.reports import BrandingService, BrandingUpdate, StoredBranding
+from chalicelib.reports.service import BrandingService, BrandingUpdate, StoredBranding
 
 # A logo of MAX_LOGO_BYTES is 4/3 larger in base64, plus the rest of the document.
 BRANDING_MAX_BODY = MAX_LOGO_BYTES * 4 // 3 + 16 * 1024

@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api import views
 from chalicelib.api.http import Ctx, Result, handle
-from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate, Tag
-from chalicelib.domain.models import ScanStatus, ScanType, Severity, SignalKey
-from chalicelib.domain.pagination import DEFAULT_PAGE_SIZE, Cursor, FindingsPageLimit, PageLimit, PageQuery
-from chalicelib.services import get_services
+from chalicelib.bootstrap import get_services
+from chalicelib.core.pagination import DEFAULT_PAGE_SIZE, Cursor, FindingsPageLimit, PageLimit, PageQuery
+from chalicelib.scans.commands import CreateScan, Tag
+from chalicelib.scans.models import ScanStatus, ScanType, Severity, SignalKey
+from chalicelib.templates.commands import CreateTemplate, LaunchTemplate
 
 VERSION = "0.1.0"
 

@@ -11,9 +11,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import report_routes, routes, views
-from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate
-from chalicelib.domain.pagination import PageQuery
-from chalicelib.service.reports import BrandingUpdate
+from chalicelib.core.pagination import PageQuery
+from chalicelib.reports.service import BrandingUpdate
+from chalicelib.scans.commands import CreateScan
+from chalicelib.templates.commands import CreateTemplate, LaunchTemplate
 
 REF = "#/components/schemas/{model}"
 
@@ -78,7 +79,7 @@ OPERATIONS: tuple[Op, ...] = (
 
 # -- webhooks (issue 4) ------------------------------------------------------------------------------
 from chalicelib.api import webhook_views  # noqa: E402
-from chalicelib.service.webhooks import CreateWebhook  # noqa: E402
+from chalicelib.webhooks.service import CreateWebhook  # noqa: E402
 
 _WEBHOOK = "/v1/webhooks/{webhook_id}"
 OPERATIONS = (

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.models import (
+from chalicelib.net.guard import parse_ip
+from chalicelib.scans.models import (
     ESTIMATED_SECONDS,
     Finding,
     Priority,
@@ -18,8 +19,7 @@ from chalicelib.domain.models import (
     ScanType,
     SignalResult,
 )
-from chalicelib.domain.targets import parse_ip
-from chalicelib.service.templates import Template
+from chalicelib.templates.service import Template
 
 
 class ScanCreated(BaseModel):

@@ -15,11 +15,11 @@ from chalice.app import Request, Response
 
 from chalicelib.api import webhook_views as views
 from chalicelib.api.http import Ctx, Result, handle, problem, respond
-from chalicelib.domain.models import utcnow
-from chalicelib.domain.pagination import PageQuery
-from chalicelib.errors import PerimeterError
-from chalicelib.service.webhooks import CreateWebhook
-from chalicelib.services import get_services
+from chalicelib.bootstrap import get_services
+from chalicelib.core.clock import utcnow
+from chalicelib.core.errors import PerimeterError
+from chalicelib.core.pagination import PageQuery
+from chalicelib.webhooks.service import CreateWebhook
 
 log = logging.getLogger(__name__)
 SEALED_PREFIX = "sealed:"

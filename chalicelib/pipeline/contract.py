@@ -1,8 +1,8 @@
 """The deployment contract shared by app.py, the ASL file, the embedded stack and Terraform.
 
 One table of the Lambda functions (`Handler` strings, timeouts, memory), the placeholders the ASL
-file carries, the scanner task's environment contract and the S3 key layout. Terraform and the
-embedded stack read these names; contract tests check all of them agree.
+file carries and the scanner task's environment contract (the S3 key layout is `chalicelib.scans.keys`).
+Terraform and the embedded stack read these names; contract tests check all of them agree.
 """
 
 from __future__ import annotations
@@ -68,23 +68,3 @@ SCANNER_STATIC_ENV: tuple[str, ...] = (
     "PERIMETER_BUCKET", "PERIMETER_DNS_SERVERS", "PERIMETER_SCAN_PORTS", "PERIMETER_DNSBL_ZONES",
     "PERIMETER_BREACH_API_URL", "PERIMETER_BREACH_API_KEY", "PERIMETER_ALLOW_PRIVATE_TARGETS", "AWS_REGION",
 )
-
-
-def scan_prefix(tenant_id: str, scan_id: str) -> str:
-    """Where everything of one scan lives in the reports bucket."""
-    return f"tenants/{tenant_id}/scans/{scan_id}/"
-
-
-def evidence_key(tenant_id: str, scan_id: str, group: str) -> str:
-    """The S3 key of one scanner task's evidence document."""
-    return f"{scan_prefix(tenant_id, scan_id)}evidence/{group}.json"
-
-
-def report_key(tenant_id: str, scan_id: str, fmt: str) -> str:
-    """The S3 key of a rendered report (`pdf` or `json`)."""
-    return f"{scan_prefix(tenant_id, scan_id)}report.{fmt}"
-
-
-def branding_logo_key(tenant_id: str, digest: str, ext: str) -> str:
-    """The S3 key of a tenant's uploaded logo: outside `tenants/`, so report retention never expires it."""
-    return f"branding/{tenant_id}/logo-{digest}.{ext}"

@@ -17,9 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from chalicelib.domain.models import Finding, Severity, SignalKey
-from chalicelib.domain.options import DKIM_SELECTOR
-from chalicelib.domain.targets import parse_ip
+from chalicelib.net.guard import parse_ip
 from chalicelib.scanners.base import (
     Catalog,
     CheckFailed,
@@ -33,6 +31,8 @@ from chalicelib.scanners.base import (
     txt_strings,
 )
 from chalicelib.scanners.fetch import FetchError, fetch
+from chalicelib.scans.models import Finding, Severity, SignalKey
+from chalicelib.scans.options import DKIM_SELECTOR
 
 SPF_LOOKUP_LIMIT = 10
 DEFAULT_DKIM_SELECTORS: tuple[str, ...] = (

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from chalicelib.adapters.dynamodb import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.aws.dynamodb import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.core.settings import ENV_VARS, Settings
 from chalicelib.local.provision import ensure_queues
 from chalicelib.pipeline import contract
-from chalicelib.settings import ENV_VARS, Settings
 from tests.infra.terraform_config import ROOT, TERRAFORM_DIR, Config, load
 
 pytest.importorskip("hcl2", reason="python-hcl2 is not installed (requirements-dev.txt)")

@@ -10,11 +10,11 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.adapters.memory import MemoryQueue, MemoryStore
 from chalicelib.api.spec import OPERATIONS
-from chalicelib.services import Services
+from chalicelib.bootstrap import Services
 from chalicelib.webhooks.models import DisabledReason, EndpointStatus
-from chalicelib.webhooks.queue import DeliveryMessage
+from chalicelib.webhooks.ports import DeliveryMessage
+from tests.support.memory import MemoryQueue, MemoryStore
 
 HOOK = "https://example.com/hooks/perimeter"
 
@@ -187,7 +187,7 @@ def test_enable_reactivates_a_disabled_endpoint_and_restarts_its_failure_clock(a
 
 
 def test_a_queue_outage_still_accepts_the_test_event_into_the_outbox(api: Api, services: Services) -> None:
-    from chalicelib.adapters.sqs import SqsQueue
+    from chalicelib.aws.sqs import SqsQueue
 
     hook = _create(api)["webhook_id"]
     services.webhooks._queue = SqsQueue("")  # not configured: every call fails
