@@ -88,7 +88,7 @@ def list_findings(token: str) -> Response:
 
 
 # -- pipeline steps: Lambda tasks of chalicelib/pipeline/scan-pipeline.asl.json --------------------
-# Handler strings and sizes: chalicelib/pipeline/contract.py (Terraform and the embedded stack read it).
+# Handler strings and sizes: chalicelib/core/contract.py (Terraform and the embedded stack read it).
 @app.lambda_function(name="mark_scanning")
 def mark_scanning(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return get_services().pipeline.mark_scanning(event)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.access.auth import AuthService
 from chalicelib.access.idempotency import IdempotencyService
 from chalicelib.access.ratelimit import RateLimiter
-from chalicelib.access.usage import UsageService
 from chalicelib.core.objects import ObjectStore
 from chalicelib.core.observability import Metrics, build_metrics
 from chalicelib.core.settings import Settings
@@ -18,15 +17,16 @@ from chalicelib.net.ports import Resolver
 from chalicelib.reports.service import ReportService
 from chalicelib.scans.ports import Workflow
 from chalicelib.scans.service import ScanService
+from chalicelib.scans.usage import UsageService
 from chalicelib.templates.service import TemplateService
 
 if TYPE_CHECKING:
     from chalicelib.aws.stepfunctions import TaskCallbacks
+    from chalicelib.core.queue import MessageQueue
     from chalicelib.pipeline.steps import Pipeline
     from chalicelib.scans.ports import EventPublisher  # this and below: webhooks (issue 4)
     from chalicelib.webhooks.consumer import WebhookConsumer
     from chalicelib.webhooks.outbox import WebhookOutbox
-    from chalicelib.webhooks.ports import MessageQueue
     from chalicelib.webhooks.repository import WebhookRepository
     from chalicelib.webhooks.service import WebhookService
 

@@ -1,6 +1,6 @@
 """The Fargate scanner container's entrypoint: one signal group of one scan, then exit.
 
-The environment contract is `chalicelib.pipeline.contract` (SCANNER_TASK_ENV from the ASL's
+The environment contract is `chalicelib.core.contract` (SCANNER_TASK_ENV from the ASL's
 container overrides, SCANNER_STATIC_ENV from the task definition). Exit codes: 0 answered, 1
 failure answered, 2 bad input, 3 abandoned (cancelled, timed out or past the deadline).
 The embedded stack's local runner starts this same file as a subprocess.

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from chalicelib.core.errors import QueueUnavailable
-from chalicelib.webhooks.ports import QueueMessage
+from chalicelib.core.queue import QueueMessage
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 10  # SendMessageBatch / DeleteMessageBatch entries

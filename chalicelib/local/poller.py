@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.webhooks.ports import MessageQueue, lambda_event
+from chalicelib.core.queue import MessageQueue, lambda_event
 from chalicelib.webhooks.queue_config import BATCH_SIZE, POLLER_WAIT_SECONDS
 
 if TYPE_CHECKING:

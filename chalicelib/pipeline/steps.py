@@ -18,9 +18,9 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.core import observability as obs
+from chalicelib.core.contract import SIGNAL_GROUPS
 from chalicelib.core.errors import Conflict, IllegalTransition, NotFound, ReportNotRenderable
 from chalicelib.core.objects import ObjectMissing, ObjectStore
-from chalicelib.pipeline.contract import SIGNAL_GROUPS
 from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal, StepContention
 from chalicelib.scans.evidence import EvidenceDocument, EvidencePointer
 from chalicelib.scans.models import (

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.pipeline.contract import SCANNER_CONTAINER
+from chalicelib.core.contract import SCANNER_CONTAINER
 
 log = logging.getLogger("perimeter.pipeline.task_events")
 

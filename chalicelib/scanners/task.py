@@ -1,6 +1,6 @@
 """The scanner task: what the Fargate container (and the embedded stack's local runner) runs.
 
-Reads the environment contract (`chalicelib.pipeline.contract.SCANNER_TASK_ENV` plus the usual
+Reads the environment contract (`chalicelib.core.contract.SCANNER_TASK_ENV` plus the usual
 PERIMETER_* settings), runs the signal group's checks, writes the evidence document to the object
 store (S3; files under PERIMETER_DATA_DIR on the embedded stack),
 heartbeats while it works, and answers the task token: success with a pointer to the evidence, or
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.core import observability as obs
-from chalicelib.pipeline.contract import SIGNAL_GROUPS
+from chalicelib.core.contract import SIGNAL_GROUPS
 from chalicelib.scans.evidence import EvidenceDocument
 from chalicelib.scans.keys import evidence_key
 from chalicelib.scans.models import ScanOptions, SignalKey, SignalResult

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib.core.contract import PIPELINE_LAMBDAS
 from chalicelib.core.store import KeyValueStore
-from chalicelib.pipeline.contract import PIPELINE_LAMBDAS
 from chalicelib.scans.models import Scan
 
 DUE_PK = "SCANDUE"

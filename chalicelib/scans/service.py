@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.access.auth import Tenant
-from chalicelib.access.usage import UsageService
 from chalicelib.core import observability as obs
 from chalicelib.core.addresses import IPNetwork
 from chalicelib.core.clock import utcnow
@@ -35,6 +34,7 @@ from chalicelib.scans.models import (
     check_transition,
 )
 from chalicelib.scans.ports import EventPublisher, Workflow
+from chalicelib.scans.usage import UsageService
 
 log = logging.getLogger(__name__)
 

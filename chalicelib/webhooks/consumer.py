@@ -33,11 +33,13 @@ from chalicelib.core import observability as obs
 from chalicelib.core.addresses import IPNetwork
 from chalicelib.core.clock import utcnow
 from chalicelib.core.errors import QueueUnavailable
+from chalicelib.core.queue import MessageQueue, QueueMessage
 from chalicelib.net.ports import Resolver
 from chalicelib.webhooks.excerpt import EXCERPT_CHARS, clean_text
 from chalicelib.webhooks.models import (
     Attempt,
     Delivery,
+    DeliveryMessage,
     DeliveryStatus,
     DisabledReason,
     EndpointStatus,
@@ -52,7 +54,6 @@ from chalicelib.webhooks.policy import (
     send_delay_seconds,
     visibility_for,
 )
-from chalicelib.webhooks.ports import DeliveryMessage, MessageQueue, QueueMessage
 from chalicelib.webhooks.queue_config import DELIVERY_WORKERS
 from chalicelib.webhooks.repository import WebhookRepository
 from chalicelib.webhooks.sender import DeliveryOutcome, deliver

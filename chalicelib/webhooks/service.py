@@ -22,6 +22,7 @@ from chalicelib.core.clock import utcnow
 from chalicelib.core.errors import NotFound, QueueUnavailable, WebhookDisabled, WebhookLimitReached
 from chalicelib.core.ids import new_id
 from chalicelib.core.pagination import decode_cursor, page_of
+from chalicelib.core.queue import MessageQueue
 from chalicelib.net.ports import Resolver
 from chalicelib.webhooks.models import (
     EVENT_TYPES,
@@ -36,7 +37,6 @@ from chalicelib.webhooks.models import (
     WebhookEndpoint,
 )
 from chalicelib.webhooks.outbox import GRACE, delivery_message, outbox_entry
-from chalicelib.webhooks.ports import MessageQueue
 from chalicelib.webhooks.repository import (
     ENDPOINT_PREFIX,
     EventClaim,

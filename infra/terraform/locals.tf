@@ -1,5 +1,5 @@
 # The deployment contract, written out once for Terraform. tests/infra/test_contract.py checks every
-# line of this file against chalicelib/pipeline/contract.py (handlers, timeouts, memory, ASL
+# line of this file against chalicelib/core/contract.py (handlers, timeouts, memory, ASL
 # placeholders, scanner env) and chalicelib/core/settings.py (ENV_VARS).
 
 locals {

@@ -1,6 +1,6 @@
 # Perimeter on AWS: one root module, one file per concern (api, lambdas, data, reports, queues,
 # workflow, scanners, network, observability). The contract it must honour lives in Python:
-# chalicelib/pipeline/contract.py (Lambda table, ASL placeholders, scanner env), chalicelib/core/settings.py
+# chalicelib/core/contract.py (Lambda table, ASL placeholders, scanner env), chalicelib/core/settings.py
 # (environment variables) and chalicelib/aws/dynamodb.py (key schema); tests/infra checks both agree.
 #
 # State holds the key pepper (a sensitive variable): keep it in an encrypted, access-controlled backend

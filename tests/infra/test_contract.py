@@ -17,9 +17,9 @@ import pytest
 from pydantic import SecretStr
 
 from chalicelib.aws.dynamodb import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.core import contract
 from chalicelib.core.settings import ENV_VARS, Settings
 from chalicelib.local.provision import ensure_queues
-from chalicelib.pipeline import contract
 from tests.infra.terraform_config import ROOT, TERRAFORM_DIR, Config, load
 
 pytest.importorskip("hcl2", reason="python-hcl2 is not installed (requirements-dev.txt)")

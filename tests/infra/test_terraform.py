@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.pipeline import contract
+from chalicelib.core import contract
 from tests.infra.terraform_config import ROOT, TERRAFORM_DIR
 
 PLUGIN_DIR = Path("/opt/tf-plugins")

@@ -142,7 +142,7 @@ from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 from chalicelib.core.errors import QueueUnavailable  # noqa: E402
-from chalicelib.webhooks.ports import QueueMessage  # noqa: E402
+from chalicelib.core.queue import QueueMessage  # noqa: E402
 
 _SQS_MAX_VISIBILITY = 43_200
 _SQS_MAX_DELAY = 900

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from chalicelib.bootstrap import Services
+from chalicelib.core import contract
 from chalicelib.core.clock import utcnow
 from chalicelib.local.poller import WebhookPoller, start_webhook_poller
 from chalicelib.local.provision import ASL_PATH
-from chalicelib.pipeline import contract
 from chalicelib.scans.commands import CreateScan
 from chalicelib.scans.deadlines import DUE_PK, OVERDUE_GRACE_SECONDS, STEP_ATTEMPTS, STEP_RETRY_WAIT_SECONDS, due_sk
 from chalicelib.scans.models import Scan, ScanStatus, ScanType

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from chalicelib.aws.stepfunctions import TaskTokenGone
+from chalicelib.core.contract import SCANNER_STATIC_ENV, SCANNER_TASK_ENV
 from chalicelib.local import dispatcher
-from chalicelib.pipeline.contract import SCANNER_STATIC_ENV, SCANNER_TASK_ENV
 from chalicelib.scanners.task import (
     EXIT_ABANDONED,
     EXIT_BAD_INPUT,

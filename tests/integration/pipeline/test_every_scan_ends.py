@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.core.contract import SIGNAL_GROUPS
 from chalicelib.core.ids import new_id
-from chalicelib.pipeline.contract import SIGNAL_GROUPS
 from chalicelib.scanners import task
 from chalicelib.scans import service as scans_module
 from chalicelib.scans.commands import CreateScan

@@ -31,7 +31,7 @@ from chalicelib.local.poller import poll_once
 from chalicelib.local.provision import PROVISIONED_SERVICES, provision
 from chalicelib.local.runner import LocalTaskRunner
 from tests.integration.pipeline.conftest import PEPPER, TARGETS, Behaviours
-from tests.support.memory import StaticResolver
+from tests.support.fakes import FakeResolver
 from tests.support.observability import LogCapture, json_logs
 
 pytestmark = pytest.mark.slow
@@ -94,7 +94,7 @@ def stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_p
         storage = {"PERIMETER_DATA_DIR": str(tmp_path / "data")} if request.param == "files" else {}
         settings = Settings.from_env({**resources.env(), **storage}, key_pepper=PEPPER, scanner_heartbeat_seconds=2,
                                      allow_private_targets=["127.0.0.0/8"])
-        services = Services(settings, resolver=StaticResolver(TARGETS))
+        services = Services(settings, resolver=FakeResolver(TARGETS))
         set_services(services)
         behaviours = Behaviours()
         runner = LocalTaskRunner(mode="thread", ecs_client=clients["ecs"], thread_main=behaviours,

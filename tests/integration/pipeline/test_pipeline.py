@@ -49,7 +49,7 @@ def test_scan_type_with_one_group_skips_the_other_task(rig: Rig) -> None:
 
 
 def test_scanner_task_receives_the_environment_contract(rig: Rig) -> None:
-    from chalicelib.pipeline.contract import SCANNER_TASK_ENV
+    from chalicelib.core.contract import SCANNER_TASK_ENV
 
     scan = rig.submit("ok.example")
     rig.wait(scan.scan_id)

@@ -19,8 +19,7 @@ from chalicelib.core.settings import Settings
 from chalicelib.local.poller import start_webhook_poller
 from chalicelib.local.provision import Resources
 from chalicelib.webhooks import queue_config
-from chalicelib.webhooks.models import DeliveryStatus, DisabledReason, EndpointStatus
-from chalicelib.webhooks.ports import DeliveryMessage
+from chalicelib.webhooks.models import DeliveryMessage, DeliveryStatus, DisabledReason, EndpointStatus
 from chalicelib.webhooks.sender import DEFAULT_TIMEOUT, ErrorKind
 from tests.conftest import PEPPER
 from tests.integration.webhooks.conftest import (
@@ -154,7 +153,7 @@ def test_production_consumer_gives_up_on_a_slow_receiver_at_10_seconds(
     endpoint, _ = services.webhooks.create("acme", _create(_url(receiver.port, "/sleep")))
     [delivery_id] = services.events.publish("acme", "scan.started", {"scan_token": "scn_1"})
     messages = services.webhook_queue.receive(10)
-    from chalicelib.webhooks.ports import lambda_event
+    from chalicelib.core.queue import lambda_event
 
     started = time.monotonic()
     assert services.webhook_consumer.handle(lambda_event(messages)) == {"batchItemFailures": []}

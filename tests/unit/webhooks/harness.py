@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.core.addresses import IPNetwork
+from chalicelib.core.queue import MessageQueue
 from chalicelib.core.store import KeyValueStore
 from chalicelib.local.poller import poll_once
 from chalicelib.net.ports import Resolver
@@ -15,7 +16,6 @@ from chalicelib.webhooks import queue_config
 from chalicelib.webhooks.consumer import Deliver, WebhookConsumer
 from chalicelib.webhooks.models import Delivery, WebhookEndpoint
 from chalicelib.webhooks.policy import RetryPolicy
-from chalicelib.webhooks.ports import MessageQueue
 from chalicelib.webhooks.repository import WebhookRepository
 from chalicelib.webhooks.secretbox import SecretBox
 from chalicelib.webhooks.sender import DeliveryOutcome, deliver

@@ -8,9 +8,9 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.webhooks.models import DeliveryStatus, DisabledReason, EndpointStatus
+from chalicelib.core.queue import QueueMessage, lambda_event
+from chalicelib.webhooks.models import DeliveryMessage, DeliveryStatus, DisabledReason, EndpointStatus
 from chalicelib.webhooks.policy import RETRY_SCHEDULE
-from chalicelib.webhooks.ports import DeliveryMessage, QueueMessage, lambda_event
 from chalicelib.webhooks.queue_config import MAX_RECEIVE_COUNT, RECEIVES_BY_DESIGN
 from chalicelib.webhooks.redrive import redrive
 from chalicelib.webhooks.signing import verify, verify_perimeter_signature

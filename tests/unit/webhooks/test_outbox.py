@@ -9,10 +9,10 @@ import pytest
 
 from chalicelib.bootstrap import Services
 from chalicelib.core.errors import QueueUnavailable
+from chalicelib.core.queue import lambda_event
 from chalicelib.core.settings import Settings
-from chalicelib.webhooks.models import DeliveryStatus
+from chalicelib.webhooks.models import DeliveryMessage, DeliveryStatus
 from chalicelib.webhooks.outbox import GRACE, MAX_RESENDS, UNDELIVERABLE, WebhookOutbox
-from chalicelib.webhooks.ports import DeliveryMessage, lambda_event
 from chalicelib.webhooks.queue_config import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 from chalicelib.webhooks.redrive import redrive
 from tests.conftest import PEPPER

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from chalicelib.bootstrap import Services
-from chalicelib.pipeline import contract
+from chalicelib.core import contract
 from tests.support.memory import MemoryQueue
 
 

@@ -12,12 +12,13 @@ import pytest
 
 from chalicelib.admin import run
 from chalicelib.bootstrap import Services
+from chalicelib.core.contract import WEBHOOK_CONSUMER
 from chalicelib.core.errors import QueueUnavailable
+from chalicelib.core.queue import lambda_event
 from chalicelib.local.poller import WebhookPoller, poll_once, start_webhook_poller
-from chalicelib.pipeline.contract import WEBHOOK_CONSUMER
 from chalicelib.webhooks import queue_config
+from chalicelib.webhooks.models import DeliveryMessage
 from chalicelib.webhooks.policy import MAX_VISIBILITY_STEP, SQS_MAX_DELAY_SECONDS
-from chalicelib.webhooks.ports import DeliveryMessage, lambda_event
 from chalicelib.webhooks.sender import DEFAULT_TIMEOUT
 from tests.support.fakes import ManualClock
 from tests.support.memory import MemoryQueue

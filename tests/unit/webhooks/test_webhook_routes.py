@@ -12,8 +12,7 @@ from chalice.test import Client
 from app import app
 from chalicelib.api.spec import OPERATIONS
 from chalicelib.bootstrap import Services
-from chalicelib.webhooks.models import DisabledReason, EndpointStatus
-from chalicelib.webhooks.ports import DeliveryMessage
+from chalicelib.webhooks.models import DeliveryMessage, DisabledReason, EndpointStatus
 from tests.support.memory import MemoryQueue, MemoryStore
 
 HOOK = "https://example.com/hooks/perimeter"

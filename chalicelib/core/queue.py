@@ -1,9 +1,6 @@
-"""The webhook queue port, the messages it carries, and the Lambda SQS event shape built from them.
+"""The message-queue port (SQS in AWS), the messages it hands back, and the Lambda SQS event shape built from them.
 
-One message is one delivery attempt: it names the delivery (tenant, webhook, delivery id), the
-attempt cycle (bumped by a DLQ redrive), the attempt number within the cycle, the outbox re-send
-number of that attempt and the time before which it must not run. The body, headers and secrets
-stay in the table; the message carries ids only.
+The webhook deliveries are its one user today (their message body is `chalicelib.webhooks.models.DeliveryMessage`).
 """
 
 from __future__ import annotations
@@ -11,10 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,40 +51,6 @@ class MessageQueue(Protocol):
     def change_visibility(self, receipt_handle: str, seconds: int) -> None:
         """Keep a received message invisible for `seconds` more (counted from now)."""
         ...
-
-
-class DeliveryMessage(BaseModel):
-    """The body of one queued delivery attempt."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    v: Literal[1] = 1
-    tenant_id: str = Field(min_length=1, max_length=100)
-    webhook_id: str = Field(min_length=1, max_length=100)
-    delivery_id: str = Field(min_length=1, max_length=100)
-    cycle: int = Field(ge=1, le=10_000)
-    attempt: int = Field(ge=1, le=100)
-    resend: int = Field(default=0, ge=0, le=1000)  # 0 for the original; the outbox's re-sends count up
-    not_before: datetime
-
-    @property
-    def position(self) -> tuple[int, int, int]:
-        """(cycle, attempt, resend): a message below its delivery's position is a stale copy."""
-        return self.cycle, self.attempt, self.resend
-
-    def encode(self) -> str:
-        """The JSON body."""
-        return self.model_dump_json()
-
-    @classmethod
-    def decode(cls, body: str) -> DeliveryMessage:
-        """Parse a body; raises ValueError for anything that is not one of ours."""
-        try:
-            message = cls.model_validate_json(body)
-        except ValidationError as exc:
-            raise ValueError(f"not a webhook delivery message: {exc.error_count()} error(s)") from None
-        if message.not_before.tzinfo is None:
-            raise ValueError("not_before must carry a time zone")
-        return message
 
 
 def lambda_record(message: QueueMessage, *, source_arn: str = "", region: str = "us-east-1") -> dict[str, Any]:
