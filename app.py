@@ -114,13 +114,13 @@ def mark_failed(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return get_services().pipeline.mark_failed(event)
 
 
-# -- reports and branding (issue 4) ---------------------------------------------------------------
+# -- reports and branding ---------------------------------------------------------------
 @app.route("/v1/scans/{token}/report", methods=["GET"])
 def get_report(token: str) -> Response:
     return report_routes.get_report(app.current_request)
 
 
-# The embedded stack's report links (issue 9): the link is the capability, verified before serving.
+# The embedded stack's report links: the link is the capability, verified before serving.
 @app.route("/v1/downloads/{token}", methods=["GET"])
 def download(token: str) -> Response:
     return download_routes.download(app.current_request)
@@ -136,7 +136,7 @@ def get_branding() -> Response:
     return report_routes.get_branding(app.current_request)
 
 
-# -- webhooks (issue 4) ------------------------------------------------------------------------------
+# -- webhooks ------------------------------------------------------------------------------
 @app.route("/v1/webhooks", methods=["POST"], content_types=JSON_TYPES)
 def create_webhook() -> Response:
     return webhook_routes.create_webhook(app.current_request)

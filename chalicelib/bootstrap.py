@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.aws.stepfunctions import TaskCallbacks
     from chalicelib.core.queue import MessageQueue
     from chalicelib.pipeline.steps import Pipeline
-    from chalicelib.scans.ports import EventPublisher  # this and below: webhooks (issue 4)
+    from chalicelib.scans.ports import EventPublisher  # this and below: webhooks
     from chalicelib.webhooks.consumer import WebhookConsumer
     from chalicelib.webhooks.outbox import WebhookOutbox
     from chalicelib.webhooks.repository import WebhookRepository
@@ -124,7 +124,7 @@ class Services:
         """Per-key rate limits."""
         return RateLimiter(self.store)
 
-    # -- reports and branding (issue 4)
+    # -- reports and branding
     @cached_property
     def reports(self) -> ReportService:
         """Report rendering (RenderReport step), download links and tenant branding."""
@@ -147,7 +147,7 @@ class Services:
 
         return TaskCallbacks(self.aws("stepfunctions"))
 
-    # -- webhooks (issue 4): queue adapters, the webhook service (the EventPublisher) and the SQS consumer.
+    # -- webhooks: queue adapters, the webhook service (the EventPublisher) and the SQS consumer.
     # Tests may assign `webhook_queue` / `webhook_dlq` (e.g. MemoryQueue) before first use.
     @cached_property
     def webhook_sqs_client(self) -> Any:

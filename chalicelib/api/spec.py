@@ -62,7 +62,7 @@ OPERATIONS: tuple[Op, ...] = (
        views.ScanCreated, request=LaunchTemplate, errors=(400, 404, 409, 413, 422, 503), tags=("templates",)),
     Op("GET", "/v1/usage/summary", "getUsageSummary", "Scans and billable units", 200, views.UsageSummary,
        query=routes.UsageQuery, errors=(422,), tags=("usage",)),
-    # -- reports and branding (issue 4)
+    # -- reports and branding
     Op("GET", "/v1/scans/{token}/report", "getScanReport",
        "Download a complete scan's report: 302 to a signed link valid 15 minutes at most (an S3 presigned URL in "
        "AWS, the API's own /v1/downloads link on the embedded stack)", 302,
@@ -77,7 +77,7 @@ OPERATIONS: tuple[Op, ...] = (
 )
 
 
-# -- webhooks (issue 4) ------------------------------------------------------------------------------
+# -- webhooks ------------------------------------------------------------------------------
 from chalicelib.api import webhook_views  # noqa: E402
 from chalicelib.webhooks.service import CreateWebhook  # noqa: E402
 

@@ -167,7 +167,7 @@ def template_view(template: Template) -> TemplateView:
     return TemplateView.model_validate(template.model_dump(exclude={"tenant_id"}))
 
 
-# -- reports and branding (issue 4) ---------------------------------------------------------------
+# -- reports and branding ---------------------------------------------------------------
 
 
 def report_url(scan: Scan, base_url: str) -> str | None:

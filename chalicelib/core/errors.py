@@ -112,7 +112,7 @@ class AlreadyExists(Conflict):
     code, title = "already-exists", "Already exists"
 
 
-# -- reports and branding (issue 4) ---------------------------------------------------------------
+# -- reports and branding ---------------------------------------------------------------
 
 
 class ScanNotComplete(Conflict):
@@ -168,7 +168,7 @@ class ConfigurationError(PerimeterError):
     code, title = "configuration-error", "Server configuration error"
 
 
-# -- download links of the embedded stack (issue 9) --------------------------------------------------
+# -- download links of the embedded stack --------------------------------------------------
 
 class LinkInvalid(PerimeterError):
     """A download link whose shape, signature or key does not verify (forged, altered or truncated)."""

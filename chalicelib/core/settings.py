@@ -40,14 +40,14 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_MAX_BODY_BYTES": "max_body_bytes",
     "PERIMETER_READY_THRESHOLD": "ready_threshold",
     "PERIMETER_SCANNER_HEARTBEAT_SECONDS": "scanner_heartbeat_seconds",
-    # -- reports (issue 4)
+    # -- reports
     "PERIMETER_REPORT_SIGNING_KEY": "report_signing_key",
     "PERIMETER_REPORT_LINK_SECONDS": "report_link_seconds",
-    # -- webhooks (issue 4)
+    # -- webhooks
     "PERIMETER_WEBHOOK_SECRET_KEY": "webhook_secret_key",
-    # -- the embedded stack's durable state (issue 9)
+    # -- the embedded stack's durable state
     "PERIMETER_DATA_DIR": "data_dir",
-    # -- the guard (issue 9): the system's own sockets, refused to every tenant whatever the exemptions
+    # -- the guard: the system's own sockets, refused to every tenant whatever the exemptions
     "PERIMETER_SELF_ENDPOINTS": "self_endpoints",
     # -- observability: JSON log level and service key, where metrics go (chalicelib/core/observability.py)
     "PERIMETER_LOG_LEVEL": "log_level",
@@ -147,18 +147,18 @@ class Settings(LogSettings):
     ready_threshold: Annotated[int, Field(ge=0, le=100)] = 65
     # -- pipeline: a scanner task that stays silent this long is declared dead (States.HeartbeatTimeout).
     scanner_heartbeat_seconds: Annotated[int, Field(ge=2, le=900)] = 60
-    # -- reports (issue 4): HMAC key sealing stored reports (unset: derived from key_pepper, see
+    # -- reports: HMAC key sealing stored reports (unset: derived from key_pepper, see
     # report_signing_secret()); lifetime of presigned report/logo links, 15 minutes at most (DESIGN.md section 4).
     report_signing_key: SecretStr | None = Field(default=None, min_length=16)
     report_link_seconds: Annotated[int, Field(ge=60, le=900)] = 600
-    # -- webhooks (issue 4): the key wrapping stored webhook signing secrets (AES-GCM under an HKDF subkey).
+    # -- webhooks: the key wrapping stored webhook signing secrets (AES-GCM under an HKDF subkey).
     # Required outside the local stage; on the local stage an unset key falls back to the key pepper,
     # which the embedded stack generates (see webhook_secret_master()).
     webhook_secret_key: SecretStr | None = Field(default=None, min_length=32)
-    # -- issue 9: set, the table is SQLite and the objects are files in this directory (the embedded
+    # -- the durable state: set, the table is SQLite and the objects are files in this directory (the embedded
     # stack's durable state); unset, DynamoDB and S3 (chalicelib/storage/factory.py decides).
     data_dir: Path | None = None
-    # -- the guard (issue 9): the stack's own listening sockets (`host:port`, comma-separated), refused
+    # -- the guard: the stack's own listening sockets (`host:port`, comma-separated), refused
     # at every guard on loopback, unspecified and the named address; host 0.0.0.0 or :: reserves the
     # port on every non-public address. The embedded stack sets it to its API and AWS endpoint sockets.
     self_endpoints: tuple[SelfEndpoint, ...] = ()

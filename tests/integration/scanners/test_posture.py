@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.scanners import run_signals
+from chalicelib.scanners.checks import run_signals
 from chalicelib.scans.models import SignalKey, SignalStatus
 from chalicelib.scans.scoring import apply_scores, score
 from tests.support.lab import Lab

@@ -13,9 +13,9 @@ from chalicelib.webhooks.models import DeliveryMessage, DeliveryStatus, Disabled
 from chalicelib.webhooks.policy import RETRY_SCHEDULE
 from chalicelib.webhooks.queue_config import MAX_RECEIVE_COUNT, RECEIVES_BY_DESIGN
 from chalicelib.webhooks.redrive import redrive
-from chalicelib.webhooks.signing import verify, verify_perimeter_signature
 from tests.support.fakes import ManualClock
 from tests.support.memory import MemoryQueue
+from tests.support.webhook_receiver import verify, verify_perimeter_signature
 from tests.unit.webhooks.harness import HOST, Harness, ScriptedSender, build
 
 URL = f"http://{HOST}:8080/hook"

@@ -15,10 +15,11 @@ from chalicelib.core.settings import Settings
 from chalicelib.webhooks.models import DeliveryMessage, DeliveryStatus
 from chalicelib.webhooks.secretbox import SecretBox, SecretUnwrapError
 from chalicelib.webhooks.service import CreateWebhook
-from chalicelib.webhooks.signing import SECRET_PREFIX, SignatureError, secret_key, sign, verify
+from chalicelib.webhooks.signing import SECRET_PREFIX, secret_key, sign
 from tests.conftest import PEPPER
 from tests.support.fakes import FakeResolver, ManualClock
 from tests.support.memory import MemoryQueue, MemoryStore
+from tests.support.webhook_receiver import SignatureError, verify
 from tests.unit.webhooks.harness import HOST, Harness, build
 
 URL = f"http://{HOST}:8080/hook"
