@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import Chalice, Response
 
-from chalicelib.api import download_routes, report_routes, routes, webhook_routes
+from chalicelib.api import download_routes, report_routes, routes, spec, webhook_routes
 from chalicelib.api.http import chalice_errors_as_problems
 from chalicelib.bootstrap import get_services
 from chalicelib.core import observability
@@ -29,7 +29,7 @@ def health() -> Response:
 
 @app.route("/v1/openapi.json", methods=["GET"])
 def openapi() -> Response:
-    return routes.openapi(app.current_request)
+    return spec.openapi(app.current_request)
 
 
 @app.route("/v1/scans", methods=["POST"], content_types=JSON_TYPES)

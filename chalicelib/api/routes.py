@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api import views
 from chalicelib.api.http import Ctx, Result, handle
-from chalicelib.bootstrap import get_services
 from chalicelib.core.pagination import DEFAULT_PAGE_SIZE, Cursor, FindingsPageLimit, PageLimit, PageQuery
 from chalicelib.scans.commands import CreateScan, Tag
 from chalicelib.scans.models import ScanStatus, ScanType, Severity, SignalKey
@@ -147,11 +146,3 @@ def usage_summary(request: Request | None) -> Response:
         summary = ctx.services.usage.summary(ctx.tenant_id, ctx.query(UsageQuery).period)
         return Result(200, views.UsageSummary.model_validate(summary).model_dump(mode="json", by_alias=True))
     return handle(request, op)
-
-
-def openapi(request: Request | None) -> Response:
-    """GET /v1/openapi.json; no authentication."""
-    from chalicelib.api.spec import openapi_document
-
-    return handle(request, lambda _: Result(200, openapi_document(get_services().settings.public_base_url)),
-                  public=True)

@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from chalice.app import Request, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import report_routes, routes, views
+from chalicelib.api.http import Result, handle
+from chalicelib.bootstrap import get_services
 from chalicelib.core.pagination import PageQuery
 from chalicelib.reports.service import BrandingUpdate
 from chalicelib.scans.commands import CreateScan
@@ -216,3 +219,9 @@ def openapi_document(base_url: str = "") -> dict[str, Any]:
             },
         },
     }
+
+
+def openapi(request: Request | None) -> Response:
+    """GET /v1/openapi.json; no authentication."""
+    return handle(request, lambda _: Result(200, openapi_document(get_services().settings.public_base_url)),
+                  public=True)
