@@ -31,7 +31,7 @@ from chalice.local import (
 
 from chalicelib.api.http import problem_bytes
 from chalicelib.api.report_routes import BRANDING_MAX_BODY
-from chalicelib.api.spec import OPERATIONS
+from chalicelib.api.table import OPERATIONS
 from chalicelib.bootstrap import get_services
 from chalicelib.core.errors import (
     BadRequest,

@@ -10,7 +10,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.api.spec import OPERATIONS
+from chalicelib.api.table import OPERATIONS
 from chalicelib.aws.dynamodb import DynamoDBStore
 from chalicelib.aws.stepfunctions import StepFunctionsWorkflow
 from chalicelib.bootstrap import Services, set_services

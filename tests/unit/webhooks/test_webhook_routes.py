@@ -10,7 +10,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.api.spec import OPERATIONS
+from chalicelib.api.table import OPERATIONS
 from chalicelib.bootstrap import Services
 from chalicelib.webhooks.models import DeliveryMessage, DisabledReason, EndpointStatus
 from tests.support.memory import MemoryQueue, MemoryStore
