@@ -215,3 +215,16 @@ def test_openapi_documents_the_webhook_routes(api: Api) -> None:
     assert "201" in create["responses"] and create["requestBody"]["content"]["application/json"]["schema"][
         "$ref"].endswith("/CreateWebhook")
     assert "204" in doc["paths"]["/v1/webhooks/{webhook_id}"]["delete"]["responses"]
+
+
+def test_a_secret_that_cannot_be_revealed_is_a_problem_from_the_one_error_mapper(
+        api: Api, services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(webhook_id: str, sealed: str) -> str:
+        raise ValueError("wrong key")
+
+    monkeypatch.setattr(services.webhooks, "reveal_in_response", broken)
+    response = api.call("POST", "/v1/webhooks", {"url": HOOK, "events": ["*"]}, headers={"Idempotency-Key": "k-1"})
+    problem = body(response)
+    assert response.status_code == 500 and response.headers["Content-Type"] == "application/problem+json"
+    assert problem["code"] == "internal-error" and "rotate it" in problem["detail"]
+    assert "sealed:" not in response.body.decode() and "whsec_" not in response.body.decode()
