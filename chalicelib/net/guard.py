@@ -1,6 +1,6 @@
 """Target rules: domain normalisation (scheme, path, port stripped; IDNA) and the address guard.
 
-Pure functions: nothing here touches the network. Resolution lives in `chalicelib.dns`.
+Pure functions: nothing here touches the network. Resolution lives in `chalicelib.net.dns`.
 """
 
 from __future__ import annotations
