@@ -25,6 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(dir $(PY))lint-imports
 
 bench: $(STAMP)
 	@mkdir -p bench/results

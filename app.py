@@ -2,93 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalice.app import Chalice, Response
 
-from chalicelib import observability
-from chalicelib.api import download_routes, report_routes, routes, webhook_routes
 from chalicelib.api.http import chalice_errors_as_problems
-from chalicelib.services import get_services
+from chalicelib.api.operations import Op
+from chalicelib.api.table import OPERATIONS
+from chalicelib.bootstrap import get_services
+from chalicelib.core import observability
 
 # configure_logs=False: Chalice would give the `perimeter` logger (and every `perimeter.*` one) its own
-# text handler at ERROR; chalicelib.observability configures one JSON handler for every logger instead.
+# text handler at ERROR; chalicelib.core.observability configures one JSON handler for every logger instead.
 app = Chalice(app_name="perimeter", configure_logs=False)
 app.api.binary_types = []
 # JSON logs with the request id as a key, in every route and Lambda function (outermost: registered first).
 app.register_middleware(observability.http_middleware, "http")
 app.register_middleware(observability.lambda_middleware, "pure_lambda")
 app.register_middleware(chalice_errors_as_problems, "http")  # chalice's own 405/415/500 as problem+json
-JSON_TYPES = ["application/json"]
 
 
-@app.route("/v1/health", methods=["GET"])
-def health() -> Response:
-    return routes.health(app.current_request)
+def _view(op: Op) -> Callable[..., Response]:
+    """The Chalice view of one operation: its handler with the current request and Chalice's path parameters."""
+    handler = op.handler
+    assert handler is not None
+
+    def view(**path_params: str) -> Response:
+        return handler(app.current_request, **path_params)
+
+    view.__name__ = op.name
+    return view
 
 
-@app.route("/v1/openapi.json", methods=["GET"])
-def openapi() -> Response:
-    return routes.openapi(app.current_request)
-
-
-@app.route("/v1/scans", methods=["POST"], content_types=JSON_TYPES)
-def create_scan() -> Response:
-    return routes.create_scan(app.current_request)
-
-
-@app.route("/v1/scans", methods=["GET"])
-def list_scans() -> Response:
-    return routes.list_scans(app.current_request)
-
-
-@app.route("/v1/scans/{token}", methods=["GET"])
-def get_scan(token: str) -> Response:
-    return routes.get_scan(app.current_request)
-
-
-@app.route("/v1/scans/{token}/cancel", methods=["POST"], content_types=JSON_TYPES)
-def cancel_scan(token: str) -> Response:
-    return routes.cancel_scan(app.current_request)
-
-
-@app.route("/v1/scan-templates", methods=["POST"], content_types=JSON_TYPES)
-def create_template() -> Response:
-    return routes.create_template(app.current_request)
-
-
-@app.route("/v1/scan-templates", methods=["GET"])
-def list_templates() -> Response:
-    return routes.list_templates(app.current_request)
-
-
-@app.route("/v1/scan-templates/{template_id}", methods=["GET"])
-def get_template(template_id: str) -> Response:
-    return routes.get_template(app.current_request)
-
-
-@app.route("/v1/scan-templates/{template_id}", methods=["DELETE"])
-def delete_template(template_id: str) -> Response:
-    return routes.delete_template(app.current_request)
-
-
-@app.route("/v1/scan-templates/{template_id}/launch", methods=["POST"], content_types=JSON_TYPES)
-def launch_template(template_id: str) -> Response:
-    return routes.launch_template(app.current_request)
-
-
-@app.route("/v1/usage/summary", methods=["GET"])
-def usage_summary() -> Response:
-    return routes.usage_summary(app.current_request)
-
-
-@app.route("/v1/scans/{token}/findings", methods=["GET"])
-def list_findings(token: str) -> Response:
-    return routes.list_findings(app.current_request)
+# Every route of the operation table (chalicelib/api/table.py), the one list the OpenAPI document renders too.
+for _op in OPERATIONS:
+    app.route(_op.path, methods=[_op.method], name=_op.name)(_view(_op))
 
 
 # -- pipeline steps: Lambda tasks of chalicelib/pipeline/scan-pipeline.asl.json --------------------
-# Handler strings and sizes: chalicelib/pipeline/contract.py (Terraform and the embedded stack read it).
+# Handler strings and sizes: chalicelib/core/contract.py (Terraform and the embedded stack read it).
 @app.lambda_function(name="mark_scanning")
 def mark_scanning(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return get_services().pipeline.mark_scanning(event)
@@ -114,75 +67,7 @@ def mark_failed(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return get_services().pipeline.mark_failed(event)
 
 
-# -- reports and branding (issue 4) ---------------------------------------------------------------
-@app.route("/v1/scans/{token}/report", methods=["GET"])
-def get_report(token: str) -> Response:
-    return report_routes.get_report(app.current_request)
-
-
-# The embedded stack's report links (issue 9): the link is the capability, verified before serving.
-@app.route("/v1/downloads/{token}", methods=["GET"])
-def download(token: str) -> Response:
-    return download_routes.download(app.current_request)
-
-
-@app.route("/v1/branding", methods=["PUT"], content_types=JSON_TYPES)
-def put_branding() -> Response:
-    return report_routes.put_branding(app.current_request)
-
-
-@app.route("/v1/branding", methods=["GET"])
-def get_branding() -> Response:
-    return report_routes.get_branding(app.current_request)
-
-
-# -- webhooks (issue 4) ------------------------------------------------------------------------------
-@app.route("/v1/webhooks", methods=["POST"], content_types=JSON_TYPES)
-def create_webhook() -> Response:
-    return webhook_routes.create_webhook(app.current_request)
-
-
-@app.route("/v1/webhooks", methods=["GET"])
-def list_webhooks() -> Response:
-    return webhook_routes.list_webhooks(app.current_request)
-
-
-@app.route("/v1/webhooks/{webhook_id}", methods=["GET"])
-def get_webhook(webhook_id: str) -> Response:
-    return webhook_routes.get_webhook(app.current_request)
-
-
-@app.route("/v1/webhooks/{webhook_id}", methods=["DELETE"])
-def delete_webhook(webhook_id: str) -> Response:
-    return webhook_routes.delete_webhook(app.current_request)
-
-
-@app.route("/v1/webhooks/{webhook_id}/enable", methods=["POST"], content_types=JSON_TYPES)
-def enable_webhook(webhook_id: str) -> Response:
-    return webhook_routes.enable_webhook(app.current_request)
-
-
-@app.route("/v1/webhooks/{webhook_id}/rotate-secret", methods=["POST"], content_types=JSON_TYPES)
-def rotate_webhook_secret(webhook_id: str) -> Response:
-    return webhook_routes.rotate_webhook_secret(app.current_request)
-
-
-@app.route("/v1/webhooks/{webhook_id}/test", methods=["POST"], content_types=JSON_TYPES)
-def send_webhook_test(webhook_id: str) -> Response:
-    return webhook_routes.send_webhook_test(app.current_request)
-
-
-@app.route("/v1/webhooks/{webhook_id}/deliveries", methods=["GET"])
-def list_webhook_deliveries(webhook_id: str) -> Response:
-    return webhook_routes.list_webhook_deliveries(app.current_request)
-
-
-@app.route("/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", methods=["POST"],
-           content_types=JSON_TYPES)
-def redeliver_webhook_delivery(webhook_id: str, delivery_id: str) -> Response:
-    return webhook_routes.redeliver_webhook_delivery(app.current_request)
-
-
+# -- webhooks and the schedules -------------------------------------------------------------------
 @app.lambda_function(name="deliver_webhooks")
 def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The webhook queue's consumer (SQS event source mapping with ReportBatchItemFailures, in Terraform)."""

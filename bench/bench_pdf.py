@@ -78,10 +78,10 @@ def run_render_and_store(runs: int = RUNS) -> dict[str, Any]:
     """`ReportService.render_and_store` end to end on the in-memory fakes: PDF, JSON, seal, record."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from chalicelib.adapters.memory import MemoryObjectStore, MemoryStore, RecordingWorkflow
-    from chalicelib.services import Services
-    from chalicelib.settings import Settings
+    from chalicelib.bootstrap import Services
+    from chalicelib.core.settings import Settings
     from tests.support.fakes import FakeResolver
+    from tests.support.memory import MemoryObjectStore, MemoryStore, RecordingWorkflow
     from tests.unit.reports.factories import make_findings, make_scan
 
     services = Services(Settings.from_env({}, key_pepper="bench-pepper-0123456789"), store=MemoryStore(),

@@ -83,8 +83,8 @@ def cpu_seconds(pid: int) -> dict[str, float]:
 
 def reference(lab: Lab) -> dict[str, float]:
     """The same checks in-process, both groups at once: what a scan costs without the pipeline."""
-    from chalicelib.pipeline.contract import SIGNAL_GROUPS
-    from chalicelib.scanners.runner import run_signals
+    from chalicelib.core.contract import SIGNAL_GROUPS
+    from chalicelib.scanners.checks import run_signals
 
     ctx = lab.context("good.test", ports=PORTS, https_port=443, http_port=80, tls_ports=(443,))
     signals = [s for group in SIGNAL_GROUPS.values() for s in group]

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chalicelib.scanners.ports import scan_builtin, scan_nmap  # noqa: E402
+from chalicelib.scanners.open_ports import scan_builtin, scan_nmap  # noqa: E402
 
 FIRST_PORT = 10000  # 10000-10999: below the ephemeral range, clear of well-known services
 

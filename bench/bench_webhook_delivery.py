@@ -31,16 +31,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import write
-from chalicelib.adapters.memory import MemoryQueue, MemoryStore
 from chalicelib.local.poller import poll_once
-from chalicelib.service.webhooks import CreateWebhook, WebhookService
 from chalicelib.webhooks import queue_config
 from chalicelib.webhooks.consumer import WebhookConsumer
 from chalicelib.webhooks.repository import WebhookRepository
 from chalicelib.webhooks.secretbox import SecretBox
 from chalicelib.webhooks.sender import deliver
+from chalicelib.webhooks.service import CreateWebhook, WebhookService
 from chalicelib.webhooks.signing import new_secret, sign
 from tests.support.fakes import FakeResolver
+from tests.support.memory import MemoryQueue, MemoryStore
 
 HOST = "hooks.bench.test"
 ALLOWED = (ipaddress.ip_network("127.0.0.0/8"),)

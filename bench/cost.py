@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chalicelib.pipeline import contract  # noqa: E402
+from chalicelib.core import contract  # noqa: E402
 
 ASL_PATH = ROOT / "chalicelib" / "pipeline" / "scan-pipeline.asl.json"
 PIPELINE_BENCH = ROOT / "bench" / "results" / "bench_pipeline.json"

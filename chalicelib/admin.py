@@ -14,8 +14,8 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 
-from chalicelib.errors import ConfigurationError, PerimeterError, ServiceUnavailable
-from chalicelib.services import Services, get_services
+from chalicelib.bootstrap import Services, get_services
+from chalicelib.core.errors import ConfigurationError, PerimeterError, ServiceUnavailable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = sub.add_parser("revoke-key", help="revoke a key at once")
     revoke.add_argument("tenant_id")
     revoke.add_argument("key_id")
-    # -- webhooks (issue 4)
+    # -- webhooks
     redrive = sub.add_parser("redrive-webhooks", help="move dead-lettered webhook deliveries back to the queue "
                                                       "(each starts a new attempt cycle)")
     redrive.add_argument("--max", type=int, default=None, help="move at most this many messages (default: all)")
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str], services: Services) -> dict[str, object]:
     """Execute one command and return what to print; raises PerimeterError."""
     args = _parser().parse_args(argv)
-    if args.command == "redrive-webhooks":  # -- webhooks (issue 4)
+    if args.command == "redrive-webhooks":  # -- webhooks
         return _redrive_webhooks(services, args.max)
     auth = services.auth
     if args.command == "create-tenant":
@@ -62,10 +62,10 @@ def run(argv: Sequence[str], services: Services) -> dict[str, object]:
     return {"key_id": revoked.key_id, "revoked_at": revoked.revoked_at.isoformat() if revoked.revoked_at else None}
 
 
-# -- webhooks (issue 4) ------------------------------------------------------------------------------
+# -- webhooks ------------------------------------------------------------------------------
 def _redrive_webhooks(services: Services, max_messages: int | None) -> dict[str, object]:
     """DLQ -> queue; raises BadRequest for a bad --max, QueueUnavailable."""
-    from chalicelib.errors import BadRequest
+    from chalicelib.core.errors import BadRequest
     from chalicelib.webhooks.redrive import redrive
 
     if max_messages is not None and max_messages < 1:
@@ -75,7 +75,7 @@ def _redrive_webhooks(services: Services, max_messages: int | None) -> dict[str,
     return dict(report.as_dict())
 
 
-# -- the embedded stack (issue 9) ----------------------------------------------------------------------
+# -- the embedded stack ----------------------------------------------------------------------
 def is_local(environ: Mapping[str, str]) -> bool:
     """True when the CLI should work on the embedded stack's data directory."""
     if environ.get("PERIMETER_DATA_DIR"):

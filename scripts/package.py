@@ -1,6 +1,6 @@
 """Build the Lambda deployment package: `dist/lambda.zip` plus `dist/api-routes.json`.
 
-One zip serves all seven functions of `chalicelib/pipeline/contract.py` (they differ by handler):
+One zip serves all seven functions of `chalicelib/core/contract.py` (they differ by handler):
 app.py, chalicelib/ (with its data files: the ASL, the DejaVu fonts under chalicelib/reports/fonts),
 Chalice's runtime module (chalice/__init__.py and chalice/app.py only, as `chalice package` does) and
 the runtime requirements from requirements.txt, installed as manylinux2014 CPython 3.11 wheels.

@@ -33,10 +33,10 @@ class StageConfigError(Exception):
 
 
 def known_variables() -> frozenset[str]:
-    """Every environment variable Settings reads (chalicelib/settings.py ENV_VARS)."""
+    """Every environment variable Settings reads (chalicelib/core/settings.py ENV_VARS)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from chalicelib.settings import ENV_VARS
+    from chalicelib.core.settings import ENV_VARS
 
     return frozenset(ENV_VARS)
 
@@ -85,7 +85,7 @@ def environment_from_outputs(outputs: Mapping[str, Any], known: frozenset[str]) 
         if name in LOCAL_ONLY:
             raise StageConfigError(f"{name} is for the local stack only")
         if name not in known:
-            raise StageConfigError(f"{name} is not a setting of chalicelib/settings.py ENV_VARS")
+            raise StageConfigError(f"{name} is not a setting of chalicelib/core/settings.py ENV_VARS")
         if not isinstance(raw, str | int | float) or isinstance(raw, bool):
             raise StageConfigError(f"{name}: expected a string, got {type(raw).__name__}")
         env[name] = str(raw)

@@ -16,15 +16,11 @@ for _name, _value in {
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from chalicelib import observability  # noqa: E402
-from chalicelib.adapters.memory import (  # noqa: E402
-    MemoryObjectStore,
-    MemoryStore,
-    RecordingWorkflow,
-)
-from chalicelib.services import Services, set_services  # noqa: E402
-from chalicelib.settings import Settings  # noqa: E402
+from chalicelib.bootstrap import Services, set_services  # noqa: E402
+from chalicelib.core import observability  # noqa: E402
+from chalicelib.core.settings import Settings  # noqa: E402
 from tests.support.fakes import FakeResolver  # noqa: E402
+from tests.support.memory import MemoryObjectStore, MemoryStore, RecordingWorkflow  # noqa: E402
 
 PEPPER = "test-pepper-0123456789abcdef"
 PUBLIC_DOMAINS = {

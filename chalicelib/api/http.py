@@ -16,7 +16,10 @@ from typing import Any, TypeVar
 from chalice.app import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.errors import (
+from chalicelib.access.auth import Principal
+from chalicelib.access.idempotency import StoredResponse, fingerprint
+from chalicelib.bootstrap import Services, get_services
+from chalicelib.core.errors import (
     BadRequest,
     JsonTooDeep,
     MethodNotAllowed,
@@ -27,10 +30,7 @@ from chalicelib.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
-from chalicelib.observability import append_keys
-from chalicelib.service.auth import Principal
-from chalicelib.service.idempotency import StoredResponse, fingerprint
-from chalicelib.services import Services, get_services
+from chalicelib.core.observability import append_keys
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,6 @@ class Ctx:
         """The caller's tenant."""
         return self.principal.tenant.tenant_id
 
-    def path_id(self, name: str) -> str:
-        """A path parameter; ids of absurd length are simply not found."""
-        value = (self.request.uri_params or {}).get(name, "")
-        if not 0 < len(value) <= 100:
-            raise NotFound(f"No such {name}.", code="not-found")
-        return value
-
     def body(self, model: type[M]) -> M:
         """Parse the JSON body into `model`; raises BadRequest or Unprocessable."""
         return parse_body(model, self.request.raw_body)
@@ -73,6 +66,17 @@ class Ctx:
         """Parse the query string into `model`; raises Unprocessable."""
         params = self.request.query_params
         return validate(model, {k: params.get(k) for k in params} if params else {})
+
+
+def path_id(name: str, value: str) -> str:
+    """A path parameter as Chalice handed it over; ids of absurd length are simply not found (NotFound)."""
+    if not 0 < len(value) <= 100:
+        raise NotFound(f"No such {name}.", code="not-found")
+    return value
+
+
+# Rewrites a 2xx JSON body just before it leaves, fresh or replayed (a webhook secret stored sealed).
+Finish = Callable[[Services, Any], Any]
 
 
 @dataclass
@@ -218,12 +222,14 @@ def _error_response(error: PerimeterError, request: Request, headers: dict[str, 
 
 
 def handle(request: Request | None, operation: Callable[[Any], Result], *, public: bool = False,
-           max_body: int | None = None) -> Response:
+           max_body: int | None = None, finish: Finish | None = None) -> Response:
     """Run one API operation through auth, rate limits, body bounds and idempotency.
 
     A `public` operation skips all of that and is called with None instead of a Ctx. `max_body`
     raises the body bound for one operation (a base64 logo) above PERIMETER_MAX_BODY_BYTES.
-    Raises RuntimeError when called outside a request.
+    `finish` rewrites a 2xx body on its way out, after the idempotency record was written; a
+    PerimeterError it raises becomes problem+json here like any other. Raises RuntimeError when
+    called outside a request.
     """
     if request is None:
         raise RuntimeError("handle() needs the current request")
@@ -245,9 +251,12 @@ def handle(request: Request | None, operation: Callable[[Any], Result], *, publi
         ctx = Ctx(principal=principal, request=request, services=services, headers=headers)
         key = request.headers.get("idempotency-key")
         if request.method == "POST" and key is not None:
-            return _idempotent(ctx, operation, key, raw if isinstance(raw, bytes) else raw.encode())
+            stored, extra = _idempotent(ctx, operation, key, raw if isinstance(raw, bytes) else raw.encode())
+            body = _finished(finish, services, stored.status, stored.body)
+            return respond(stored.status, body, {**ctx.headers, **stored.headers, **extra})
         result = operation(ctx)
-        return respond(result.status, dump(result.body), {**headers, **result.headers})
+        body = _finished(finish, services, result.status, dump(result.body))
+        return respond(result.status, body, {**headers, **result.headers})
     except PerimeterError as error:
         if isinstance(error, RateLimited):
             log.info("rate limited: %s", error.detail)
@@ -257,7 +266,12 @@ def handle(request: Request | None, operation: Callable[[Any], Result], *, publi
         return _error_response(PerimeterError("An unexpected error occurred; it has been logged."), request, headers)
 
 
-def _idempotent(ctx: Ctx, operation: Callable[[Ctx], Result], key: str, raw: bytes) -> Response:
+def _finished(finish: Finish | None, services: Services, status: int, body: Any) -> Any:
+    return finish(services, body) if finish is not None and 200 <= status < 300 else body
+
+
+def _idempotent(ctx: Ctx, operation: Callable[[Ctx], Result], key: str,
+                raw: bytes) -> tuple[StoredResponse, dict[str, str]]:
     request = ctx.request
     params = json.dumps(request.uri_params or {}, sort_keys=True)
 
@@ -276,4 +290,4 @@ def _idempotent(ctx: Ctx, operation: Callable[[Ctx], Result], key: str, raw: byt
     extra = {"Idempotency-Key": key}
     if replayed:
         extra["Idempotent-Replayed"] = "true"
-    return respond(stored.status, stored.body, {**ctx.headers, **stored.headers, **extra})
+    return stored, extra

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.models import (
+from chalicelib.net.guard import parse_ip
+from chalicelib.scans.models import (
     ESTIMATED_SECONDS,
     Finding,
     Priority,
@@ -18,8 +19,7 @@ from chalicelib.domain.models import (
     ScanType,
     SignalResult,
 )
-from chalicelib.domain.targets import parse_ip
-from chalicelib.service.templates import Template
+from chalicelib.templates.service import Template
 
 
 class ScanCreated(BaseModel):
@@ -167,7 +167,7 @@ def template_view(template: Template) -> TemplateView:
     return TemplateView.model_validate(template.model_dump(exclude={"tenant_id"}))
 
 
-# -- reports and branding (issue 4) ---------------------------------------------------------------
+# -- reports and branding ---------------------------------------------------------------
 
 
 def report_url(scan: Scan, base_url: str) -> str | None:

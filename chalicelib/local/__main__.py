@@ -9,8 +9,8 @@ import sys
 import threading
 import time
 
+from chalicelib.core.observability import configure_logging_from_env
 from chalicelib.local.stack import LocalStack
-from chalicelib.observability import configure_logging_from_env
 
 
 def main() -> int:

@@ -31,8 +31,9 @@ from chalice.local import (
 
 from chalicelib.api.http import problem_bytes
 from chalicelib.api.report_routes import BRANDING_MAX_BODY
-from chalicelib.api.spec import OPERATIONS
-from chalicelib.errors import (
+from chalicelib.api.table import OPERATIONS
+from chalicelib.bootstrap import get_services
+from chalicelib.core.errors import (
     BadRequest,
     HeaderFieldsTooLarge,
     HttpVersionNotSupported,
@@ -45,7 +46,6 @@ from chalicelib.errors import (
     UnsupportedMediaType,
     UriTooLong,
 )
-from chalicelib.services import get_services
 
 log = logging.getLogger("perimeter.local.api")
 READ_TIMEOUT_SECONDS = 30.0  # a client that stops sending (headers or body) loses its thread after this

@@ -168,7 +168,7 @@ class Endpoint:
         """Poll the queue into the function, as Lambda's SQS event source mapping does."""
         import boto3
 
-        from chalicelib.adapters.sqs import SqsQueue
+        from chalicelib.aws.sqs import SqsQueue
         from chalicelib.local.poller import WebhookPoller
 
         sqs = boto3.client("sqs", region_name=self.region, endpoint_url=self.url)

@@ -21,9 +21,9 @@ die_with_stack()  # imported first in the fork server: it dies with the stack (S
 import aws_lambda_powertools.logging.formatter  # noqa: E402,F401 - preloaded: every task and worker logs JSON
 import boto3  # noqa: E402
 
-import chalicelib.scanners.runner  # noqa: E402,F401 - preloaded: every check module
-from chalicelib import observability  # noqa: E402
-from chalicelib.adapters import aws  # noqa: E402
+import chalicelib.scanners.checks  # noqa: E402,F401 - preloaded: every check module
+from chalicelib.aws import clients as aws  # noqa: E402
+from chalicelib.core import observability  # noqa: E402
 from chalicelib.scanners import task  # noqa: E402
 
 # Warm botocore's loader in the fork server: children reuse the session and its parsed models.

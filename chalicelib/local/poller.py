@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.webhooks.queue import MessageQueue, lambda_event
+from chalicelib.core.queue import MessageQueue, lambda_event
 from chalicelib.webhooks.queue_config import BATCH_SIZE, POLLER_WAIT_SECONDS
 
 if TYPE_CHECKING:
-    from chalicelib.services import Services
+    from chalicelib.bootstrap import Services
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Mapping[str, Any]]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.adapters.dynamodb import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, TTL_ATTRIBUTE
-from chalicelib.pipeline.contract import PIPELINE_LAMBDAS, SCANNER_CONTAINER
+from chalicelib.aws.dynamodb import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.core.contract import PIPELINE_LAMBDAS, SCANNER_CONTAINER
 
 ASL_PATH = Path(__file__).resolve().parent.parent / "pipeline" / "scan-pipeline.asl.json"
 ACCOUNT = "123456789012"

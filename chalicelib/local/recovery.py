@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from chalicelib.domain.models import Scan, ScanError, ScanStatus, utcnow
-from chalicelib.domain.ports import Record
-from chalicelib.errors import Conflict, NotFound
-from chalicelib.service.scans import pipeline_input, publish_scan_event
+from chalicelib.core.clock import utcnow
+from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.store import Record
+from chalicelib.scans.models import Scan, ScanError, ScanStatus
+from chalicelib.scans.service import pipeline_input, publish_scan_event
 
 if TYPE_CHECKING:
-    from chalicelib.services import Services
+    from chalicelib.bootstrap import Services
 
 log = logging.getLogger("perimeter.local.recovery")
 INTERRUPTED = ScanError(code="interrupted",

@@ -117,7 +117,7 @@ class LocalTaskRunner:
         # The entrypoint's own exit codes: it answered (0, 1, 2) or its token was already gone (3).
         if not token or code in (EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABANDONED):
             return
-        from chalicelib.adapters.stepfunctions import TaskCallbacks
+        from chalicelib.aws.stepfunctions import TaskCallbacks
         from chalicelib.pipeline.task_events import StoppedTask, fail_stopped_task
 
         killed = ""

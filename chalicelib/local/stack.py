@@ -89,8 +89,8 @@ class LocalStack:
         self.started.append(server)
         _post_json(f"{endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
 
-        from chalicelib.adapters.aws import make_client
-        from chalicelib.settings import Settings
+        from chalicelib.aws.clients import make_client
+        from chalicelib.core.settings import Settings
 
         bootstrap = Settings.from_env()
         clients = {name: make_client(name, bootstrap) for name in PROVISIONED_SERVICES}
@@ -105,8 +105,8 @@ class LocalStack:
         start_fork_server()  # from this (the main) thread, once the environment is complete
         self.api_key = self._bootstrap_key()
         self._serve_api()
+        from chalicelib.bootstrap import get_services
         from chalicelib.local.poller import start_webhook_poller
-        from chalicelib.services import get_services
 
         self.started.append(start_webhook_poller(get_services()))  # the event source mapping of deliver_webhooks
         datadir.write_stack_info(self.data_dir, datadir.StackInfo(
@@ -116,8 +116,8 @@ class LocalStack:
 
     def _recover(self) -> Any:
         """Restart recovery (scans left in flight, undelivered events); None when the table cannot list."""
+        from chalicelib.bootstrap import get_services
         from chalicelib.local.recovery import recover, sweep_outbox
-        from chalicelib.services import get_services
 
         services = get_services()
         if not hasattr(services.store, "items"):
@@ -140,8 +140,8 @@ class LocalStack:
 
     def _bootstrap_key(self) -> str:
         """The `local` tenant's key to print: PERIMETER_BOOTSTRAP_API_KEY, else the one kept in the data dir."""
-        from chalicelib.errors import AlreadyExists, Unauthorized
-        from chalicelib.services import get_services, set_services
+        from chalicelib.bootstrap import get_services, set_services
+        from chalicelib.core.errors import AlreadyExists, Unauthorized
 
         set_services(None)
         services = get_services()
@@ -197,9 +197,9 @@ class LocalStack:
 
 def uses_aws_storage(settings: Any) -> bool:
     """True when the services would keep the table or the objects in moto (no data directory wiring)."""
-    from chalicelib.adapters.dynamodb import DynamoDBStore
-    from chalicelib.adapters.s3 import S3ObjectStore
-    from chalicelib.services import Services
+    from chalicelib.aws.dynamodb import DynamoDBStore
+    from chalicelib.aws.s3 import S3ObjectStore
+    from chalicelib.bootstrap import Services
 
     probe = Services(settings)
     return isinstance(probe.store, DynamoDBStore) or isinstance(probe.objects, S3ObjectStore)

@@ -17,9 +17,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chalicelib import observability as obs
-from chalicelib.domain.evidence import EvidenceDocument, EvidencePointer
-from chalicelib.domain.models import (
+from chalicelib.core import observability as obs
+from chalicelib.core.contract import SIGNAL_GROUPS
+from chalicelib.core.errors import Conflict, IllegalTransition, NotFound, ReportNotRenderable
+from chalicelib.core.objects import ObjectMissing, ObjectStore
+from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal, StepContention
+from chalicelib.scans.evidence import EvidenceDocument, EvidencePointer
+from chalicelib.scans.models import (
     SIGNALS_BY_TYPE,
     Finding,
     Scan,
@@ -30,12 +34,9 @@ from chalicelib.domain.models import (
     SignalResult,
     SignalStatus,
 )
-from chalicelib.domain.scoring import UnknownFindingCode, apply_scores, score
-from chalicelib.errors import Conflict, IllegalTransition, NotFound, ReportNotRenderable
-from chalicelib.pipeline.contract import SIGNAL_GROUPS
-from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal, StepContention
-from chalicelib.service.ports import EventPublisher, ObjectMissing, ObjectStore
-from chalicelib.service.scans import TERMINAL_EVENTS, ScanService, publish_scan_event
+from chalicelib.scans.ports import EventPublisher
+from chalicelib.scans.scoring import UnknownFindingCode, apply_scores, score
+from chalicelib.scans.service import TERMINAL_EVENTS, ScanService, publish_scan_event
 
 log = logging.getLogger(__name__)
 

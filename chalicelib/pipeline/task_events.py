@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.pipeline.contract import SCANNER_CONTAINER
+from chalicelib.core.contract import SCANNER_CONTAINER
 
 log = logging.getLogger("perimeter.pipeline.task_events")
 
@@ -28,7 +28,7 @@ SPOT_INTERRUPTION = "SpotInterruption"  # ECS stopCode of a reclaimed Fargate Sp
 
 
 class TokenFailer(Protocol):
-    """SendTaskFailure (chalicelib.adapters.stepfunctions.TaskCallbacks)."""
+    """SendTaskFailure (chalicelib.aws.stepfunctions.TaskCallbacks)."""
 
     def failure(self, token: str, error: str, cause: str) -> None:
         """Fail the token; raises TaskTokenGone when nobody waits for it any more."""
@@ -103,7 +103,7 @@ def fail_stopped_task(stopped: StoppedTask, callbacks: TokenFailer) -> bool:
 
     A token nobody waits for any more (TaskTokenGone) is swallowed; other SendTaskFailure errors raise.
     """
-    from chalicelib.adapters.stepfunctions import TaskTokenGone
+    from chalicelib.aws.stepfunctions import TaskTokenGone
 
     if stopped.answered_itself:
         return False

@@ -9,9 +9,9 @@ from typing import Any, Literal
 import idna
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.domain import scoring
-from chalicelib.domain.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalStatus
 from chalicelib.reports.branding import Branding
+from chalicelib.scans import scoring
+from chalicelib.scans.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalStatus
 
 SIGNAL_ORDER: tuple[SignalKey, ...] = (
     SignalKey.SCAN, SignalKey.BREACH, SignalKey.REPUTATION, SignalKey.MAIL, SignalKey.LAYER, SignalKey.WEB,

@@ -1,10 +1,6 @@
 """Posture checks, one module per signal: `run(target, ctx) -> SignalResult`, never raising.
 
-The pipeline builds a ScanContext from Settings and calls `run_signals`; `chalicelib.domain.scoring`
-turns the results into a score.
+`checks.run_signals` runs the requested signals with a `base.ScanContext` built from Settings;
+`task` is the scanner task's entry point (the container and the embedded stack's runner);
+`chalicelib.scans.scoring` turns the results into a score.
 """
-
-from chalicelib.scanners.base import ScanContext
-from chalicelib.scanners.runner import run_signals
-
-__all__ = ["ScanContext", "run_signals"]

@@ -18,12 +18,13 @@ from typing import Any
 import dns.exception
 import dns.resolver
 
-from chalicelib.adapters.dns import DnsResolver, build_resolver
-from chalicelib.domain.models import Finding, ScanOptions, Severity, SignalKey, SignalResult, SignalStatus
-from chalicelib.domain.scoring import MAX_SCORES
-from chalicelib.domain.targets import IPAddress, IPNetwork, SelfEndpoint, is_blocked, is_self_endpoint, parse_ip
-from chalicelib.service.ports import DomainNotFound, ResolverUnavailable
-from chalicelib.settings import DEFAULT_DNSBL_ZONES, Settings
+from chalicelib.core.addresses import IPAddress, IPNetwork, SelfEndpoint
+from chalicelib.core.settings import DEFAULT_DNSBL_ZONES, Settings
+from chalicelib.net.dns import DnsResolver, build_resolver
+from chalicelib.net.guard import is_blocked, is_self_endpoint, parse_ip
+from chalicelib.net.ports import DomainNotFound, ResolverUnavailable
+from chalicelib.scans.models import Finding, ScanOptions, Severity, SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.scoring import MAX_SCORES
 
 log = logging.getLogger(__name__)
 

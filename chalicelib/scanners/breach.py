@@ -13,10 +13,10 @@ from typing import Any
 
 import requests
 
-from chalicelib.adapters.guarded_http import ca_bundle
-from chalicelib.domain.models import Finding, Severity, SignalKey
-from chalicelib.domain.targets import parse_ip
+from chalicelib.net.guard import parse_ip
+from chalicelib.net.http import ca_bundle
 from chalicelib.scanners.base import Catalog, CheckFailed, CheckSkipped, FindingSpec, ScanContext, safe_check
+from chalicelib.scans.models import Finding, Severity, SignalKey
 
 USER_AGENT = "Perimeter-Scanner/0.1"
 MAX_BREACH_DETAILS = 20

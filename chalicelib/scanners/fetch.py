@@ -1,5 +1,5 @@
 """The scanners' GET with a redirect walk: every hop is its own guarded request
-(`chalicelib.adapters.guarded_http`), resolved through the scan's resolver, checked against the
+(`chalicelib.net.http`), resolved through the scan's resolver, checked against the
 target guard and connected to by address (SNI and certificate checks keep the name).
 """
 
@@ -9,12 +9,12 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chalicelib.adapters import guarded_http
-from chalicelib.adapters.dns import DnsResolver
-from chalicelib.adapters.guarded_http import AddressRefused, Destination, FailureKind, Guard, HttpFailure
-from chalicelib.domain.targets import IPAddress
+from chalicelib.core.addresses import IPAddress
+from chalicelib.net import http as guarded_http
+from chalicelib.net.dns import DnsResolver
+from chalicelib.net.http import AddressRefused, Destination, FailureKind, Guard, HttpFailure
+from chalicelib.net.ports import DomainNotFound, ResolverUnavailable
 from chalicelib.scanners.base import CheckSkipped, GuardRefused, ScanContext, resolution_failure, select_addresses
-from chalicelib.service.ports import DomainNotFound, ResolverUnavailable
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "Perimeter-Scanner/0.1 (+posture check)"

@@ -11,8 +11,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.models import Finding, Severity, SignalKey
-from chalicelib.domain.targets import IPAddress, parse_ip
+from chalicelib.core.addresses import IPAddress
+from chalicelib.net.guard import parse_ip
 from chalicelib.scanners.base import (
     Catalog,
     CheckFailed,
@@ -24,6 +24,7 @@ from chalicelib.scanners.base import (
     safe_check,
     txt_strings,
 )
+from chalicelib.scans.models import Finding, Severity, SignalKey
 
 ERROR_ANSWERS: dict[str, str] = {
     "127.255.255.252": "typing error in the DNSBL name",

@@ -1,6 +1,6 @@
 """The scanner task: what the Fargate container (and the embedded stack's local runner) runs.
 
-Reads the environment contract (`chalicelib.pipeline.contract.SCANNER_TASK_ENV` plus the usual
+Reads the environment contract (`chalicelib.core.contract.SCANNER_TASK_ENV` plus the usual
 PERIMETER_* settings), runs the signal group's checks, writes the evidence document to the object
 store (S3; files under PERIMETER_DATA_DIR on the embedded stack),
 heartbeats while it works, and answers the task token: success with a pointer to the evidence, or
@@ -28,10 +28,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chalicelib import observability as obs
-from chalicelib.domain.evidence import EvidenceDocument
-from chalicelib.domain.models import ScanOptions, SignalKey, SignalResult
-from chalicelib.pipeline.contract import SIGNAL_GROUPS, evidence_key
+from chalicelib.core import observability as obs
+from chalicelib.core.contract import SIGNAL_GROUPS
+from chalicelib.scans.evidence import EvidenceDocument
+from chalicelib.scans.keys import evidence_key
+from chalicelib.scans.models import ScanOptions, SignalKey, SignalResult
 
 log = logging.getLogger("perimeter.scanner")
 
@@ -177,7 +178,7 @@ class ScannerTask:
         return self._fail("Scanner.Transient", f"scanner task interrupted: {reason}")
 
     def _answer(self, send: Callable[[], None]) -> int:
-        from chalicelib.adapters.stepfunctions import TaskTokenGone
+        from chalicelib.aws.stepfunctions import TaskTokenGone
 
         with self._answer_lock:  # one answer per token: the work and a SIGTERM may race
             if self._answered:
@@ -192,7 +193,7 @@ class ScannerTask:
 
     def _heartbeat(self, stop: threading.Event) -> None:
         """Beat every third of the heartbeat period; give up when refused or past the deadline."""
-        from chalicelib.adapters.stepfunctions import TaskTokenGone
+        from chalicelib.aws.stepfunctions import TaskTokenGone
 
         interval = max(0.5, self.env.heartbeat_seconds / 3)
         while not stop.wait(interval):
@@ -213,7 +214,7 @@ class ScannerTask:
 def default_checks(settings: Any) -> RunChecks:
     """The real checks of chalicelib.scanners, configured from Settings."""
     from chalicelib.scanners.base import ScanContext
-    from chalicelib.scanners.runner import run_signals
+    from chalicelib.scanners.checks import run_signals
 
     def run(target: str, signals: list[str], options: ScanOptions) -> dict[str, SignalResult]:
         return run_signals(target, signals, ScanContext.from_settings(settings, options))
@@ -226,11 +227,11 @@ def main(environ: Mapping[str, str] | None = None, *, run_checks: RunChecks | No
     """The container entrypoint: returns the exit code (0 answered, 1 failure answered, 2 bad input, 3 abandoned)."""
     import time
 
-    from chalicelib.adapters.aws import make_client
-    from chalicelib.adapters.stepfunctions import TaskCallbacks
-    from chalicelib.adapters.storage import make_object_store
-    from chalicelib.errors import ConfigurationError
-    from chalicelib.settings import Settings
+    from chalicelib.aws.clients import make_client
+    from chalicelib.aws.stepfunctions import TaskCallbacks
+    from chalicelib.core.errors import ConfigurationError
+    from chalicelib.core.settings import Settings
+    from chalicelib.storage.factory import make_object_store
 
     environ = dict(os.environ if environ is None else environ)
     environ.setdefault("PERIMETER_KEY_PEPPER", "scanner-task-has-no-keys-0000")  # the scanner never sees API keys
@@ -254,7 +255,7 @@ def main(environ: Mapping[str, str] | None = None, *, run_checks: RunChecks | No
                        run_checks=run_checks or default_checks(settings),
                        on_abandon=on_abandon or (lambda: os._exit(EXIT_ABANDONED)), clock=time.time)
     install_sigterm_handler(task)
-    # The execution is named after the scan (chalicelib/adapters/stepfunctions.py); never the task token.
+    # The execution is named after the scan (chalicelib/aws/stepfunctions.py); never the task token.
     with obs.log_context(tenant_id=env.tenant_id, scan_id=env.scan_id, execution_name=env.scan_id,
                          signal_group=env.group):
         log.info("scanner task started: %s of %s", env.group, env.target)

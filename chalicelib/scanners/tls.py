@@ -21,7 +21,6 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from chalicelib.domain.models import Finding, Severity, SignalKey
 from chalicelib.scanners.base import (
     Catalog,
     CheckFailed,
@@ -32,6 +31,7 @@ from chalicelib.scanners.base import (
     allowed_addresses,
     safe_check,
 )
+from chalicelib.scans.models import Finding, Severity, SignalKey
 
 X509_V_FLAG_NO_CHECK_TIME = 0x200000  # trust is judged without the clock; expiry is its own finding
 PERMISSIVE_CIPHERS = "ALL:@SECLEVEL=0"  # observe weak servers instead of refusing them

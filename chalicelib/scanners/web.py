@@ -11,9 +11,9 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.models import Finding, Severity, SignalKey
 from chalicelib.scanners.base import Catalog, CheckSkipped, FindingSpec, ScanContext, safe_check
 from chalicelib.scanners.fetch import FetchError, FetchResult, Hop, fetch
+from chalicelib.scans.models import Finding, Severity, SignalKey
 
 HSTS_MIN_MAX_AGE = 15552000  # 180 days
 SECURITY_HEADERS = ("Strict-Transport-Security", "Content-Security-Policy", "X-Frame-Options",

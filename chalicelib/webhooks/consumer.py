@@ -29,16 +29,17 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Protocol
 
-from chalicelib import observability as obs
-from chalicelib.domain.models import utcnow
-from chalicelib.domain.targets import IPNetwork
-from chalicelib.errors import QueueUnavailable
-from chalicelib.service.ports import Resolver
-from chalicelib.service.webhooks import WebhookService
+from chalicelib.core import observability as obs
+from chalicelib.core.addresses import IPNetwork
+from chalicelib.core.clock import utcnow
+from chalicelib.core.errors import QueueUnavailable
+from chalicelib.core.queue import MessageQueue, QueueMessage
+from chalicelib.net.ports import Resolver
 from chalicelib.webhooks.excerpt import EXCERPT_CHARS, clean_text
 from chalicelib.webhooks.models import (
     Attempt,
     Delivery,
+    DeliveryMessage,
     DeliveryStatus,
     DisabledReason,
     EndpointStatus,
@@ -53,10 +54,10 @@ from chalicelib.webhooks.policy import (
     send_delay_seconds,
     visibility_for,
 )
-from chalicelib.webhooks.queue import DeliveryMessage, MessageQueue, QueueMessage
 from chalicelib.webhooks.queue_config import DELIVERY_WORKERS
 from chalicelib.webhooks.repository import WebhookRepository
 from chalicelib.webhooks.sender import DeliveryOutcome, deliver
+from chalicelib.webhooks.service import WebhookService
 from chalicelib.webhooks.signing import sign
 
 log = logging.getLogger(__name__)

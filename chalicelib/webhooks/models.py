@@ -1,4 +1,4 @@
-"""Stored webhook documents: endpoints (with wrapped secrets) and deliveries (with every attempt)."""
+"""Stored webhook documents (endpoints with wrapped secrets, deliveries with every attempt) and the queue message."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # DESIGN.md section 7.
 EVENT_TYPES: tuple[str, ...] = (
@@ -15,10 +15,6 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 WILDCARD = "*"  # every event, present and future
 TEST_EVENT = "webhook.test"
-EventType = Literal[
-    "scan.started", "scan.completed", "scan.failed", "scan.cancelled", "critical.finding",
-    "scan.self_assessment_completed", "webhook.test",
-]
 Subscription = Literal[
     "scan.started", "scan.completed", "scan.failed", "scan.cancelled", "critical.finding",
     "scan.self_assessment_completed", "webhook.test", "*",
@@ -128,3 +124,41 @@ class Delivery(BaseModel):
     updated_at: datetime
     resends: int = 0  # times the outbox re-sent the message of the current attempt (older copies are stale)
     outbox_at: datetime | None = None  # the key time of its outbox entry, as last written with this record
+
+
+# One queue message is one delivery attempt: it names the delivery (tenant, webhook, delivery id), the
+# attempt cycle (bumped by a DLQ redrive), the attempt number within the cycle, the outbox re-send
+# number of that attempt and the time before which it must not run. The body, headers and secrets
+# stay in the table; the message carries ids only.
+class DeliveryMessage(BaseModel):
+    """The body of one queued delivery attempt."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    v: Literal[1] = 1
+    tenant_id: str = Field(min_length=1, max_length=100)
+    webhook_id: str = Field(min_length=1, max_length=100)
+    delivery_id: str = Field(min_length=1, max_length=100)
+    cycle: int = Field(ge=1, le=10_000)
+    attempt: int = Field(ge=1, le=100)
+    resend: int = Field(default=0, ge=0, le=1000)  # 0 for the original; the outbox's re-sends count up
+    not_before: datetime
+
+    @property
+    def position(self) -> tuple[int, int, int]:
+        """(cycle, attempt, resend): a message below its delivery's position is a stale copy."""
+        return self.cycle, self.attempt, self.resend
+
+    def encode(self) -> str:
+        """The JSON body."""
+        return self.model_dump_json()
+
+    @classmethod
+    def decode(cls, body: str) -> DeliveryMessage:
+        """Parse a body; raises ValueError for anything that is not one of ours."""
+        try:
+            message = cls.model_validate_json(body)
+        except ValidationError as exc:
+            raise ValueError(f"not a webhook delivery message: {exc.error_count()} error(s)") from None
+        if message.not_before.tzinfo is None:
+            raise ValueError("not_before must carry a time zone")
+        return message

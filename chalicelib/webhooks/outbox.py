@@ -23,12 +23,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from chalicelib import observability as obs
-from chalicelib.domain.models import utcnow
-from chalicelib.errors import QueueUnavailable
-from chalicelib.webhooks.models import Delivery, DeliveryStatus
+from chalicelib.core import observability as obs
+from chalicelib.core.clock import utcnow
+from chalicelib.core.errors import QueueUnavailable
+from chalicelib.core.queue import MessageQueue
+from chalicelib.webhooks.models import Delivery, DeliveryMessage, DeliveryStatus
 from chalicelib.webhooks.policy import SQS_VISIBILITY_MARGIN_SECONDS
-from chalicelib.webhooks.queue import DeliveryMessage, MessageQueue
 from chalicelib.webhooks.queue_config import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 from chalicelib.webhooks.repository import OutboxEntry, WebhookRepository
 

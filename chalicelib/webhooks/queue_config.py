@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.pipeline.contract import WEBHOOK_CONSUMER
+from chalicelib.core.contract import WEBHOOK_CONSUMER
 from chalicelib.webhooks.policy import (
     DEFAULT_TIMEOUT,
     MAX_VISIBILITY_STEP,

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.domain.models import utcnow
-from chalicelib.webhooks.models import Delivery, DeliveryStatus
+from chalicelib.core.clock import utcnow
+from chalicelib.core.queue import MessageQueue
+from chalicelib.webhooks.models import Delivery, DeliveryMessage, DeliveryStatus
 from chalicelib.webhooks.outbox import GRACE, outbox_entry
-from chalicelib.webhooks.queue import DeliveryMessage, MessageQueue
 from chalicelib.webhooks.repository import WebhookRepository
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.domain.ports import ConditionFailed, KeyValueStore
-from chalicelib.domain.versioned import update_versioned
+from chalicelib.core.store import ConditionFailed, KeyValueStore
+from chalicelib.core.versioned import update_versioned
 from chalicelib.webhooks.models import Delivery, WebhookEndpoint
 
 ENDPOINT_PREFIX = "WEBHOOK#"

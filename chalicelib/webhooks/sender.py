@@ -1,4 +1,4 @@
-"""One webhook delivery attempt through the guarded HTTP client (`chalicelib.adapters.guarded_http`).
+"""One webhook delivery attempt through the guarded HTTP client (`chalicelib.net.http`).
 
 The URL is checked again at send time with the registration rules (`url_guard`) over the one
 resolution the client makes, so a name that now resolves to a refused address is refused before any
@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from chalicelib.adapters import guarded_http
-from chalicelib.adapters.guarded_http import AddressRefused, Destination, FailureKind, Guard, HttpFailure
-from chalicelib.domain.targets import IPAddress, IPNetwork
-from chalicelib.errors import PerimeterError
-from chalicelib.service.ports import DomainNotFound, Resolver, ResolverUnavailable
-from chalicelib.settings import self_endpoints_from_env
+from chalicelib.core.addresses import IPAddress, IPNetwork
+from chalicelib.core.errors import PerimeterError
+from chalicelib.core.settings import self_endpoints_from_env
+from chalicelib.net import http as guarded_http
+from chalicelib.net.http import AddressRefused, Destination, FailureKind, Guard, HttpFailure
+from chalicelib.net.ports import DomainNotFound, Resolver, ResolverUnavailable
 from chalicelib.webhooks.excerpt import MAX_READ_BYTES, response_excerpt
 from chalicelib.webhooks.policy import DEFAULT_TIMEOUT
 from chalicelib.webhooks.url_guard import (

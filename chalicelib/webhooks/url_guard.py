@@ -2,7 +2,7 @@
 
 http or https only; https unless every address is inside the allowed networks; no userinfo or
 fragment; a port in 1..65535; the host resolves (A and AAAA) and every address passes the
-project's guard (`chalicelib.domain.targets.is_blocked`); no address may be, on the URL's port, one of
+project's guard (`chalicelib.net.guard.is_blocked`); no address may be, on the URL's port, one of
 the system's own sockets (`is_self_endpoint`, PERIMETER_SELF_ENDPOINTS), exemptions or not. IP literals in any spelling
 (2852039166, 0251.0376.0251.0376, 0xA9FEA9FE, 127.1, [::ffff:127.0.0.1]) are parsed by
 `parse_ip` and judged like the address they denote.
@@ -17,19 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from chalicelib.domain.targets import (
-    IPAddress,
-    IPNetwork,
-    SelfEndpoint,
-    is_blocked,
-    is_exempt,
-    is_self_endpoint,
-    normalise_domain,
-    parse_ip,
-)
-from chalicelib.errors import InvalidDomain, PerimeterError, ServiceUnavailable, Unprocessable
-from chalicelib.service.ports import DomainNotFound, Resolver, ResolverUnavailable
-from chalicelib.settings import self_endpoints_from_env
+from chalicelib.core.addresses import IPAddress, IPNetwork, SelfEndpoint
+from chalicelib.core.errors import InvalidDomain, PerimeterError, ServiceUnavailable, Unprocessable
+from chalicelib.core.settings import self_endpoints_from_env
+from chalicelib.net.guard import is_blocked, is_exempt, is_self_endpoint, normalise_domain, parse_ip
+from chalicelib.net.ports import DomainNotFound, Resolver, ResolverUnavailable
 
 INVALID = "invalid-webhook-url"
 NOT_ALLOWED = "webhook-url-not-allowed"

@@ -1,4 +1,4 @@
-# The single DynamoDB table (chalicelib/adapters/dynamodb.py): pk/sk string keys, no GSI, TTL on
+# The single DynamoDB table (chalicelib/aws/dynamodb.py): pk/sk string keys, no GSI, TTL on
 # expires_at. On-demand: a scan is a few dozen request units and traffic is bursty.
 
 resource "aws_dynamodb_table" "main" {

@@ -23,7 +23,7 @@ locals {
       { sid = "ManageLogos", actions = ["s3:PutObject", "s3:DeleteObject"], resources = ["${local.bucket_arn}/branding/*"] },
       { sid = "StartScans", actions = ["states:StartExecution"], resources = [local.state_machine_arn] },
       { sid = "CancelScans", actions = ["states:StopExecution", "states:DescribeExecution"], resources = [local.execution_arn_glob] },
-      # Cancel: find the scan's tasks (chalicelib/adapters/ecs.py) and stop them. ListTasks has no
+      # Cancel: find the scan's tasks (chalicelib/aws/ecs.py) and stop them. ListTasks has no
       # resource type of its own; the ecs:cluster condition confines it to the scanner cluster.
       {
         sid       = "ListScannerTasks", actions = ["ecs:ListTasks"], resources = ["*"],
@@ -188,7 +188,7 @@ resource "aws_lambda_function" "fn" {
     mode = var.xray_tracing ? "Active" : "PassThrough"
   }
 
-  # The code writes one JSON document per line (chalicelib/observability.py, Powertools' formatter) at
+  # The code writes one JSON document per line (chalicelib/core/observability.py, Powertools' formatter) at
   # PERIMETER_LOG_LEVEL = var.log_level; JSON lets CloudWatch filter them by their `level` key as well.
   logging_config {
     log_format            = "JSON"

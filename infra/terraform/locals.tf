@@ -1,6 +1,6 @@
 # The deployment contract, written out once for Terraform. tests/infra/test_contract.py checks every
-# line of this file against chalicelib/pipeline/contract.py (handlers, timeouts, memory, ASL
-# placeholders, scanner env) and chalicelib/settings.py (ENV_VARS).
+# line of this file against chalicelib/core/contract.py (handlers, timeouts, memory, ASL
+# placeholders, scanner env) and chalicelib/core/settings.py (ENV_VARS).
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
@@ -39,7 +39,7 @@ locals {
   api_stage          = "api"
   api_url            = "https://${aws_api_gateway_rest_api.api.id}.execute-api.${local.region}.amazonaws.com/${local.api_stage}"
 
-  # chalicelib/settings.py ENV_VARS for the Lambdas. Null or empty values are left out so that the
+  # chalicelib/core/settings.py ENV_VARS for the Lambdas. Null or empty values are left out so that the
   # code's own default applies. AWS_REGION is set by the Lambda runtime (a reserved name there);
   # PERIMETER_PORT, PERIMETER_BOOTSTRAP_API_KEY and AWS_ENDPOINT_URL are local-stack only.
   # Every Lambda gets the same settings: Settings is one model validated once per process, and

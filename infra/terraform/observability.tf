@@ -1,5 +1,5 @@
 # Logs (every group created here with a retention, KMS-encrypted), the alarm topic, the alarms and
-# the dashboard. The code's own metrics (namespace Perimeter, chalicelib/observability.py: EMF lines the
+# the dashboard. The code's own metrics (namespace Perimeter, chalicelib/core/observability.py: EMF lines the
 # Lambdas write to stdout) carry a `service` dimension = var.prefix and one more dimension set each;
 # alarms read the `service` series, the dashboard the breakdowns too.
 #
@@ -24,7 +24,7 @@ locals {
       flow_logs     = "/aws/vpc/${var.prefix}-scanners/flow-logs"
     },
   )
-  metrics_namespace = "Perimeter"              # chalicelib/observability.py NAMESPACE
+  metrics_namespace = "Perimeter"              # chalicelib/core/observability.py NAMESPACE
   metrics_service   = { service = var.prefix } # PERIMETER_SERVICE_NAME: the dimension every point carries
 }
 

@@ -80,7 +80,7 @@ variable "lambda_architecture" {
   }
 }
 
-# --- Settings passed to the code (chalicelib/settings.py ENV_VARS) -------------------------------
+# --- Settings passed to the code (chalicelib/core/settings.py ENV_VARS) -------------------------------
 
 variable "key_pepper" {
   description = "PERIMETER_KEY_PEPPER: server-side secret that API keys are hashed under (16+ characters). Changing it invalidates every issued key."

@@ -1,7 +1,7 @@
 # Perimeter on AWS: one root module, one file per concern (api, lambdas, data, reports, queues,
 # workflow, scanners, network, observability). The contract it must honour lives in Python:
-# chalicelib/pipeline/contract.py (Lambda table, ASL placeholders, scanner env), chalicelib/settings.py
-# (environment variables) and chalicelib/adapters/dynamodb.py (key schema); tests/infra checks both agree.
+# chalicelib/core/contract.py (Lambda table, ASL placeholders, scanner env), chalicelib/core/settings.py
+# (environment variables) and chalicelib/aws/dynamodb.py (key schema); tests/infra checks both agree.
 #
 # State holds the key pepper (a sensitive variable): keep it in an encrypted, access-controlled backend
 # (docs/deploy.md shows an S3 backend). No backend block here so that `terraform init -backend=false`

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from chalicelib.adapters.dynamodb import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.aws.dynamodb import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA, TTL_ATTRIBUTE
+from chalicelib.core import contract
+from chalicelib.core.settings import ENV_VARS, Settings
 from chalicelib.local.provision import ensure_queues
-from chalicelib.pipeline import contract
-from chalicelib.settings import ENV_VARS, Settings
+from chalicelib.scans import keys
 from tests.infra.terraform_config import ROOT, TERRAFORM_DIR, Config, load
 
 pytest.importorskip("hcl2", reason="python-hcl2 is not installed (requirements-dev.txt)")
@@ -276,8 +277,8 @@ def test_old_tenant_objects_expire(tf: Config) -> None:
     tenant_rule = next(r for r in rules if r["id"] == "expire-tenant-objects")
     prefix = tenant_rule["filter"][0]["prefix"]
     assert prefix == "${local.tenants_prefix}" and tf.locals["tenants_prefix"] == "tenants/"
-    assert contract.scan_prefix("t", "s").startswith(tf.locals["tenants_prefix"])
-    assert contract.evidence_key("t", "s", "network").startswith(tf.locals["tenants_prefix"])
+    assert keys.scan_prefix("t", "s").startswith(tf.locals["tenants_prefix"])
+    assert keys.evidence_key("t", "s", "network").startswith(tf.locals["tenants_prefix"])
     assert tenant_rule["expiration"] == [{"days": "${var.report_retention_days}"}]
 
 
@@ -285,9 +286,9 @@ def test_s3_globs_match_the_contract_key_layout(tf: Config) -> None:
     def glob(pattern: str) -> re.Pattern[str]:
         return re.compile("^" + re.escape(pattern).replace(r"\*", "[^/]+") + "$")
 
-    assert glob(tf.locals["evidence_key_glob"]).match(contract.evidence_key("t1", "scn_1", "network"))
-    assert glob(tf.locals["report_key_glob"]).match(contract.report_key("t1", "scn_1", "pdf"))
-    assert not glob(tf.locals["evidence_key_glob"]).match(contract.report_key("t1", "scn_1", "pdf"))
+    assert glob(tf.locals["evidence_key_glob"]).match(keys.evidence_key("t1", "scn_1", "network"))
+    assert glob(tf.locals["report_key_glob"]).match(keys.report_key("t1", "scn_1", "pdf"))
+    assert not glob(tf.locals["evidence_key_glob"]).match(keys.report_key("t1", "scn_1", "pdf"))
 
 
 # --- Queues ---------------------------------------------------------------------------------------

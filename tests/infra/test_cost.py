@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bench import cost
-from chalicelib.pipeline import contract
+from chalicelib.core import contract
 
 pytest.importorskip("hcl2", reason="python-hcl2 is not installed (requirements-dev.txt)")
 

@@ -1,4 +1,4 @@
-"""Terraform against chalicelib/observability.py: JSON logs at the configured level, alarms on the code's metrics.
+"""Terraform against chalicelib/core/observability.py: JSON logs at the configured level, alarms on the code's metrics.
 
 The dashboard's rendered body is checked in test_terraform.py's plan test.
 """
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.observability import METRICS, NAMESPACE
-from chalicelib.settings import LogSettings
+from chalicelib.core.observability import METRICS, NAMESPACE
+from chalicelib.core.settings import LogSettings
 from tests.infra.terraform_config import Config, load
 
 pytest.importorskip("hcl2", reason="python-hcl2 is not installed (requirements-dev.txt)")

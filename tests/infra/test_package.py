@@ -46,7 +46,7 @@ def test_package_holds_bytecode_for_app_and_every_chalicelib_module(app_only_zip
 
 def test_bytecode_is_unchecked_hash_based(app_only_zip: tuple[Path, Path]) -> None:
     archive = zipfile.ZipFile(app_only_zip[0])
-    header = archive.read("chalicelib/pipeline/__pycache__/contract.cpython-311.pyc")[:16]
+    header = archive.read("chalicelib/core/__pycache__/contract.cpython-311.pyc")[:16]
     assert int.from_bytes(header[4:8], "little") == 0b01, "hash-based (bit 0) and unchecked (bit 1 clear)"
 
 

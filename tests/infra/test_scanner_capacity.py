@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib.core import contract
 from chalicelib.local.provision import ASL_PATH, SCANNER_CAPACITY_PROVIDER, render_asl
-from chalicelib.pipeline import contract
 
 pytest.importorskip("hcl2", reason="python-hcl2 is not installed (requirements-dev.txt)")
 

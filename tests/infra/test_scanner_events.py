@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.pipeline import contract
+from chalicelib.core import contract
 from tests.infra.terraform_config import ROOT, Config, load
 from tests.unit.test_task_events import CLUSTER, stopped_event
 

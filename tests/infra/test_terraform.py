@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.pipeline import contract
+from chalicelib.core import contract
 from tests.infra.terraform_config import ROOT, TERRAFORM_DIR
 
 PLUGIN_DIR = Path("/opt/tf-plugins")
@@ -175,8 +175,8 @@ def test_terraform_plans_the_whole_deployment(initialized: tuple[str, Path, dict
 
 
 def _assert_dashboard_reads_the_code_metrics(body: dict[str, Any]) -> None:
-    """Every Perimeter metric the dashboard shows (and every breakdown) is one chalicelib.observability emits."""
-    from chalicelib.observability import METRICS, NAMESPACE
+    """Every Perimeter metric the dashboard shows (and every breakdown) is one chalicelib.core.observability emits."""
+    from chalicelib.core.observability import METRICS, NAMESPACE
 
     shown: dict[str, set[str]] = {}
     for widget in body["widgets"]:

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.dynamodb import DynamoDBStore
+from chalicelib.aws.dynamodb import DynamoDBStore
 from chalicelib.local.provision import PROVISIONED_SERVICES, Resources, provision
 
 

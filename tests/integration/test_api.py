@@ -10,12 +10,12 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.adapters.dynamodb import DynamoDBStore
-from chalicelib.adapters.stepfunctions import StepFunctionsWorkflow
-from chalicelib.api.spec import OPERATIONS
+from chalicelib.api.table import OPERATIONS
+from chalicelib.aws.dynamodb import DynamoDBStore
+from chalicelib.aws.stepfunctions import StepFunctionsWorkflow
+from chalicelib.bootstrap import Services, set_services
+from chalicelib.core.settings import Settings
 from chalicelib.local.provision import Resources
-from chalicelib.services import Services, set_services
-from chalicelib.settings import Settings
 from tests.conftest import PEPPER, PUBLIC_DOMAINS
 from tests.support.fakes import FakeResolver
 

@@ -19,9 +19,9 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.api.http import MAX_JSON_DEPTH, check_json_depth
-from chalicelib.errors import JsonTooDeep
+from chalicelib.bootstrap import Services
+from chalicelib.core.errors import JsonTooDeep
 from chalicelib.local.apiserver import serve_api
-from chalicelib.services import Services
 
 DEEP = b"[" * 20_000 + b"]" * 20_000  # within the 64 KiB body bound
 DEEP_IN_OBJECT = b'{"target": "example.com", "options": ' + b'{"a": ' * 5_000 + b"1" + b"}" * 5_001

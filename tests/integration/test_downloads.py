@@ -20,15 +20,15 @@ import requests
 from chalice.test import Client
 
 from app import app
-from chalicelib.adapters.files import FileObjectStore
-from chalicelib.adapters.memory import RecordingWorkflow
-from chalicelib.adapters.storage import download_link_key
-from chalicelib.domain.models import ScanStatus
+from chalicelib.bootstrap import Services, set_services
+from chalicelib.core.settings import Settings
 from chalicelib.local.stack import free_port
-from chalicelib.services import Services, set_services
-from chalicelib.settings import Settings
+from chalicelib.scans.models import ScanStatus
+from chalicelib.storage.factory import download_link_key
+from chalicelib.storage.files import FileObjectStore
 from tests.conftest import PEPPER, PUBLIC_DOMAINS
 from tests.support.fakes import FakeResolver
+from tests.support.memory import RecordingWorkflow
 from tests.unit.reports.factories import make_scan
 
 TENANT = "acme"

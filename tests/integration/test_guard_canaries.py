@@ -25,12 +25,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.models import SignalStatus
-from chalicelib.domain.targets import IPNetwork, parse_ip
-from chalicelib.errors import Unprocessable
-from chalicelib.scanners import ports, tls, web
+from chalicelib.core.addresses import IPNetwork
+from chalicelib.core.errors import Unprocessable
+from chalicelib.core.settings import Settings
+from chalicelib.net.guard import parse_ip
+from chalicelib.scanners import open_ports as ports
+from chalicelib.scanners import tls, web
 from chalicelib.scanners.base import ScanContext
-from chalicelib.settings import Settings
+from chalicelib.scans.models import SignalStatus
 from chalicelib.webhooks.sender import ErrorKind, deliver
 from tests.conftest import PEPPER
 from tests.support.dnsserver import LocalDNSServer, Zone

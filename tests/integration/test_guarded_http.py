@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters import guarded_http
-from chalicelib.adapters.guarded_http import (
+from chalicelib.core.addresses import IPAddress, IPNetwork, parse_self_endpoints
+from chalicelib.net import http as guarded_http
+from chalicelib.net.http import (
     AddressRefused,
     AddressRule,
     Destination,
@@ -26,8 +27,7 @@ from chalicelib.adapters.guarded_http import (
     HttpFailure,
     HttpResponse,
 )
-from chalicelib.domain.targets import IPAddress, IPNetwork, parse_self_endpoints
-from chalicelib.service.ports import DomainNotFound
+from chalicelib.net.ports import DomainNotFound
 from tests.support.fakes import FakeResolver
 from tests.support.httpserver import LocalHTTPServer, Response
 from tests.support.tlsserver import TestCA, server_context

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.adapters.files import FileObjectStore
-from chalicelib.adapters.memory import MemoryObjectStore
-from chalicelib.adapters.s3 import S3ObjectStore
+from chalicelib.aws.s3 import S3ObjectStore
+from chalicelib.core.objects import ObjectMissing, ObjectStore
 from chalicelib.local.provision import ensure_bucket
-from chalicelib.service.ports import ObjectMissing, ObjectStore
+from chalicelib.storage.files import FileObjectStore
+from tests.support.memory import MemoryObjectStore
 
 BUCKET = "perimeter-objects-contract"
 LINK_KEY = b"k" * 32

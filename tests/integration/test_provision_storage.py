@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from chalicelib.core.settings import Settings
 from chalicelib.local.provision import provision
 from chalicelib.local.stack import uses_aws_storage
-from chalicelib.settings import Settings
 
 
 def test_with_a_data_dir_provisioning_skips_table_and_bucket(aws: dict[str, Any], tmp_path: Path) -> None:

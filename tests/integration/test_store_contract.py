@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters.dynamodb import DynamoDBStore
-from chalicelib.adapters.memory import MemoryStore
-from chalicelib.adapters.sqlite import SqliteStore
-from chalicelib.domain.ports import ConditionFailed, KeyValueStore
+from chalicelib.aws.dynamodb import DynamoDBStore
+from chalicelib.core.store import ConditionFailed, KeyValueStore
+from chalicelib.storage.sqlite import SqliteStore
+from tests.support.memory import MemoryStore
 
 
 @pytest.fixture(params=["memory", "dynamodb", "sqlite"])
@@ -189,7 +189,7 @@ def test_sqlite_is_atomic_under_threads(tmp_path: Path) -> None:
 _WRITER = """
 import sys
 from pathlib import Path
-from chalicelib.adapters.sqlite import SqliteStore
+from chalicelib.storage.sqlite import SqliteStore
 store = SqliteStore(Path(sys.argv[1]))
 store.put("TENANT#acme", "SCAN#1", {"status": "scanning"}, expect_version=0, expires_at=4102444800)
 store.increment("TENANT#acme", "USAGE", {"scans": 3})
@@ -197,7 +197,7 @@ store.increment("TENANT#acme", "USAGE", {"scans": 3})
 _READER = """
 import json, sys
 from pathlib import Path
-from chalicelib.adapters.sqlite import SqliteStore
+from chalicelib.storage.sqlite import SqliteStore
 store = SqliteStore(Path(sys.argv[1]))
 scan, usage = store.get("TENANT#acme", "SCAN#1"), store.get("TENANT#acme", "USAGE")
 print(json.dumps([scan.data, scan.version, scan.expires_at, usage.counters]))
@@ -251,7 +251,7 @@ def test_sqlite_connection_is_not_shared_with_a_forked_child(tmp_path: Path) -> 
 _KILLED = """
 import sys
 from pathlib import Path
-from chalicelib.adapters.sqlite import SqliteStore
+from chalicelib.storage.sqlite import SqliteStore
 store = SqliteStore(Path(sys.argv[1]))
 for i in range(1, 100000):
     store.put("P", f"DOC#{i:06d}", {"i": i, "pad": "x" * 2000})

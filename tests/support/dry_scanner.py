@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from chalicelib.domain.models import SignalKey, SignalResult, SignalStatus
-from chalicelib.domain.scoring import MAX_SCORES
 from chalicelib.scanners.task import main
+from chalicelib.scans.models import SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.scoring import MAX_SCORES
 
 
 def dry_checks(target: str, signals: list[str], options: Any) -> dict[str, SignalResult]:

@@ -7,8 +7,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.domain.targets import IPAddress
-from chalicelib.service.ports import DomainNotFound, ResolverUnavailable
+from chalicelib.core.addresses import IPAddress
+from chalicelib.net.ports import DomainNotFound, ResolverUnavailable
 
 
 class FakeResolver:

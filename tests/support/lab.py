@@ -17,8 +17,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from chalicelib.core.settings import Settings
 from chalicelib.scanners.base import ScanContext
-from chalicelib.settings import Settings
 from tests.support.breachserver import BreachAPI
 from tests.support.dnsserver import LocalDNSServer, Zone
 from tests.support.httpserver import LocalHTTPServer, RawListener, Response

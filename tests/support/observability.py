@@ -1,4 +1,4 @@
-"""Test doubles for chalicelib.observability: a recording Metrics and a capture of the JSON log stream."""
+"""Test doubles for chalicelib.core.observability: a recording Metrics and a capture of the JSON log stream."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import observability
-from chalicelib.settings import LogSettings
+from chalicelib.core import observability
+from chalicelib.core.settings import LogSettings
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class RecordingMetrics:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, name: str, value: float = 1.0, *, unit: str = observability.COUNT, **dimensions: str) -> None:
-        """Keep the point; a metric or dimension chalicelib.observability.METRICS does not declare fails the test."""
+        """Keep the point; a metric or dimension observability.METRICS does not declare fails the test."""
         assert name in observability.METRICS, f"undeclared metric {name}"
         assert set(dimensions) <= set(observability.METRICS[name]), f"undeclared dimension of {name}: {dimensions}"
         with self.lock:
@@ -88,7 +88,7 @@ class LogCapture:
 
 @contextmanager
 def json_logs(level: str = "DEBUG", service: str = "perimeter-test") -> Iterator[LogCapture]:
-    """chalicelib.observability's logging, configured at `level` into a buffer; undone afterwards."""
+    """chalicelib.core.observability's logging, configured at `level` into a buffer; undone afterwards."""
     observability.reset_logging()
     stream = io.StringIO()
     everything = _Everything()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.adapters.memory import RecordingPublisher
-from chalicelib.services import Services
+from chalicelib.bootstrap import Services
+from tests.support.memory import RecordingPublisher
 
 
 @pytest.fixture

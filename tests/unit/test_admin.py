@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.admin import run
-from chalicelib.errors import NotFound, Unauthorized
-from chalicelib.services import Services
+from chalicelib.bootstrap import Services
+from chalicelib.core.errors import NotFound, Unauthorized
 
 
 def test_create_tenant_prints_a_key_that_authenticates(services: Services) -> None:
@@ -58,7 +58,7 @@ def test_local_mode_uses_the_stacks_pepper_and_data_dir(tmp_path: Path) -> None:
 
 def test_local_mode_without_data_says_how_to_get_some(tmp_path: Path) -> None:
     from chalicelib.admin import local_environment
-    from chalicelib.errors import ConfigurationError
+    from chalicelib.core.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="make run"):
         local_environment({"XDG_DATA_HOME": str(tmp_path)}, "create-tenant")
@@ -66,7 +66,7 @@ def test_local_mode_without_data_says_how_to_get_some(tmp_path: Path) -> None:
 
 def test_redrive_needs_the_running_stack_and_finds_its_queues(tmp_path: Path) -> None:
     from chalicelib.admin import local_environment
-    from chalicelib.errors import ServiceUnavailable
+    from chalicelib.core.errors import ServiceUnavailable
     from chalicelib.local import datadir
 
     datadir.load_or_create_pepper(tmp_path)

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from chalicelib.adapters.memory import MemoryStore
-from chalicelib.errors import AlreadyExists, NotFound, Unauthorized
-from chalicelib.service.auth import AuthService, generate_key
+from chalicelib.access.auth import AuthService, generate_key
+from chalicelib.core.errors import AlreadyExists, NotFound, Unauthorized
+from tests.support.memory import MemoryStore
 
 
 @pytest.fixture

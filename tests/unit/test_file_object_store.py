@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.adapters.files import FileObjectStore, InvalidObjectKey
-from chalicelib.errors import LinkExpired, LinkInvalid
-from chalicelib.service.ports import ObjectMissing
+from chalicelib.core.errors import LinkExpired, LinkInvalid
+from chalicelib.core.objects import ObjectMissing
+from chalicelib.storage.files import FileObjectStore, InvalidObjectKey
 
 KEY = b"link-key-0123456789abcdef-0123456"
 NOW = 1_800_000_000.0

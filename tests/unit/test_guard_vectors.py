@@ -16,14 +16,14 @@ import dns.rdatatype
 import dns.resolver
 import pytest
 
-from chalicelib.adapters.memory import MemoryObjectStore, MemoryStore, RecordingWorkflow
-from chalicelib.domain.models import ScanType
-from chalicelib.domain.targets import IPNetwork, SelfEndpoint, is_blocked, is_self_endpoint, parse_self_endpoints
-from chalicelib.errors import InvalidDomain, PerimeterError, TargetNotAllowed, Unprocessable
+from chalicelib.bootstrap import Services
+from chalicelib.core.addresses import IPNetwork, SelfEndpoint, parse_self_endpoints
+from chalicelib.core.errors import InvalidDomain, PerimeterError, TargetNotAllowed, Unprocessable
+from chalicelib.core.settings import Settings
+from chalicelib.net.guard import is_blocked, is_self_endpoint
 from chalicelib.scanners.base import CheckSkipped, ScanContext, address_allowed, allowed_addresses
-from chalicelib.service.scans import ScanService
-from chalicelib.services import Services
-from chalicelib.settings import Settings
+from chalicelib.scans.models import ScanType
+from chalicelib.scans.service import ScanService
 from chalicelib.webhooks.sender import ErrorKind, deliver
 from chalicelib.webhooks.url_guard import NOT_ALLOWED, SELF_ENDPOINT, check_webhook_url
 from tests.conftest import PEPPER
@@ -38,6 +38,7 @@ from tests.support.guard_vectors import (
     PUBLIC_ANSWER,
     AddressVector,
 )
+from tests.support.memory import MemoryObjectStore, MemoryStore, RecordingWorkflow
 
 EXEMPT: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
 NAME = "vector.test"

@@ -6,17 +6,17 @@ from typing import Any
 
 import pytest
 
-from chalicelib import observability as obs
-from chalicelib.adapters.memory import MemoryQueue, RecordingPublisher, RecordingWorkflow
-from chalicelib.domain.commands import CreateScan
-from chalicelib.domain.models import Scan, SignalKey, SignalResult, SignalStatus
-from chalicelib.domain.scoring import MAX_SCORES
-from chalicelib.errors import ServiceUnavailable
+from chalicelib.bootstrap import Services
+from chalicelib.core import observability as obs
+from chalicelib.core.errors import ServiceUnavailable
 from chalicelib.pipeline.steps import Pipeline
-from chalicelib.services import Services
+from chalicelib.scans.commands import CreateScan
+from chalicelib.scans.models import Scan, SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.scoring import MAX_SCORES
 from chalicelib.webhooks.outbox import GRACE, MAX_RESENDS, WebhookOutbox
 from chalicelib.webhooks.policy import RETRY_SCHEDULE
 from tests.support.fakes import ManualClock
+from tests.support.memory import MemoryQueue, RecordingPublisher, RecordingWorkflow
 from tests.support.observability import Point, RecordingMetrics
 from tests.unit.test_pipeline_steps import Renderer, complete, put_evidence, step
 from tests.unit.webhooks.harness import HOST, Harness, ScriptedSender, build

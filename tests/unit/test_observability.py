@@ -13,8 +13,9 @@ import pytest
 from chalice.test import Client
 from pydantic import ValidationError
 
-from chalicelib import observability
-from chalicelib.observability import (
+from chalicelib.bootstrap import Services
+from chalicelib.core import observability
+from chalicelib.core.observability import (
     COUNT,
     SECONDS,
     EmfMetrics,
@@ -25,8 +26,7 @@ from chalicelib.observability import (
     current_keys,
     log_context,
 )
-from chalicelib.services import Services
-from chalicelib.settings import LogSettings, Settings
+from chalicelib.core.settings import LogSettings, Settings
 from tests.conftest import PEPPER
 from tests.support.observability import json_logs
 

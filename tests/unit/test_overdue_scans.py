@@ -15,21 +15,16 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.memory import MemoryQueue, RecordingPublisher, RecordingWorkflow
-from chalicelib.domain.commands import CreateScan
-from chalicelib.domain.models import Scan, ScanStatus, ScanType, utcnow
+from chalicelib.bootstrap import Services
+from chalicelib.core import contract
+from chalicelib.core.clock import utcnow
 from chalicelib.local.poller import WebhookPoller, start_webhook_poller
 from chalicelib.local.provision import ASL_PATH
-from chalicelib.pipeline import contract
-from chalicelib.service.deadlines import (
-    DUE_PK,
-    OVERDUE_GRACE_SECONDS,
-    STEP_ATTEMPTS,
-    STEP_RETRY_WAIT_SECONDS,
-    due_sk,
-)
-from chalicelib.service.scans import OVERDUE
-from chalicelib.services import Services
+from chalicelib.scans.commands import CreateScan
+from chalicelib.scans.deadlines import DUE_PK, OVERDUE_GRACE_SECONDS, STEP_ATTEMPTS, STEP_RETRY_WAIT_SECONDS, due_sk
+from chalicelib.scans.models import Scan, ScanStatus, ScanType
+from chalicelib.scans.service import OVERDUE
+from tests.support.memory import MemoryQueue, RecordingPublisher, RecordingWorkflow
 from tests.unit.test_pipeline_steps import step
 
 GRACE = timedelta(seconds=OVERDUE_GRACE_SECONDS)

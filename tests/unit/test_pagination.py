@@ -8,8 +8,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from chalicelib.domain.pagination import PageQuery, decode_cursor, encode_cursor, page_of
-from chalicelib.errors import BadRequest
+from chalicelib.core.errors import BadRequest
+from chalicelib.core.pagination import PageQuery, decode_cursor, encode_cursor, page_of
 
 
 def test_the_cursor_is_unpadded_base64url_json_naming_the_sort_key() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import app as app_module
+from chalicelib.core.contract import ASL_PLACEHOLDERS, PIPELINE_LAMBDAS, SCANNER_CONTAINER, SCANNER_TASK_ENV
 from chalicelib.local.provision import ASL_PATH, render_asl
-from chalicelib.pipeline.contract import ASL_PLACEHOLDERS, PIPELINE_LAMBDAS, SCANNER_CONTAINER, SCANNER_TASK_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = ROOT / ".tools" / "node_modules" / ".bin" / "asl-validator"

@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.memory import RecordingPublisher
-from chalicelib.domain.commands import CreateScan
-from chalicelib.domain.evidence import EvidenceDocument
-from chalicelib.domain.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalResult, SignalStatus
-from chalicelib.domain.scoring import MAX_SCORES
-from chalicelib.errors import BadRequest, NotFound, ReportNotRenderable
-from chalicelib.pipeline.contract import evidence_key
+from chalicelib.bootstrap import Services
+from chalicelib.core.errors import BadRequest, NotFound, ReportNotRenderable
 from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal
 from chalicelib.pipeline.steps import Pipeline, failure_error, run_plan
-from chalicelib.scanners.ports import CATALOG as PORTS
-from chalicelib.services import Services
+from chalicelib.scanners.open_ports import CATALOG as PORTS
+from chalicelib.scans.commands import CreateScan
+from chalicelib.scans.evidence import EvidenceDocument
+from chalicelib.scans.keys import evidence_key
+from chalicelib.scans.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.scoring import MAX_SCORES
+from tests.support.memory import RecordingPublisher
 
 
 class Renderer:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.adapters.memory import MemoryStore
-from chalicelib.errors import BadRequest, Conflict, IdempotencyKeyReused, RateLimited
-from chalicelib.service.idempotency import TTL_SECONDS, IdempotencyService, StoredResponse
-from chalicelib.service.ratelimit import RateLimiter
+from chalicelib.access.idempotency import TTL_SECONDS, IdempotencyService, StoredResponse
+from chalicelib.access.ratelimit import RateLimiter
+from chalicelib.core.errors import BadRequest, Conflict, IdempotencyKeyReused, RateLimited
+from tests.support.memory import MemoryStore
 
 
 class Clock:

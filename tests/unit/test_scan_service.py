@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.adapters.memory import RecordingWorkflow
-from chalicelib.domain.commands import CreateScan, CreateTemplate, LaunchTemplate
-from chalicelib.domain.models import Scan, ScanStatus, ScanType, allowed_sources
-from chalicelib.errors import (
+from chalicelib.access.auth import Tenant
+from chalicelib.bootstrap import Services
+from chalicelib.core.errors import (
     BadRequest,
     Conflict,
     IllegalTransition,
@@ -16,10 +15,12 @@ from chalicelib.errors import (
     ServiceUnavailable,
     TargetNotAllowed,
 )
-from chalicelib.service.auth import Tenant
-from chalicelib.services import Services
-from chalicelib.settings import Settings
+from chalicelib.core.settings import Settings
+from chalicelib.scans.commands import CreateScan
+from chalicelib.scans.models import Scan, ScanStatus, ScanType, allowed_sources
+from chalicelib.templates.commands import CreateTemplate, LaunchTemplate
 from tests.support.fakes import FakeResolver
+from tests.support.memory import RecordingWorkflow
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_nxdomain_is_domain_not_found(services: Services, tenant: Tenant) -> Non
 
 
 def test_allow_list_exempts_private_targets(settings, workflow) -> None:  # type: ignore[no-untyped-def]
-    from chalicelib.adapters.memory import MemoryStore
+    from tests.support.memory import MemoryStore
 
     allowed = Settings.from_env({"PERIMETER_ALLOW_PRIVATE_TARGETS": "10.0.0.0/8"}, key_pepper=settings.key_pepper)
     services = Services(allowed, store=MemoryStore(), workflow=workflow, resolver=FakeResolver(
@@ -82,7 +83,7 @@ def test_allow_list_exempts_private_targets(settings, workflow) -> None:  # type
 
 
 def test_unavailable_resolver_defers_the_guard_to_the_scanners(settings, workflow) -> None:  # type: ignore[no-untyped-def]
-    from chalicelib.adapters.memory import MemoryStore
+    from tests.support.memory import MemoryStore
 
     services = Services(settings, store=MemoryStore(), workflow=workflow,
                         resolver=FakeResolver(unavailable="resolver down"))

@@ -15,13 +15,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.memory import MemoryObjectStore
-from chalicelib.adapters.stepfunctions import TaskTokenGone
-from chalicelib.domain.evidence import EvidenceDocument
-from chalicelib.domain.models import SignalKey, SignalResult, SignalStatus
-from chalicelib.domain.scoring import MAX_SCORES
+from chalicelib.aws.stepfunctions import TaskTokenGone
+from chalicelib.core.contract import SCANNER_STATIC_ENV, SCANNER_TASK_ENV
 from chalicelib.local import dispatcher
-from chalicelib.pipeline.contract import SCANNER_STATIC_ENV, SCANNER_TASK_ENV
 from chalicelib.scanners.task import (
     EXIT_ABANDONED,
     EXIT_BAD_INPUT,
@@ -31,6 +27,10 @@ from chalicelib.scanners.task import (
     ScannerTask,
     read_env,
 )
+from chalicelib.scans.evidence import EvidenceDocument
+from chalicelib.scans.models import SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.scoring import MAX_SCORES
+from tests.support.memory import MemoryObjectStore
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {

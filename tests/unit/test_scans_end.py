@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.memory import RecordingPublisher
-from chalicelib.domain.commands import CreateScan
-from chalicelib.domain.models import BILLABLE_UNITS, Scan, ScanStatus, ScanType, SignalKey, SignalResult, SignalStatus
-from chalicelib.domain.scoring import MAX_SCORES
-from chalicelib.errors import IllegalTransition
+from chalicelib.bootstrap import Services
+from chalicelib.core.errors import IllegalTransition
 from chalicelib.pipeline.errors import ScanTerminal
 from chalicelib.pipeline.steps import Pipeline
-from chalicelib.services import Services
+from chalicelib.scans.commands import CreateScan
+from chalicelib.scans.models import BILLABLE_UNITS, Scan, ScanStatus, ScanType, SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.scoring import MAX_SCORES
+from tests.support.memory import RecordingPublisher
 from tests.unit.test_pipeline_steps import put_evidence, step
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.settings import Settings
+from chalicelib.core.settings import Settings
 from tests.conftest import PEPPER
 
 

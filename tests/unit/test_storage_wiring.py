@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamodb import DynamoDBStore
-from chalicelib.adapters.files import FileObjectStore
-from chalicelib.adapters.s3 import S3ObjectStore
-from chalicelib.adapters.sqlite import SqliteStore
-from chalicelib.adapters.storage import download_link_key, make_object_store, make_store
-from chalicelib.errors import ConfigurationError
+from chalicelib.aws.dynamodb import DynamoDBStore
+from chalicelib.aws.s3 import S3ObjectStore
+from chalicelib.bootstrap import Services
+from chalicelib.core.errors import ConfigurationError
+from chalicelib.core.settings import Settings
 from chalicelib.scanners import task
-from chalicelib.services import Services
-from chalicelib.settings import Settings
+from chalicelib.storage.factory import download_link_key, make_object_store, make_store
+from chalicelib.storage.files import FileObjectStore
+from chalicelib.storage.sqlite import SqliteStore
 from tests.conftest import PEPPER
 from tests.unit.test_scanner_task import ENV, Callbacks, results
 
@@ -73,7 +73,7 @@ def test_an_unusable_data_dir_is_a_clear_configuration_error(tmp_path: Path, mak
 
 def test_the_scanner_task_writes_evidence_into_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     callbacks = Callbacks()
-    monkeypatch.setattr("chalicelib.adapters.stepfunctions.TaskCallbacks", lambda client: callbacks)
+    monkeypatch.setattr("chalicelib.aws.stepfunctions.TaskCallbacks", lambda client: callbacks)
     environ = {**ENV, "SCAN_DEADLINE": str(int(time.time()) + 600), "PERIMETER_DATA_DIR": str(tmp_path / "state"),
                "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # nothing listens: S3 would fail the task
     code = task.main(environ, run_checks=lambda target, signals, options: results(signals))
@@ -89,7 +89,7 @@ def test_the_scanner_task_writes_evidence_into_the_data_dir(tmp_path: Path, monk
 def test_the_scanner_task_fails_clearly_on_an_unusable_data_dir(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     callbacks = Callbacks()
-    monkeypatch.setattr("chalicelib.adapters.stepfunctions.TaskCallbacks", lambda client: callbacks)
+    monkeypatch.setattr("chalicelib.aws.stepfunctions.TaskCallbacks", lambda client: callbacks)
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     environ = {**ENV, "PERIMETER_DATA_DIR": str(blocker)}

@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from chalicelib.domain.targets import guard_addresses, is_blocked, normalise_domain, normalise_target, parse_ip
-from chalicelib.errors import InvalidDomain, TargetNotAllowed
+from chalicelib.core.errors import InvalidDomain, TargetNotAllowed
+from chalicelib.net.guard import guard_addresses, is_blocked, normalise_domain, normalise_target, parse_ip
 
 # ../shared/notes/webhooks-security.md: every one of these must be refused.
 MUST_BLOCK = [
@@ -87,7 +87,7 @@ def test_guard_names_every_bad_address() -> None:
 
 
 def test_ids_made_in_one_millisecond_keep_their_order() -> None:
-    from chalicelib.domain.ids import ulid
+    from chalicelib.core.ids import ulid
 
     made = [ulid(now_ms=1_700_000_000_000) for _ in range(50)]
     assert made == sorted(made) and len(set(made)) == 50

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.stepfunctions import TaskCallbacks, TaskTokenGone
+from chalicelib.aws.stepfunctions import TaskCallbacks, TaskTokenGone
 from chalicelib.pipeline.task_events import (
     StoppedTask,
     fail_stopped_task,
@@ -167,8 +167,8 @@ def test_the_lambda_handler_fails_the_token_through_step_functions(monkeypatch: 
         def send_task_failure(self, **kwargs: Any) -> None:
             sent.append(kwargs)
 
-    from chalicelib.services import Services
-    from chalicelib.settings import Settings
+    from chalicelib.bootstrap import Services
+    from chalicelib.core.settings import Settings
 
     services = Services(Settings.from_env({}, key_pepper="test-pepper-0123456789"))
     monkeypatch.setattr(services, "aws", lambda service: Client() if service == "stepfunctions" else None)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.memory import MemoryStore
-from chalicelib.domain.ports import ConditionFailed
-from chalicelib.domain.versioned import TooManyConflicts, update_versioned
+from chalicelib.core.store import ConditionFailed
+from chalicelib.core.versioned import TooManyConflicts, update_versioned
+from tests.support.memory import MemoryStore
 
 PK, SK = "TENANT#acme", "ITEM#1"
 

@@ -7,7 +7,6 @@ import io
 import math
 import re
 
-from chalicelib.domain.models import Severity
 from chalicelib.reports.branding import Branding
 from chalicelib.reports.model import GRADE_BANDS, SEVERITY_ORDER, SIGNAL_LABELS, grade_for
 from chalicelib.reports.pdf.layout import ReportPDF, fmt_time, not_scored_text
@@ -29,6 +28,7 @@ from chalicelib.reports.pdf.style import (
     readable_on,
     tint,
 )
+from chalicelib.scans.models import Severity
 
 
 def _draw_logo(pdf: ReportPDF, branding: Branding, x: float, y: float, w: float, h: float) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from fontTools import subset as ftsubset  # type: ignore[import-untyped]
 from fontTools import ttLib
 
-from chalicelib.errors import PerimeterError
+from chalicelib.core.errors import PerimeterError
 from chalicelib.reports.model import ReportData
 
 FONT_FILES: dict[str, str] = {

@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.domain.models import SignalStatus
 from chalicelib.reports.model import (
     DEFAULT_SIGNAL_MAX,
     GRADE_BANDS,
@@ -36,6 +35,7 @@ from chalicelib.reports.pdf.style import (
     WHITE,
     tint,
 )
+from chalicelib.scans.models import SignalStatus
 
 COVERAGE_DETAIL_LINES = 16
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.models import Severity
+from chalicelib.scans.models import Severity
 
 RGB = tuple[int, int, int]
 EN_DASH = "\u2013"

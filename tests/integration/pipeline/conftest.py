@@ -17,17 +17,17 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.adapters.memory import RecordingPublisher
-from chalicelib.domain.commands import CreateScan
-from chalicelib.domain.models import Scan, ScanStatus, SignalKey, SignalResult, SignalStatus
-from chalicelib.domain.scoring import MAX_SCORES
+from chalicelib.bootstrap import Services, set_services
+from chalicelib.core.settings import Settings
 from chalicelib.local import dispatcher, moto_fixes
 from chalicelib.local.provision import PROVISIONED_SERVICES, provision
 from chalicelib.local.runner import LocalTaskRunner
 from chalicelib.scanners import task
-from chalicelib.services import Services, set_services
-from chalicelib.settings import Settings
+from chalicelib.scans.commands import CreateScan
+from chalicelib.scans.models import Scan, ScanStatus, SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.scoring import MAX_SCORES
 from tests.support.fakes import FakeResolver
+from tests.support.memory import RecordingPublisher
 
 PEPPER = "pipeline-test-pepper-0123456789"
 TARGETS = {name: ["93.184.216.34"] for name in (
@@ -82,7 +82,7 @@ class Behaviours:
         elif target == "foreign.example" and env.get("SIGNAL_GROUP") == "intel":
             env = {**env, "SCAN_ID": "scn_someoneelse"}
         elif target == "critical.example" and env.get("SIGNAL_GROUP") == "network":
-            from chalicelib.scanners.ports import CATALOG
+            from chalicelib.scanners.open_ports import CATALOG
 
             finding = CATALOG.make("docker-api-exposed", key="2375", detail="Docker API on 2375",
                                    evidence={"port": 2375})

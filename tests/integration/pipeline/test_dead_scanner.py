@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.models import ScanStatus
 from chalicelib.pipeline import task_events
+from chalicelib.scans.models import ScanStatus
 from tests.integration.pipeline.conftest import Rig
 
 pytestmark = pytest.mark.slow

@@ -19,14 +19,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.commands import CreateScan
-from chalicelib.domain.ids import new_id
-from chalicelib.domain.models import BILLABLE_UNITS, SIGNALS_BY_TYPE, ScanStatus, ScanType, SignalKey, SignalResult
-from chalicelib.domain.models import SignalStatus as Status
-from chalicelib.domain.scoring import MAX_SCORES
-from chalicelib.pipeline.contract import SIGNAL_GROUPS
+from chalicelib.core.contract import SIGNAL_GROUPS
+from chalicelib.core.ids import new_id
 from chalicelib.scanners import task
-from chalicelib.service import scans as scans_module
+from chalicelib.scans import service as scans_module
+from chalicelib.scans.commands import CreateScan
+from chalicelib.scans.models import BILLABLE_UNITS, SIGNALS_BY_TYPE, ScanStatus, ScanType, SignalKey, SignalResult
+from chalicelib.scans.models import SignalStatus as Status
+from chalicelib.scans.scoring import MAX_SCORES
 from tests.integration.pipeline.conftest import Rig, answer_garbage, complete
 
 pytestmark = pytest.mark.slow

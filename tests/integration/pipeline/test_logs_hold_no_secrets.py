@@ -24,12 +24,12 @@ from chalice.test import Client
 from moto import mock_aws
 
 from app import app, deliver_webhooks
+from chalicelib.bootstrap import Services, set_services
+from chalicelib.core.settings import Settings
 from chalicelib.local import dispatcher, moto_fixes
 from chalicelib.local.poller import poll_once
 from chalicelib.local.provision import PROVISIONED_SERVICES, provision
 from chalicelib.local.runner import LocalTaskRunner
-from chalicelib.services import Services, set_services
-from chalicelib.settings import Settings
 from tests.integration.pipeline.conftest import PEPPER, TARGETS, Behaviours
 from tests.support.fakes import FakeResolver
 from tests.support.observability import LogCapture, json_logs

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from chalicelib.domain.models import Scan, ScanStatus
-from chalicelib.service.deadlines import DUE_PK, OVERDUE_GRACE_SECONDS
+from chalicelib.scans.deadlines import DUE_PK, OVERDUE_GRACE_SECONDS
+from chalicelib.scans.models import Scan, ScanStatus
 from tests.integration.pipeline.conftest import Rig
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from chalicelib.domain.models import Scan, ScanStatus
-from chalicelib.pipeline.contract import evidence_key
+from chalicelib.scans.keys import evidence_key
+from chalicelib.scans.models import Scan, ScanStatus
 from tests.integration.pipeline.conftest import Rig
 
 pytestmark = pytest.mark.slow
@@ -49,7 +49,7 @@ def test_scan_type_with_one_group_skips_the_other_task(rig: Rig) -> None:
 
 
 def test_scanner_task_receives_the_environment_contract(rig: Rig) -> None:
-    from chalicelib.pipeline.contract import SCANNER_TASK_ENV
+    from chalicelib.core.contract import SCANNER_TASK_ENV
 
     scan = rig.submit("ok.example")
     rig.wait(scan.scan_id)
@@ -132,8 +132,9 @@ def test_cancel_mid_scan_stops_execution_and_tasks_and_ends_cancelled(rig: Rig) 
 
 
 def test_scan_timeout_bounds_the_execution_and_fails_with_timeout(rig: Rig) -> None:
-    from chalicelib.domain.models import ScanType, utcnow
-    from chalicelib.service.scans import pipeline_input
+    from chalicelib.core.clock import utcnow
+    from chalicelib.scans.models import ScanType
+    from chalicelib.scans.service import pipeline_input
 
     # The API refuses timeouts under 30 s; store a 6 s scan directly so the test takes seconds.
     now = utcnow()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chalicelib.domain.models import ScanStatus
 from chalicelib.local.provision import SCANNER_CAPACITY_PROVIDER
+from chalicelib.scans.models import ScanStatus
 from tests.integration.pipeline.conftest import Rig
 
 pytestmark = pytest.mark.slow

@@ -15,17 +15,17 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from chalicelib.adapters.dynamodb import DynamoDBStore
-from chalicelib.adapters.memory import RecordingWorkflow
-from chalicelib.adapters.s3 import S3ObjectStore
-from chalicelib.domain.models import ScanStatus
+from chalicelib.aws.dynamodb import DynamoDBStore
+from chalicelib.aws.s3 import S3ObjectStore
+from chalicelib.bootstrap import Services, set_services
+from chalicelib.core.settings import Settings
 from chalicelib.local.provision import ensure_bucket, ensure_table
 from chalicelib.reports.model import SIGNAL_LABELS
-from chalicelib.service.reports import BrandingUpdate
-from chalicelib.services import Services, set_services
-from chalicelib.settings import Settings
+from chalicelib.reports.service import BrandingUpdate
+from chalicelib.scans.models import ScanStatus
 from tests.conftest import PEPPER, PUBLIC_DOMAINS
 from tests.support.fakes import FakeResolver
+from tests.support.memory import RecordingWorkflow
 from tests.unit.reports.factories import make_findings, make_scan, png_bytes
 
 TENANT = "acme"

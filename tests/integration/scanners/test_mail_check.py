@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.models import Severity, SignalResult, SignalStatus
 from chalicelib.scanners import mail
+from chalicelib.scans.models import Severity, SignalResult, SignalStatus
 from tests.support.lab import Lab
 
 

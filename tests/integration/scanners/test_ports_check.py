@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from chalicelib.domain.models import Finding, Severity, SignalResult, SignalStatus
-from chalicelib.domain.options import parse_port_spec
-from chalicelib.scanners import ports
+from chalicelib.scanners import open_ports as ports
+from chalicelib.scans.models import Finding, Severity, SignalResult, SignalStatus
+from chalicelib.scans.options import parse_port_spec
 from tests.support.httpserver import RawListener
 from tests.support.lab import Lab
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.models import SignalKey, SignalStatus
-from chalicelib.domain.scoring import apply_scores, score
-from chalicelib.scanners import run_signals
+from chalicelib.scanners.checks import run_signals
+from chalicelib.scans.models import SignalKey, SignalStatus
+from chalicelib.scans.scoring import apply_scores, score
 from tests.support.lab import Lab
 
 ALL = [k.value for k in SignalKey]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.models import Severity, SignalStatus
 from chalicelib.scanners import breach, reputation
 from chalicelib.scanners.base import ScanContext
+from chalicelib.scans.models import Severity, SignalStatus
 from tests.support.lab import Lab
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.models import Finding, Severity, SignalResult, SignalStatus
 from chalicelib.scanners import tls
+from chalicelib.scans.models import Finding, Severity, SignalResult, SignalStatus
 from tests.support.lab import Lab
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.models import SignalResult, SignalStatus
 from chalicelib.scanners import web
+from chalicelib.scans.models import SignalResult, SignalStatus
 from tests.support.lab import Lab
 
 

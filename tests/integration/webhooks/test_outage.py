@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamodb import DynamoDBStore
-from chalicelib.adapters.memory import MemoryQueue
-from chalicelib.adapters.sqs import SqsQueue
+from chalicelib.aws.dynamodb import DynamoDBStore
+from chalicelib.aws.sqs import SqsQueue
 from chalicelib.local.provision import Resources
 from chalicelib.webhooks.models import DeliveryStatus
 from chalicelib.webhooks.policy import RetryPolicy
 from chalicelib.webhooks.queue_config import RECEIVES_BY_DESIGN
-from chalicelib.webhooks.signing import verify
 from tests.integration.webhooks.conftest import Recorded, ScriptedReceiver, moto_next_visible, moto_queue_counts
 from tests.support.fakes import ManualClock
+from tests.support.memory import MemoryQueue
+from tests.support.webhook_receiver import verify
 from tests.unit.webhooks.harness import HOST, Harness, build
 
 OUTAGE_SECONDS = 600

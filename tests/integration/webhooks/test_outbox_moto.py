@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.adapters.dynamodb import DynamoDBStore
-from chalicelib.adapters.sqs import SqsQueue
+from chalicelib.aws.dynamodb import DynamoDBStore
+from chalicelib.aws.sqs import SqsQueue
 from chalicelib.local.provision import Resources
 from chalicelib.webhooks.models import DeliveryStatus
 from chalicelib.webhooks.outbox import GRACE, WebhookOutbox

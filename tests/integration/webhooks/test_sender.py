@@ -16,9 +16,9 @@ from dnslib import AAAA, QTYPE, RCODE, RR, A
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 from standardwebhooks.webhooks import Webhook
 
-from chalicelib.adapters.dns import DnsResolver, build_resolver
-from chalicelib.domain.targets import IPNetwork
-from chalicelib.settings import DnsServer
+from chalicelib.core.addresses import IPNetwork
+from chalicelib.core.settings import DnsServer
+from chalicelib.net.dns import DnsResolver, build_resolver
 from chalicelib.webhooks.excerpt import EXCERPT_CHARS, NON_TEXT_NOTE
 from chalicelib.webhooks.policy import DEFAULT_TIMEOUT, Action, RetryPolicy, Verdict, classify
 from chalicelib.webhooks.sender import MAX_EXCERPT_BYTES, USER_AGENT, ErrorKind, deliver

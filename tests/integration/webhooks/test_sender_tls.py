@@ -8,7 +8,7 @@ import ipaddress
 import certifi
 import pytest
 
-from chalicelib.domain.targets import IPNetwork
+from chalicelib.core.addresses import IPNetwork
 from chalicelib.webhooks.sender import ErrorKind, deliver
 from tests.integration.webhooks.conftest import TLS_HOST, Receiver, TlsMaterial
 from tests.support.fakes import FakeResolver

@@ -11,16 +11,15 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from chalicelib.adapters.dynamodb import DynamoDBStore
-from chalicelib.adapters.sqs import SqsQueue
 from chalicelib.admin import run
+from chalicelib.aws.dynamodb import DynamoDBStore
+from chalicelib.aws.sqs import SqsQueue
+from chalicelib.bootstrap import Services, set_services
+from chalicelib.core.settings import Settings
 from chalicelib.local.poller import start_webhook_poller
 from chalicelib.local.provision import Resources
-from chalicelib.services import Services, set_services
-from chalicelib.settings import Settings
 from chalicelib.webhooks import queue_config
-from chalicelib.webhooks.models import DeliveryStatus, DisabledReason, EndpointStatus
-from chalicelib.webhooks.queue import DeliveryMessage
+from chalicelib.webhooks.models import DeliveryMessage, DeliveryStatus, DisabledReason, EndpointStatus
 from chalicelib.webhooks.sender import DEFAULT_TIMEOUT, ErrorKind
 from tests.conftest import PEPPER
 from tests.integration.webhooks.conftest import (
@@ -154,7 +153,7 @@ def test_production_consumer_gives_up_on_a_slow_receiver_at_10_seconds(
     endpoint, _ = services.webhooks.create("acme", _create(_url(receiver.port, "/sleep")))
     [delivery_id] = services.events.publish("acme", "scan.started", {"scan_token": "scn_1"})
     messages = services.webhook_queue.receive(10)
-    from chalicelib.webhooks.queue import lambda_event
+    from chalicelib.core.queue import lambda_event
 
     started = time.monotonic()
     assert services.webhook_consumer.handle(lambda_event(messages)) == {"batchItemFailures": []}
@@ -165,7 +164,7 @@ def test_production_consumer_gives_up_on_a_slow_receiver_at_10_seconds(
 
 
 def _create(url: str) -> Any:
-    from chalicelib.service.webhooks import CreateWebhook
+    from chalicelib.webhooks.service import CreateWebhook
 
     return CreateWebhook(url=url, events=["*"])
 

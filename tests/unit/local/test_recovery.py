@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.memory import MemoryStore, RecordingPublisher, RecordingWorkflow
-from chalicelib.domain.commands import CreateScan
-from chalicelib.domain.models import Scan, ScanStatus, utcnow
-from chalicelib.domain.ports import Record
+from chalicelib.bootstrap import Services
+from chalicelib.core.clock import utcnow
+from chalicelib.core.store import Record
 from chalicelib.local.recovery import in_flight, recover
-from chalicelib.services import Services
+from chalicelib.scans.commands import CreateScan
+from chalicelib.scans.models import Scan, ScanStatus
+from tests.support.memory import MemoryStore, RecordingPublisher, RecordingWorkflow
 
 
 class ListingStore(MemoryStore):

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.models import Finding, Scan
 from chalicelib.reports.branding import Branding
 from chalicelib.reports.model import ReportData, report_data
+from chalicelib.scans.models import Finding, Scan
 from tests.unit.reports.factories import T0, make_branding, make_findings, make_scan
 
 

@@ -7,7 +7,8 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.models import (
+from chalicelib.reports.branding import Branding, ContactCard
+from chalicelib.scans.models import (
     Finding,
     Scan,
     ScanStatus,
@@ -17,7 +18,6 @@ from chalicelib.domain.models import (
     SignalResult,
     SignalStatus,
 )
-from chalicelib.reports.branding import Branding, ContactCard
 
 T0 = datetime(2026, 4, 20, 12, 30, 0, tzinfo=UTC)
 SIGNALS = (SignalKey.SCAN, SignalKey.BREACH, SignalKey.REPUTATION, SignalKey.MAIL, SignalKey.LAYER, SignalKey.WEB)

@@ -6,8 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.domain import scoring
-from chalicelib.domain.models import Severity, SignalKey, SignalStatus
 from chalicelib.reports.model import (
     DEFAULT_SIGNAL_MAX,
     SEVERITY_ORDER,
@@ -17,6 +15,8 @@ from chalicelib.reports.model import (
     report_data,
     target_forms,
 )
+from chalicelib.scans import scoring
+from chalicelib.scans.models import Severity, SignalKey, SignalStatus
 from tests.unit.reports.factories import T0, make_findings, make_scan
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain import scoring
-from chalicelib.domain.models import Finding, Severity, SignalKey
 from chalicelib.reports import pdf as pdf_module
 from chalicelib.reports.model import SIGNAL_DESCRIPTIONS, SIGNAL_LABELS, SIGNAL_ORDER, ReportData, report_data
 from chalicelib.reports.pdf import ReportFontsMissing, find_fonts, fonts_for, render_pdf
+from chalicelib.scans import scoring
+from chalicelib.scans.models import Finding, Severity, SignalKey
 from tests.unit.reports.conftest import squash
 from tests.unit.reports.factories import T0, make_findings, make_scan
 

@@ -14,9 +14,9 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.api.report_routes import wants_json
-from chalicelib.domain.ids import new_id
-from chalicelib.domain.models import ScanStatus
-from chalicelib.services import Services
+from chalicelib.bootstrap import Services
+from chalicelib.core.ids import new_id
+from chalicelib.scans.models import ScanStatus
 from tests.unit.reports.factories import make_scan, png_bytes
 
 

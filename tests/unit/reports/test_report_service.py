@@ -13,9 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chalicelib.adapters.memory import MemoryObjectStore
-from chalicelib.domain.models import Scan, ScanStatus
-from chalicelib.errors import (
+from chalicelib.bootstrap import Services
+from chalicelib.core.errors import (
     InvalidBranding,
     InvalidLogo,
     InvalidReportFormat,
@@ -23,18 +22,13 @@ from chalicelib.errors import (
     ReportNotRenderable,
     ScanNotComplete,
 )
-from chalicelib.pipeline.contract import report_key, scan_prefix
 from chalicelib.reports.images import MAX_LOGO_BYTES
 from chalicelib.reports.integrity import sha256_hex
 from chalicelib.reports.model import ReportData
-from chalicelib.service.reports import (
-    MAX_LINK_SECONDS,
-    BrandingUpdate,
-    ReportService,
-    decode_logo,
-    report_filename,
-)
-from chalicelib.services import Services
+from chalicelib.reports.service import MAX_LINK_SECONDS, BrandingUpdate, ReportService, decode_logo, report_filename
+from chalicelib.scans.keys import report_key, scan_prefix
+from chalicelib.scans.models import Scan, ScanStatus
+from tests.support.memory import MemoryObjectStore
 from tests.unit.reports.factories import make_findings, make_scan, png_bytes
 
 TENANT = "acme"

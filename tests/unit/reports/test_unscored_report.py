@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.domain.models import ScanStatus, SignalKey, SignalResult, SignalStatus
+from chalicelib.bootstrap import Services
 from chalicelib.reports.json_report import render_json
 from chalicelib.reports.model import ReportData, report_data
-from chalicelib.services import Services
+from chalicelib.scans.models import ScanStatus, SignalKey, SignalResult, SignalStatus
 from tests.unit.reports.conftest import squash
 from tests.unit.reports.factories import T0, make_scan
 

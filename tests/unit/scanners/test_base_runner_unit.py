@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from chalicelib.domain.models import ScanOptions, SignalKey, SignalResult, SignalStatus
-from chalicelib.scanners import breach, mail, ports, tls, web
+from chalicelib.core.settings import Settings
+from chalicelib.scanners import breach, mail, tls, web
+from chalicelib.scanners import open_ports as ports
 from chalicelib.scanners.base import (
     CheckFailed,
     CheckSkipped,
@@ -17,8 +18,8 @@ from chalicelib.scanners.base import (
     allowed_addresses,
     safe_check,
 )
-from chalicelib.scanners.runner import run_signals
-from chalicelib.settings import Settings
+from chalicelib.scanners.checks import run_signals
+from chalicelib.scans.models import ScanOptions, SignalKey, SignalResult, SignalStatus
 
 PEPPER = "test-pepper-0123456789abcdef"
 

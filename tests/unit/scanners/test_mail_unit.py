@@ -8,7 +8,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from chalicelib.domain.models import Finding, Severity
 from chalicelib.scanners.mail import (
     SpfSyntaxError,
     dkim_findings,
@@ -21,6 +20,7 @@ from chalicelib.scanners.mail import (
     spf_findings,
     tlsrpt_findings,
 )
+from chalicelib.scans.models import Finding, Severity
 from tests.support.lab import dkim_record
 
 

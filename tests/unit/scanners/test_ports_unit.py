@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.models import Severity
-from chalicelib.domain.options import TOP_PORTS, parse_port_spec
-from chalicelib.scanners.ports import (
-    NmapFailed,
-    compress_ports,
-    findings_for,
-    nmap_command,
-    parse_nmap_xml,
-)
+from chalicelib.scanners.open_ports import NmapFailed, compress_ports, findings_for, nmap_command, parse_nmap_xml
+from chalicelib.scans.models import Severity
+from chalicelib.scans.options import TOP_PORTS, parse_port_spec
 
 NMAP_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <nmaprun scanner="nmap" args="nmap -sT" version="7.93">

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from chalicelib.domain.models import Severity
 from chalicelib.scanners import breach, reputation
+from chalicelib.scans.models import Severity
 
 
 def test_ipv4_addresses_are_queried_with_reversed_octets() -> None:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.models import Finding, Severity, SignalKey, SignalResult, SignalStatus
-from chalicelib.domain.scoring import (
+from chalicelib.scanners import breach, mail, reputation, tls, web
+from chalicelib.scanners import open_ports as ports
+from chalicelib.scans.models import Finding, Severity, SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.scoring import (
     DEDUCTIONS,
     MAX_SCORES,
     SCORING_VERSION,
@@ -19,7 +21,6 @@ from chalicelib.domain.scoring import (
     grade_for,
     score,
 )
-from chalicelib.scanners import breach, mail, ports, reputation, tls, web
 
 CATALOGS = {m.CATALOG.signal: m.CATALOG for m in (ports, breach, reputation, mail, tls, web)}
 SCANNER_DIR = Path(ports.__file__).parent

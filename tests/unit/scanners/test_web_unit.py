@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.models import Finding, Severity
 from chalicelib.scanners.fetch import FetchResult, Hop
 from chalicelib.scanners.web import (
     cookie_findings,
@@ -12,6 +11,7 @@ from chalicelib.scanners.web import (
     parse_set_cookie,
     reaches_https,
 )
+from chalicelib.scans.models import Finding, Severity
 
 SECURE_HEADERS = [
     ("Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload"),

@@ -7,21 +7,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.adapters.memory import MemoryQueue, MemoryStore
-from chalicelib.domain.ports import KeyValueStore
-from chalicelib.domain.targets import IPNetwork
+from chalicelib.core.addresses import IPNetwork
+from chalicelib.core.queue import MessageQueue
+from chalicelib.core.store import KeyValueStore
 from chalicelib.local.poller import poll_once
-from chalicelib.service.ports import Resolver
-from chalicelib.service.webhooks import CreateWebhook, WebhookService
+from chalicelib.net.ports import Resolver
 from chalicelib.webhooks import queue_config
 from chalicelib.webhooks.consumer import Deliver, WebhookConsumer
 from chalicelib.webhooks.models import Delivery, WebhookEndpoint
 from chalicelib.webhooks.policy import RetryPolicy
-from chalicelib.webhooks.queue import MessageQueue
 from chalicelib.webhooks.repository import WebhookRepository
 from chalicelib.webhooks.secretbox import SecretBox
 from chalicelib.webhooks.sender import DeliveryOutcome, deliver
+from chalicelib.webhooks.service import CreateWebhook, WebhookService
 from tests.support.fakes import FakeResolver, FixedRandom, ManualClock
+from tests.support.memory import MemoryQueue, MemoryStore
 
 LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
 HOST = "hooks.perimeter.test"

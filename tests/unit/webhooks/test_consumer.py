@@ -8,14 +8,14 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from chalicelib.adapters.memory import MemoryQueue
-from chalicelib.webhooks.models import DeliveryStatus, DisabledReason, EndpointStatus
+from chalicelib.core.queue import QueueMessage, lambda_event
+from chalicelib.webhooks.models import DeliveryMessage, DeliveryStatus, DisabledReason, EndpointStatus
 from chalicelib.webhooks.policy import RETRY_SCHEDULE
-from chalicelib.webhooks.queue import DeliveryMessage, QueueMessage, lambda_event
 from chalicelib.webhooks.queue_config import MAX_RECEIVE_COUNT, RECEIVES_BY_DESIGN
 from chalicelib.webhooks.redrive import redrive
-from chalicelib.webhooks.signing import verify, verify_perimeter_signature
 from tests.support.fakes import ManualClock
+from tests.support.memory import MemoryQueue
+from tests.support.webhook_receiver import verify, verify_perimeter_signature
 from tests.unit.webhooks.harness import HOST, Harness, ScriptedSender, build
 
 URL = f"http://{HOST}:8080/hook"
@@ -140,7 +140,7 @@ class _Recorder:
         self.refuse = refuse_visibility
 
     def change_visibility(self, receipt_handle: str, seconds: int) -> None:
-        from chalicelib.errors import QueueUnavailable
+        from chalicelib.core.errors import QueueUnavailable
 
         if self.refuse:
             raise QueueUnavailable("refused")

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.api.webhook_views import delivery_view
-from chalicelib.domain.targets import IPNetwork
-from chalicelib.service.ports import Resolver
+from chalicelib.core.addresses import IPNetwork
+from chalicelib.net.ports import Resolver
 from chalicelib.webhooks.excerpt import EXCERPT_CHARS, NON_TEXT_NOTE, response_excerpt
 from chalicelib.webhooks.models import Attempt, Delivery
 from chalicelib.webhooks.sender import DeliveryOutcome

@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.memory import MemoryQueue, MemoryStore
-from chalicelib.errors import QueueUnavailable
-from chalicelib.services import Services
-from chalicelib.settings import Settings
-from chalicelib.webhooks.models import DeliveryStatus
+from chalicelib.bootstrap import Services
+from chalicelib.core.errors import QueueUnavailable
+from chalicelib.core.queue import lambda_event
+from chalicelib.core.settings import Settings
+from chalicelib.webhooks.models import DeliveryMessage, DeliveryStatus
 from chalicelib.webhooks.outbox import GRACE, MAX_RESENDS, UNDELIVERABLE, WebhookOutbox
-from chalicelib.webhooks.queue import DeliveryMessage, lambda_event
 from chalicelib.webhooks.queue_config import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 from chalicelib.webhooks.redrive import redrive
 from tests.conftest import PEPPER
 from tests.support.fakes import ManualClock
+from tests.support.memory import MemoryQueue, MemoryStore
 from tests.unit.webhooks.harness import HOST, Harness, ScriptedSender, build
 
 URL = f"http://{HOST}:8080/hook"

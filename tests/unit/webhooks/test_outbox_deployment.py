@@ -6,9 +6,9 @@ import importlib
 
 import pytest
 
-from chalicelib.adapters.memory import MemoryQueue
-from chalicelib.pipeline import contract
-from chalicelib.services import Services
+from chalicelib.bootstrap import Services
+from chalicelib.core import contract
+from tests.support.memory import MemoryQueue
 
 
 def test_the_sweeper_is_a_lambda_of_the_contract_and_of_app(services: Services) -> None:

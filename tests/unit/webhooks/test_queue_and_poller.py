@@ -10,17 +10,18 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.memory import MemoryQueue
 from chalicelib.admin import run
-from chalicelib.errors import QueueUnavailable
+from chalicelib.bootstrap import Services
+from chalicelib.core.contract import WEBHOOK_CONSUMER
+from chalicelib.core.errors import QueueUnavailable
+from chalicelib.core.queue import lambda_event
 from chalicelib.local.poller import WebhookPoller, poll_once, start_webhook_poller
-from chalicelib.pipeline.contract import WEBHOOK_CONSUMER
-from chalicelib.services import Services
 from chalicelib.webhooks import queue_config
+from chalicelib.webhooks.models import DeliveryMessage
 from chalicelib.webhooks.policy import MAX_VISIBILITY_STEP, SQS_MAX_DELAY_SECONDS
-from chalicelib.webhooks.queue import DeliveryMessage, lambda_event
 from chalicelib.webhooks.sender import DEFAULT_TIMEOUT
 from tests.support.fakes import ManualClock
+from tests.support.memory import MemoryQueue
 from tests.unit.webhooks.harness import HOST, ScriptedSender, build
 
 
@@ -184,7 +185,7 @@ def test_admin_redrive_moves_dead_letters_back_as_a_new_cycle(services: Services
     queue, dlq = MemoryQueue(clock=clock.time), MemoryQueue(clock=clock.time)
     services.webhook_queue, services.webhook_dlq = queue, dlq
     services.auth.create_tenant("acme", "Acme")
-    from chalicelib.service.webhooks import CreateWebhook
+    from chalicelib.webhooks.service import CreateWebhook
 
     endpoint, _ = services.webhooks.create("acme", CreateWebhook(url="https://example.com/h", events=["*"]))
     ids = [services.webhooks.publish("acme", "scan.failed", {"n": i})[0] for i in range(3)]
@@ -225,8 +226,8 @@ def test_the_poller_sweeps_the_outbox_at_once_and_then_every_interval() -> None:
 
 def test_after_a_restart_the_local_poller_delivers_the_events_the_lost_queue_held(services: Services) -> None:
     """The embedded stack's queue is in memory: a restart empties it; the outbox (in the table) does not."""
-    from chalicelib.service.webhooks import CreateWebhook
     from chalicelib.webhooks.consumer import WebhookConsumer
+    from chalicelib.webhooks.service import CreateWebhook
 
     assert services.settings.stage == "local"
     services.webhook_queue, services.webhook_dlq = MemoryQueue(), MemoryQueue()

@@ -6,9 +6,9 @@ import ipaddress
 
 import pytest
 
-from chalicelib.adapters import guarded_http
-from chalicelib.domain.targets import IPNetwork
-from chalicelib.errors import ServiceUnavailable, Unprocessable
+from chalicelib.core.addresses import IPNetwork
+from chalicelib.core.errors import ServiceUnavailable, Unprocessable
+from chalicelib.net import http as guarded_http
 from chalicelib.webhooks.sender import ErrorKind, deliver
 from chalicelib.webhooks.url_guard import INVALID, NOT_ALLOWED, check_webhook_url
 from tests.support.fakes import FakeResolver

@@ -10,11 +10,10 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.adapters.memory import MemoryQueue, MemoryStore
-from chalicelib.api.spec import OPERATIONS
-from chalicelib.services import Services
-from chalicelib.webhooks.models import DisabledReason, EndpointStatus
-from chalicelib.webhooks.queue import DeliveryMessage
+from chalicelib.api.table import OPERATIONS
+from chalicelib.bootstrap import Services
+from chalicelib.webhooks.models import DeliveryMessage, DisabledReason, EndpointStatus
+from tests.support.memory import MemoryQueue, MemoryStore
 
 HOOK = "https://example.com/hooks/perimeter"
 
@@ -187,7 +186,7 @@ def test_enable_reactivates_a_disabled_endpoint_and_restarts_its_failure_clock(a
 
 
 def test_a_queue_outage_still_accepts_the_test_event_into_the_outbox(api: Api, services: Services) -> None:
-    from chalicelib.adapters.sqs import SqsQueue
+    from chalicelib.aws.sqs import SqsQueue
 
     hook = _create(api)["webhook_id"]
     services.webhooks._queue = SqsQueue("")  # not configured: every call fails
@@ -216,3 +215,16 @@ def test_openapi_documents_the_webhook_routes(api: Api) -> None:
     assert "201" in create["responses"] and create["requestBody"]["content"]["application/json"]["schema"][
         "$ref"].endswith("/CreateWebhook")
     assert "204" in doc["paths"]["/v1/webhooks/{webhook_id}"]["delete"]["responses"]
+
+
+def test_a_secret_that_cannot_be_revealed_is_a_problem_from_the_one_error_mapper(
+        api: Api, services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(webhook_id: str, sealed: str) -> str:
+        raise ValueError("wrong key")
+
+    monkeypatch.setattr(services.webhooks, "reveal_in_response", broken)
+    response = api.call("POST", "/v1/webhooks", {"url": HOOK, "events": ["*"]}, headers={"Idempotency-Key": "k-1"})
+    problem = body(response)
+    assert response.status_code == 500 and response.headers["Content-Type"] == "application/problem+json"
+    assert problem["code"] == "internal-error" and "rotate it" in problem["detail"]
+    assert "sealed:" not in response.body.decode() and "whsec_" not in response.body.decode()

@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from chalicelib.adapters.memory import MemoryQueue, MemoryStore
-from chalicelib.errors import ConfigurationError, NotFound, QueueUnavailable, Unprocessable, WebhookLimitReached
-from chalicelib.service.webhooks import CreateWebhook
-from chalicelib.services import Services
-from chalicelib.settings import Settings
-from chalicelib.webhooks.models import DeliveryStatus
-from chalicelib.webhooks.queue import DeliveryMessage
+from chalicelib.bootstrap import Services
+from chalicelib.core.errors import ConfigurationError, NotFound, QueueUnavailable, Unprocessable, WebhookLimitReached
+from chalicelib.core.settings import Settings
+from chalicelib.webhooks.models import DeliveryMessage, DeliveryStatus
 from chalicelib.webhooks.secretbox import SecretBox, SecretUnwrapError
-from chalicelib.webhooks.signing import SECRET_PREFIX, SignatureError, secret_key, sign, verify
+from chalicelib.webhooks.service import CreateWebhook
+from chalicelib.webhooks.signing import SECRET_PREFIX, secret_key, sign
 from tests.conftest import PEPPER
 from tests.support.fakes import FakeResolver, ManualClock
+from tests.support.memory import MemoryQueue, MemoryStore
+from tests.support.webhook_receiver import SignatureError, verify
 from tests.unit.webhooks.harness import HOST, Harness, build
 
 URL = f"http://{HOST}:8080/hook"

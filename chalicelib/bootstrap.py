@@ -1,0 +1,234 @@
+"""The composition root: builds adapters and services from one validated Settings, lazily."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.access.auth import AuthService
+from chalicelib.access.idempotency import IdempotencyService
+from chalicelib.access.ratelimit import RateLimiter
+from chalicelib.core.objects import ObjectStore
+from chalicelib.core.observability import Metrics, build_metrics
+from chalicelib.core.settings import Settings
+from chalicelib.core.store import KeyValueStore
+from chalicelib.net.ports import Resolver
+from chalicelib.reports.service import ReportService
+from chalicelib.scans.ports import Workflow
+from chalicelib.scans.service import ScanService
+from chalicelib.scans.usage import UsageService
+from chalicelib.templates.service import TemplateService
+
+if TYPE_CHECKING:
+    from chalicelib.aws.stepfunctions import TaskCallbacks
+    from chalicelib.core.queue import MessageQueue
+    from chalicelib.pipeline.steps import Pipeline
+    from chalicelib.scans.ports import EventPublisher  # this and below: webhooks
+    from chalicelib.webhooks.consumer import WebhookConsumer
+    from chalicelib.webhooks.outbox import WebhookOutbox
+    from chalicelib.webhooks.repository import WebhookRepository
+    from chalicelib.webhooks.service import WebhookService
+
+
+class Services:
+    """Every service, built on first use from the adapters given (or the real ones)."""
+
+    def __init__(self, settings: Settings, *, store: KeyValueStore | None = None,
+                 workflow: Workflow | None = None, resolver: Resolver | None = None,
+                 objects: ObjectStore | None = None) -> None:
+        self.settings = settings
+        self._store = store
+        self._workflow = workflow
+        self._resolver = resolver
+        self._objects = objects
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client (adapters only)."""
+        from chalicelib.aws.clients import make_client
+
+        return make_client(service, self.settings)
+
+    @cached_property
+    def store(self) -> KeyValueStore:
+        """The table: SQLite in PERIMETER_DATA_DIR, else DynamoDB (unless injected); raises ConfigurationError."""
+        if self._store is not None:
+            return self._store
+        from chalicelib.storage.factory import make_store
+
+        return make_store(self.settings, lambda: self.aws("dynamodb"))
+
+    @cached_property
+    def workflow(self) -> Workflow:
+        """The pipeline starter (Step Functions unless injected)."""
+        if self._workflow is not None:
+            return self._workflow
+        from chalicelib.aws.ecs import EcsScannerTasks
+        from chalicelib.aws.stepfunctions import StepFunctionsWorkflow
+
+        tasks = EcsScannerTasks(self.settings.cluster_name, self.aws("ecs"))
+        return StepFunctionsWorkflow(self.settings.state_machine_arn, self.aws("stepfunctions"), tasks)
+
+    @cached_property
+    def objects(self) -> ObjectStore:
+        """The reports bucket: files in PERIMETER_DATA_DIR, else S3 (unless injected); raises ConfigurationError."""
+        if self._objects is not None:
+            return self._objects
+        from chalicelib.storage.factory import make_object_store
+
+        return make_object_store(self.settings, lambda: self.aws("s3"))
+
+    @cached_property
+    def resolver(self) -> Resolver:
+        """DNS for target checks (dnspython over PERIMETER_DNS_SERVERS unless injected)."""
+        if self._resolver is not None:
+            return self._resolver
+        from chalicelib.net.dns import DnsResolver, build_resolver
+
+        return DnsResolver(build_resolver(self.settings.dns_servers, self.settings.dns_timeout))
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """Where metrics go (PERIMETER_METRICS: EMF in Lambda, nowhere on the embedded stack unless set)."""
+        return build_metrics(self.settings.metrics_sink(), self.settings.service_name)
+
+    @cached_property
+    def auth(self) -> AuthService:
+        """Tenants and API keys."""
+        return AuthService(self.store, self.settings.key_pepper.get_secret_value().encode())
+
+    @cached_property
+    def usage(self) -> UsageService:
+        """Usage counters."""
+        return UsageService(self.store)
+
+    @cached_property
+    def scans(self) -> ScanService:
+        """Scan use cases."""
+        return ScanService(self.store, self.workflow, self.resolver, self.usage,
+                           self.settings.allow_private_targets, events=lambda: self.events,
+                           public_base_url=self.settings.public_base_url, metrics=self.metrics)
+
+    @cached_property
+    def templates(self) -> TemplateService:
+        """Scan templates."""
+        return TemplateService(self.store, self.scans)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyService:
+        """Idempotency-Key handling."""
+        return IdempotencyService(self.store)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Per-key rate limits."""
+        return RateLimiter(self.store)
+
+    # -- reports and branding
+    @cached_property
+    def reports(self) -> ReportService:
+        """Report rendering (RenderReport step), download links and tenant branding."""
+        return ReportService(self.store, self.objects, self.scans, self.settings.report_signing_secret(),
+                             self.settings.report_link_seconds)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """The pipeline's Lambda steps."""
+        from chalicelib.pipeline.steps import Pipeline
+
+        return Pipeline(self.scans, self.objects, self.events, self.reports,
+                        heartbeat_seconds=self.settings.scanner_heartbeat_seconds,
+                        public_base_url=self.settings.public_base_url, metrics=self.metrics)
+
+    @cached_property
+    def task_callbacks(self) -> TaskCallbacks:
+        """Step Functions task-token answers (the `scanner_task_stopped` Lambda fails a dead task's token)."""
+        from chalicelib.aws.stepfunctions import TaskCallbacks
+
+        return TaskCallbacks(self.aws("stepfunctions"))
+
+    # -- webhooks: queue adapters, the webhook service (the EventPublisher) and the SQS consumer.
+    # Tests may assign `webhook_queue` / `webhook_dlq` (e.g. MemoryQueue) before first use.
+    @cached_property
+    def webhook_sqs_client(self) -> Any:
+        """The SQS client both webhook queues share (built on first use)."""
+        return self.aws("sqs")
+
+    @cached_property
+    def webhook_queue(self) -> MessageQueue:
+        """The webhook-events queue (SQS)."""
+        from chalicelib.aws.sqs import SqsQueue
+
+        return SqsQueue(self.settings.webhook_queue_url, client_factory=lambda: self.webhook_sqs_client)
+
+    @cached_property
+    def webhook_dlq(self) -> MessageQueue:
+        """The webhook-events dead-letter queue (SQS)."""
+        from chalicelib.aws.sqs import SqsQueue
+
+        return SqsQueue(self.settings.webhook_dlq_url, client_factory=lambda: self.webhook_sqs_client)
+
+    @cached_property
+    def webhook_repository(self) -> WebhookRepository:
+        """Webhook endpoints and deliveries in the table."""
+        from chalicelib.webhooks.repository import WebhookRepository
+
+        return WebhookRepository(self.store)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        """Webhook endpoints and event publishing; raises ConfigurationError without a secret-wrapping key."""
+        from chalicelib.core.errors import ConfigurationError
+        from chalicelib.webhooks.secretbox import SecretBox
+        from chalicelib.webhooks.service import WebhookService
+
+        master = self.settings.webhook_secret_master()
+        if master is None:
+            raise ConfigurationError("PERIMETER_WEBHOOK_SECRET_KEY must be set outside the local stage.")
+        return WebhookService(self.webhook_repository, self.webhook_queue, SecretBox(master), self.resolver,
+                              self.settings.allow_private_targets)
+
+    @property
+    def events(self) -> EventPublisher:
+        """The EventPublisher the pipeline uses: the webhook service itself."""
+        return self.webhooks
+
+    @cached_property
+    def webhook_consumer(self) -> WebhookConsumer:
+        """The SQS consumer behind `app.deliver_webhooks` (and the local poller); 10 s per attempt."""
+        from chalicelib.webhooks.consumer import WebhookConsumer
+
+        return WebhookConsumer(self.webhooks, self.webhook_queue, self.webhook_dlq, self.resolver,
+                               self.settings.allow_private_targets, metrics=self.metrics)
+
+    @cached_property
+    def webhook_outbox(self) -> WebhookOutbox:
+        """Re-queues deliveries whose message was lost (`.sweep()`: `app.sweep_webhook_outbox`, the local poller).
+
+        On the local stage the queue lives in memory and starts empty with the process, so the
+        first sweep re-sends every pending delivery.
+        """
+        from chalicelib.webhooks.outbox import WebhookOutbox
+
+        return WebhookOutbox(self.webhook_repository, self.webhook_queue, self.webhook_dlq,
+                             fresh_queue=self.settings.stage == "local", metrics=self.metrics)
+
+
+_lock = threading.Lock()
+_current: Services | None = None
+
+
+def get_services() -> Services:
+    """The process-wide Services, built from the environment on first call; raises ValidationError."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Services(Settings.from_env())
+        return _current
+
+
+def set_services(services: Services | None) -> None:
+    """Replace the process-wide Services (tests, the embedded stack); None forgets them."""
+    global _current
+    with _lock:
+        _current = services

@@ -1,0 +1,347 @@
+"""Signal `scan`: open TCP ports on the target's guard-allowed addresses, and risky exposures among them.
+
+`nmap -sT -n -Pn -oX -` when nmap is on PATH (XML parsed with defusedxml), otherwise a built-in asyncio
+connect scanner with the same output. Both scan the same expanded port list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import shutil
+import socket
+import struct
+import subprocess
+from collections.abc import Iterable, Sequence
+
+import defusedxml.ElementTree as DefusedET
+
+from chalicelib.core.addresses import IPAddress
+from chalicelib.net.guard import parse_ip
+from chalicelib.scanners.base import (
+    Catalog,
+    CheckFailed,
+    FindingSpec,
+    ScanContext,
+    address_allowed,
+    allowed_addresses,
+    safe_check,
+)
+from chalicelib.scans.models import Finding, Severity, SignalKey
+from chalicelib.scans.options import parse_port_spec
+
+log = logging.getLogger(__name__)
+
+SERVICES: dict[int, str] = {
+    21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp", 53: "domain", 80: "http", 81: "http-alt",
+    88: "kerberos", 110: "pop3", 111: "rpcbind", 113: "ident", 119: "nntp", 135: "msrpc", 139: "netbios-ssn",
+    143: "imap", 179: "bgp", 389: "ldap", 443: "https", 444: "snpp", 445: "microsoft-ds", 465: "smtps",
+    513: "rlogin", 514: "rsh", 515: "printer", 548: "afp", 554: "rtsp", 587: "submission", 631: "ipp",
+    636: "ldaps", 873: "rsync", 902: "vmware-auth", 990: "ftps", 993: "imaps", 995: "pop3s", 1080: "socks",
+    1025: "msrpc-dynamic", 1433: "ms-sql", 1521: "oracle", 1723: "pptp", 1883: "mqtt", 2049: "nfs", 2082: "cpanel",
+    2083: "cpanel-ssl", 2086: "whm", 2087: "whm-ssl", 2181: "zookeeper", 2222: "ssh-alt", 2375: "docker",
+    2376: "docker-tls", 3000: "http-dev", 3128: "squid-proxy", 3268: "ldap-gc", 3306: "mysql",
+    3389: "ms-wbt-server", 3690: "svn", 4443: "https-alt", 5000: "http-dev", 5060: "sip", 5061: "sips",
+    5222: "xmpp", 5432: "postgresql", 5601: "kibana", 5672: "amqp", 5800: "vnc-http", 5900: "vnc",
+    5901: "vnc-1", 5984: "couchdb", 6000: "x11", 6379: "redis", 6443: "kubernetes-api", 6667: "irc",
+    7001: "weblogic", 7443: "https-alt", 8000: "http-alt", 8008: "http-alt", 8009: "ajp13",
+    8080: "http-proxy", 8081: "http-alt", 8086: "influxdb", 8088: "http-alt", 8181: "http-alt",
+    8443: "https-alt", 8444: "https-alt", 8880: "http-alt", 8888: "http-alt", 9000: "http-admin",
+    9001: "http-alt", 9042: "cassandra", 9090: "http-admin", 9092: "kafka", 9100: "jetdirect",
+    9200: "elasticsearch", 9300: "elasticsearch-transport", 9418: "git", 9443: "https-alt",
+    10000: "webmin", 11211: "memcached", 15672: "rabbitmq-mgmt", 27017: "mongodb", 27018: "mongodb",
+}
+
+# Port -> finding code for exposures worth more than an "open port" note.
+RISKY_PORTS: dict[int, str] = {
+    **dict.fromkeys((1433, 1521, 3306, 5432, 5984, 6379, 9042, 9200, 9300, 11211, 27017, 27018), "database-exposed"),
+    2375: "docker-api-exposed",
+    3389: "rdp-exposed",
+    **dict.fromkeys((139, 445), "smb-exposed"),
+    23: "telnet-exposed",
+    **dict.fromkeys((5800, 5900, 5901), "vnc-exposed"),
+    21: "ftp-exposed",
+    **dict.fromkeys((2082, 2083, 2086, 2087, 5601, 6443, 8080, 8443, 9000, 9090, 10000, 15672),
+                    "admin-panel-exposed"),
+    **dict.fromkeys((110, 143), "cleartext-mail-access"),
+    **dict.fromkeys((22, 2222), "ssh-exposed"),
+}
+
+CATALOG = Catalog(SignalKey.SCAN, {
+    "docker-api-exposed": FindingSpec(
+        Severity.CRITICAL, "Docker Engine API exposed without TLS",
+        "Never publish the Docker socket on TCP; if remote access is needed use TLS client certificates "
+        "on 2376 behind a VPN.", "CWE-306"),
+    "database-exposed": FindingSpec(
+        Severity.HIGH, "Database or cache service reachable from the internet",
+        "Bind the service to a private interface and allow only application hosts via a firewall or "
+        "security group.", "CWE-668"),
+    "rdp-exposed": FindingSpec(
+        Severity.HIGH, "Remote Desktop (RDP) exposed",
+        "Put RDP behind a VPN or an RD Gateway with MFA; never expose 3389 directly.", "CWE-668"),
+    "smb-exposed": FindingSpec(
+        Severity.HIGH, "SMB/NetBIOS file sharing exposed",
+        "Block 139 and 445 at the perimeter; SMB is not meant for the internet.", "CWE-668"),
+    "telnet-exposed": FindingSpec(
+        Severity.HIGH, "Telnet exposed (cleartext remote login)",
+        "Disable telnet and use SSH with key authentication.", "CWE-319"),
+    "vnc-exposed": FindingSpec(
+        Severity.HIGH, "VNC remote desktop exposed",
+        "Restrict VNC to a VPN or tunnel it over SSH.", "CWE-668"),
+    "ftp-exposed": FindingSpec(
+        Severity.MEDIUM, "FTP exposed (cleartext credentials)",
+        "Replace FTP with SFTP or FTPS, or restrict it to known addresses.", "CWE-319"),
+    "admin-panel-exposed": FindingSpec(
+        Severity.MEDIUM, "Administrative or alternate web interface exposed",
+        "Keep management interfaces off the internet or behind SSO and an allow-list.", "CWE-668"),
+    "cleartext-mail-access": FindingSpec(
+        Severity.LOW, "Cleartext mailbox access (POP3/IMAP) offered",
+        "Offer only IMAPS (993) and POP3S (995), or require STARTTLS before authentication.", "CWE-319"),
+    "ssh-exposed": FindingSpec(
+        Severity.LOW, "SSH reachable from the internet",
+        "Allow key authentication only, disable root login, and restrict sources where possible."),
+    "open-port": FindingSpec(Severity.INFO, "Open TCP port", "Close any port that does not need to be public."),
+})
+
+def compress_ports(ports: Iterable[int]) -> str:
+    """The shortest nmap `-p` spelling of a port set: `22,80-82,443`."""
+    ordered = sorted(set(ports))
+    parts: list[str] = []
+    start = prev = -2
+    for port in [*ordered, -1]:
+        if port == prev + 1:
+            prev = port
+            continue
+        if start >= 0:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = port
+    return ",".join(parts)
+
+
+# ---------------------------------------------------------------- built-in asyncio connect scanner
+
+
+async def _probe(address: str, port: int, timeout: float) -> bool:
+    """True when a TCP connect to (address, port) succeeds and is not a loopback self-connect."""
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        async with asyncio.timeout(timeout):
+            await loop.sock_connect(sock, (address, port))
+        if sock.getsockname()[:2] == sock.getpeername()[:2]:
+            return False  # TCP simultaneous-open with ourselves: a phantom, not a listener
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return True
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        sock.close()
+
+
+async def _scan_async(targets: Sequence[tuple[str, int]], timeout: float, concurrency: int) -> set[tuple[str, int]]:
+    queue = iter(targets)
+    found: set[tuple[str, int]] = set()
+
+    async def worker() -> None:
+        for address, port in queue:
+            if await _probe(address, port, timeout):
+                found.add((address, port))
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(targets))))))
+    return found
+
+
+def scan_builtin(addresses: Sequence[str], ports: Sequence[int], *, timeout: float = 1.5,
+                 concurrency: int = 200) -> dict[str, list[int]]:
+    """Connect-scan every (address, port); returns {address: sorted open ports}. Runs its own event loop."""
+    targets = [(a, p) for a in addresses for p in ports]
+    found = asyncio.run(_scan_async(targets, timeout, concurrency))
+    return {a: sorted(p for addr, p in found if addr == a) for a in addresses}
+
+
+# ---------------------------------------------------------------------------------------- nmap
+
+
+class NmapFailed(Exception):
+    """nmap exited badly, timed out, or printed XML we cannot read."""
+
+
+def parse_nmap_xml(text: str) -> dict[str, list[int]]:
+    """{address: sorted open TCP ports} from `nmap -oX` output; raises NmapFailed on bad XML."""
+    try:
+        root = DefusedET.fromstring(text)
+    except Exception as exc:  # defusedxml raises ParseError or its own DefusedXmlException subclasses
+        raise NmapFailed(f"unreadable nmap XML: {exc}") from None
+    result: dict[str, list[int]] = {}
+    for host in root.iter("host"):
+        address_node = next((a for a in host.iter("address") if a.get("addrtype") in ("ipv4", "ipv6")), None)
+        if address_node is None:
+            continue
+        address = str(address_node.get("addr"))
+        open_ports = result.setdefault(address, [])
+        for port in host.iter("port"):
+            state = port.find("state")
+            if port.get("protocol") == "tcp" and state is not None and state.get("state") == "open":
+                open_ports.append(int(str(port.get("portid"))))
+        open_ports.sort()
+    return result
+
+
+def nmap_command(addresses: Sequence[str], ports: Sequence[int], *, host_timeout: int = 300) -> list[str]:
+    """The nmap argv for a TCP connect scan (no raw sockets, no DNS, no host discovery)."""
+    cmd = ["nmap", "-sT", "-n", "-Pn", "-T4", "--max-retries", "1", "--host-timeout", f"{host_timeout}s",
+           "-oX", "-", "-p", compress_ports(ports)]
+    if any(":" in a for a in addresses):
+        cmd.append("-6")
+    return [*cmd, *addresses]
+
+
+def scan_nmap(addresses: Sequence[str], ports: Sequence[int], *, host_timeout: int = 300) -> dict[str, list[int]]:
+    """Run nmap once per address family; returns {address: sorted open ports}; raises NmapFailed."""
+    result: dict[str, list[int]] = {a: [] for a in addresses}
+    for family in (4, 6):
+        group = [a for a in addresses if ipaddress.ip_address(a).version == family]
+        if not group:
+            continue
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed argv, addresses are validated IP literals
+                nmap_command(group, ports, host_timeout=host_timeout), capture_output=True,
+                text=True, timeout=host_timeout + 30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise NmapFailed(f"nmap did not run: {exc}") from None
+        if done.returncode != 0:
+            raise NmapFailed(f"nmap exited {done.returncode}: {done.stderr.strip()[:300]}")
+        for address, open_ports in parse_nmap_xml(done.stdout).items():
+            if address in result:
+                result[address] = open_ports
+    return result
+
+
+# ------------------------------------------------------------------------------------- banners
+
+
+def _clean_banner(raw: bytes) -> str:
+    text = raw.decode("latin-1")
+    return "".join(c if c.isprintable() or c in "\r\n" else "." for c in text).strip()[:200]
+
+
+async def _banner(address: str, port: int, timeout: float) -> str:
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
+    except (OSError, TimeoutError):
+        return ""
+    try:
+        data = b""
+        with contextlib.suppress(TimeoutError):
+            data = await asyncio.wait_for(reader.read(256), timeout / 2)
+        if not data:  # client-speaks-first services: a harmless HTTP probe
+            writer.write(b"HEAD / HTTP/1.0\r\n\r\n")
+            with contextlib.suppress(TimeoutError, OSError):
+                await writer.drain()
+                data = await asyncio.wait_for(reader.read(256), timeout / 2)
+        return _clean_banner(data)
+    except OSError:
+        return ""
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+def grab_banners(address: str, ports: Sequence[int], *, timeout: float = 1.5, limit: int = 32) -> dict[int, str]:
+    """The first bytes each open port sends (or answers to a HEAD probe), for at most `limit` ports."""
+    chosen = list(ports)[:limit]
+
+    async def gather() -> list[str]:
+        return list(await asyncio.gather(*(_banner(address, p, timeout) for p in chosen)))
+
+    return dict(zip(chosen, asyncio.run(gather()), strict=True)) if chosen else {}
+
+
+# --------------------------------------------------------------------------------------- check
+
+
+def scan_open_ports(addresses: Sequence[IPAddress], ports: Sequence[int],
+               ctx: ScanContext) -> tuple[dict[str, list[int]], str]:
+    """Scan with nmap when enabled and present, else the built-in scanner; returns (results, scanner)."""
+    names = [str(a) for a in addresses]
+    if ctx.use_nmap and shutil.which("nmap"):
+        try:
+            return scan_nmap(names, ports), "nmap"
+        except NmapFailed as exc:
+            log.warning("nmap failed, using the built-in scanner: %s", exc)
+    return scan_builtin(names, ports, timeout=ctx.connect_timeout, concurrency=ctx.port_concurrency), "builtin"
+
+
+def scan_guarded(addresses: Sequence[IPAddress], ports: Sequence[int],
+                 ctx: ScanContext) -> tuple[dict[str, list[int]], str]:
+    """scan_open_ports without ever touching the system's own sockets (ctx.self_endpoints).
+
+    Addresses are grouped by the ports the guard lets through on them; a reserved (address, port)
+    is neither connected to nor reported.
+    """
+    reserved = {endpoint.port for endpoint in ctx.self_endpoints}
+    groups: dict[tuple[int, ...], list[IPAddress]] = {}
+    for address in addresses:
+        kept = tuple(p for p in ports if p not in reserved or address_allowed(address, ctx, p))
+        groups.setdefault(kept, []).append(address)
+    found: dict[str, list[int]] = {}
+    scanner = "nmap" if ctx.use_nmap and shutil.which("nmap") else "builtin"
+    for kept, group in groups.items():
+        if kept:
+            result, scanner = scan_open_ports(group, kept, ctx)
+            found.update(result)
+    return {name: [p for p in open_ports if _reportable(name, p, reserved, ctx)]
+            for name, open_ports in found.items()}, scanner
+
+
+def _reportable(name: str, port: int, reserved: set[int], ctx: ScanContext) -> bool:
+    """False for a reserved port on an address the guard refuses it on (or one it cannot parse)."""
+    if port not in reserved:
+        return True
+    address = parse_ip(name)
+    return address is not None and address_allowed(address, ctx, port)
+
+
+def findings_for(found: dict[str, list[int]], banners: dict[tuple[str, int], str], scanner: str) -> list[Finding]:
+    """One finding per open port (addresses merged), risky ports under their own code."""
+    by_port: dict[int, list[str]] = {}
+    for address, ports in found.items():
+        for port in ports:
+            by_port.setdefault(port, []).append(address)
+    findings = []
+    for port in sorted(by_port):
+        addresses = sorted(by_port[port])
+        service = SERVICES.get(port, "unknown")
+        code = RISKY_PORTS.get(port, "open-port")
+        banner = next((banners[(a, port)] for a in addresses if banners.get((a, port))), None)
+        evidence: dict[str, object] = {"port": port, "protocol": "tcp", "service": service,
+                                       "addresses": addresses, "scanner": scanner}
+        if banner:
+            evidence["banner"] = banner
+        findings.append(CATALOG.make(code, key=str(port), evidence=evidence,
+                                     detail=f"TCP {port} ({service}) is open on {', '.join(addresses)}."))
+    return findings
+
+
+def _check(target: str, ctx: ScanContext) -> list[Finding]:
+    try:
+        ports = parse_port_spec(ctx.ports)
+    except ValueError as exc:
+        raise CheckFailed(f"invalid port set: {exc}") from None
+    addresses = allowed_addresses(target, ctx)
+    found, scanner = scan_guarded(addresses, ports, ctx)
+    banners: dict[tuple[str, int], str] = {}
+    if ctx.service_detection:
+        for address, ports_open in found.items():
+            for port, text in grab_banners(address, ports_open, timeout=ctx.connect_timeout).items():
+                banners[(address, port)] = text
+    return findings_for(found, banners, scanner)
+
+
+run = safe_check(SignalKey.SCAN)(_check)
+run.__doc__ = "Signal `scan`: open TCP ports and risky exposures of `target`; never raises."

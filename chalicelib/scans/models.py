@@ -1,0 +1,192 @@
+"""Scan records, states and transitions, findings and signals: the pure domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.core.errors import IllegalTransition
+
+
+class ScanType(StrEnum):
+    POSTURE = "posture"
+    PORTS = "ports"
+    TLS = "tls"
+    MAIL = "mail"
+    WEB = "web"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+class ScanStatus(StrEnum):
+    PENDING = "pending"
+    SCANNING = "scanning"
+    SCORING = "scoring"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """True for complete, failed and cancelled."""
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({ScanStatus.COMPLETE, ScanStatus.FAILED, ScanStatus.CANCELLED})
+
+# DESIGN.md section 5: pending -> scanning -> scoring -> complete; any non-terminal -> failed | cancelled.
+TRANSITIONS: dict[ScanStatus, frozenset[ScanStatus]] = {
+    ScanStatus.SCANNING: frozenset({ScanStatus.PENDING}),
+    ScanStatus.SCORING: frozenset({ScanStatus.SCANNING}),
+    ScanStatus.COMPLETE: frozenset({ScanStatus.SCORING}),
+    ScanStatus.FAILED: frozenset({ScanStatus.PENDING, ScanStatus.SCANNING, ScanStatus.SCORING}),
+    ScanStatus.CANCELLED: frozenset({ScanStatus.PENDING, ScanStatus.SCANNING, ScanStatus.SCORING}),
+}
+
+
+def allowed_sources(target: ScanStatus) -> frozenset[ScanStatus]:
+    """The states a scan may move to `target` from."""
+    return TRANSITIONS.get(target, frozenset())
+
+
+def check_transition(current: ScanStatus, target: ScanStatus) -> None:
+    """Raise IllegalTransition unless `current -> target` is allowed."""
+    if current not in allowed_sources(target):
+        raise IllegalTransition(f"A {current.value} scan cannot become {target.value}.")
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
+class SignalKey(StrEnum):
+    SCAN = "scan"
+    BREACH = "breach"
+    REPUTATION = "reputation"
+    MAIL = "mail"
+    LAYER = "layer"
+    WEB = "web"
+
+
+class SignalStatus(StrEnum):
+    COMPLETE = "complete"
+    ERROR = "error"
+    NOT_TESTED = "not_tested"
+
+
+# Which signals each scan type runs.
+SIGNALS_BY_TYPE: dict[ScanType, tuple[SignalKey, ...]] = {
+    ScanType.POSTURE: (
+        SignalKey.SCAN, SignalKey.BREACH, SignalKey.REPUTATION, SignalKey.MAIL, SignalKey.LAYER, SignalKey.WEB,
+    ),
+    ScanType.PORTS: (SignalKey.SCAN,),
+    ScanType.TLS: (SignalKey.LAYER,),
+    ScanType.MAIL: (SignalKey.MAIL,),
+    ScanType.WEB: (SignalKey.WEB,),
+}
+
+ESTIMATED_SECONDS: dict[ScanType, int] = {
+    ScanType.POSTURE: 20, ScanType.PORTS: 10, ScanType.TLS: 5, ScanType.MAIL: 5, ScanType.WEB: 5,
+}
+
+# Units billed when a scan completes (failed and cancelled scans are not billed).
+BILLABLE_UNITS: dict[ScanType, int] = {
+    ScanType.POSTURE: 5, ScanType.PORTS: 1, ScanType.TLS: 1, ScanType.MAIL: 1, ScanType.WEB: 1,
+}
+
+
+class Finding(BaseModel):
+    """One observation a signal makes, with the evidence it rests on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    signal: SignalKey
+    code: str
+    severity: Severity
+    title: str
+    detail: str = ""
+    remediation: str = ""
+    cwe: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class SignalResult(BaseModel):
+    """A signal's outcome: status, score out of max_score, and its findings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: SignalStatus
+    score: int | None = None
+    max_score: int
+    findings: list[Finding] = Field(default_factory=list)
+    error: str | None = None
+
+
+class ScanError(BaseModel):
+    """Why a scan failed or was cancelled."""
+
+    code: str
+    message: str
+
+
+class ScanOptions(BaseModel):
+    """Per-scan options a partner may set; anything else is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ports: str | None = Field(
+        default=None, max_length=200, pattern=r"^(top-\d{1,5}|\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*)$",
+        description="nmap port syntax (`22,80,443`, `1-1024`) or `top-N`.",
+    )
+    dkim_selectors: list[str] | None = Field(
+        default=None, max_length=20, description="Extra DKIM selectors to probe.",
+    )
+    service_detection: bool = Field(default=False, description="Grab banners of open ports.")
+
+
+class Scan(BaseModel):
+    """The stored scan record (one item in DynamoDB)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scan_id: str
+    tenant_id: str
+    target: str
+    scan_type: ScanType
+    name: str | None = None
+    priority: Priority = Priority.NORMAL
+    options: ScanOptions = Field(default_factory=ScanOptions)
+    tags: list[str] = Field(default_factory=list)
+    timeout_seconds: int
+    status: ScanStatus = ScanStatus.PENDING
+    progress: int = 0
+    template_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    execution_arn: str | None = None
+    signals: dict[str, SignalResult] = Field(default_factory=dict)
+    score: int | None = None
+    grade: str | None = None
+    grade_label: str | None = None
+    ready: bool | None = None
+    ready_threshold: int
+    scoring_version: str | None = None
+    coverage: dict[str, Any] | None = None
+    findings_count: int = 0
+    report_keys: dict[str, str] = Field(default_factory=dict)
+    report_sha256: dict[str, str] = Field(default_factory=dict)
+    error: ScanError | None = None
