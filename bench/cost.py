@@ -62,7 +62,8 @@ PRICES: dict[str, float] = {
     "sqs_request": 0.40 / 1e6,  # Amazon SQS pricing, standard queue
     "logs_ingest_gb": 0.50,  # Amazon CloudWatch pricing, Logs: collect (standard)
     "logs_store_gb_month": 0.03,
-    "alarm_month": 0.10,  # standard-resolution metric alarm
+    "alarm_month": 0.10,  # standard-resolution alarm, per metric it reads (a metric-math alarm pays each)
+    "custom_metric_month": 0.30,  # Amazon CloudWatch pricing, first 10,000 metrics, prorated by the hour
     "kms_key_month": 1.00,  # AWS KMS pricing
     "kms_request": 0.03 / 10_000,
     "data_out_gb": 0.09,  # Amazon EC2 pricing, data transfer out to the internet (first 10 TB)
@@ -116,6 +117,10 @@ ASSUMPTIONS: dict[str, float] = {
     "log_storage_compression": 0.15,  # CloudWatch bills stored logs compressed
     "ecr_image_gb": 0.5,
     "nat_ebs_gb": 8,
+    # Failure breakdown series (scan type, error code, signal, kind, reason) exist only in hours with a
+    # failure of that kind: share of the month each such series is published.
+    "failure_series_hours_share": 0.10,
+    "failure_breakdown_values": 3,  # distinct values per breakdown dimension seen in a month
 }
 
 
@@ -345,7 +350,11 @@ def variable_costs(path: list[Visit], seconds: Mapping[str, float], size: tuple[
 
 
 def alarm_count(observability_tf: Path = OBSERVABILITY_TF) -> int:
-    """Alarms infra/terraform/observability.tf creates (NAT instance mode): a literal for_each counts its keys."""
+    """Alarm metrics infra/terraform/observability.tf creates (NAT instance mode), as CloudWatch bills them.
+
+    An alarm on one metric counts 1; a metric-math alarm counts each `metric_query` that reads a
+    metric (expressions are free). A literal for_each counts its keys; raises ValueError otherwise.
+    """
     import hcl2
 
     with observability_tf.open() as handle:
@@ -359,8 +368,21 @@ def alarm_count(observability_tf: Path = OBSERVABILITY_TF) -> int:
                 for_each = body.get("for_each")
                 if for_each is not None and not isinstance(for_each, dict):
                     raise ValueError("alarm for_each must be a literal map for the cost model to count it")
-                total += len(for_each) if isinstance(for_each, dict) else 1
+                queries = body.get("metric_query") or []
+                metrics = sum(1 for q in queries if q.get("metric")) or 1
+                total += metrics * (len(for_each) if isinstance(for_each, dict) else 1)
     return total
+
+
+def custom_metric_series() -> float:
+    """Custom metric series billed in a month (chalicelib.core.observability.METRICS): the volumes all
+    month; each failure metric's series and its breakdowns for the share of hours they are published."""
+    from chalicelib.core.observability import METRICS
+
+    always = sum(1 for dims in METRICS.values() if not dims)  # volumes and durations, published every hour
+    failures = [dims for dims in METRICS.values() if dims]  # published only in hours with such a failure
+    sometimes = sum(1 + len(dims) * ASSUMPTIONS["failure_breakdown_values"] for dims in failures)
+    return always + sometimes * ASSUMPTIONS["failure_series_hours_share"]
 
 
 def fixed_costs(scans_per_month: int, nat_type: str = "instance") -> dict[str, float]:
@@ -376,6 +398,7 @@ def fixed_costs(scans_per_month: int, nat_type: str = "instance") -> dict[str, f
     return {
         f"nat_{nat_type}": nat,
         "alarms": alarm_count() * PRICES["alarm_month"],
+        "custom_metrics": custom_metric_series() * PRICES["custom_metric_month"],
         "kms_key": PRICES["kms_key_month"],
         "sqs_idle_polling": idle_polls * PRICES["sqs_request"],
         "log_storage": logs_gb * ASSUMPTIONS["log_storage_compression"] * PRICES["logs_store_gb_month"],

@@ -167,3 +167,44 @@ def test_terraform_variables_switch_spot_and_arm64_off(tmp_path: Path) -> None:
     assert cost.scanner_size(variables) == (0.25, 0.5, "X86_64")
     assert cost.scanner_capacity_provider(variables) == "FARGATE"
     assert cost.scanner_capacity_provider(tmp_path / "missing.tf") == "FARGATE"
+
+
+def test_a_metric_math_alarm_is_billed_per_metric_it_reads(tmp_path: Path) -> None:
+    tf = tmp_path / "observability.tf"
+    tf.write_text('''
+resource "aws_cloudwatch_metric_alarm" "plain" {
+  alarm_name  = "plain"
+  metric_name = "Errors"
+}
+resource "aws_cloudwatch_metric_alarm" "share" {
+  alarm_name = "share"
+  metric_query {
+    id = "failed"
+    metric {
+      metric_name = "ScansFailed"
+    }
+  }
+  metric_query {
+    id = "completed"
+    metric {
+      metric_name = "ScansCompleted"
+    }
+  }
+  metric_query {
+    id          = "rate"
+    expression  = "failed / (failed + completed)"
+    return_data = true
+  }
+}
+''')
+    assert cost.alarm_count(tf) == 3
+
+
+def test_the_fixed_cost_counts_the_custom_metrics_the_code_publishes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.core import observability
+
+    monkeypatch.setattr(observability, "METRICS", {"Volume": (), "Failures": ("kind",)})
+    share, values = cost.ASSUMPTIONS["failure_series_hours_share"], cost.ASSUMPTIONS["failure_breakdown_values"]
+    assert cost.custom_metric_series() == pytest.approx(1 + (1 + values) * share)
+    fixed = cost.fixed_costs(cost.SCANS_PER_MONTH)
+    assert fixed["custom_metrics"] == pytest.approx(cost.custom_metric_series() * cost.PRICES["custom_metric_month"])
