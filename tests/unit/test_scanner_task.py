@@ -154,7 +154,8 @@ def test_task_past_its_deadline_gives_up() -> None:
 def test_task_that_beats_in_time_keeps_working() -> None:
     callbacks = Callbacks()
     abandoned = threading.Event()
-    env = {**ENV, "HEARTBEAT_SECONDS": "1"}
+    # A deadline from now: ENV's is set at collection, and a full suite can take longer than its 600 s to get here.
+    env = {**ENV, "HEARTBEAT_SECONDS": "1", "SCAN_DEADLINE": str(int(time.time()) + 600)}
 
     def checks(target: str, signals: list[str], options: Any) -> dict[str, SignalResult]:
         time.sleep(1.2)  # long enough for a few beats
