@@ -1,5 +1,8 @@
 """Every change Perimeter makes to moto, in one place, pinned to the moto version it was written for.
 
+Over 400 lines on purpose: a moto upgrade means re-reading every patch against the new source, so
+they stay in one module with one version check.
+
 moto is the embedded stack's AWS; these patches close the gaps the real ASL needs (see
 `../shared/notes/local-aws.md`) and connect moto to the local Lambda dispatcher and Fargate runner:
 
@@ -44,7 +47,7 @@ moto is the embedded stack's AWS; these patches close the gaps the real ASL need
 10. ECS RunTask/StopTask notify the local Fargate runner (`chalicelib.local.runner`), which starts
    the scanner entrypoint with the task's environment and kills it when the task is stopped.
 
-What `terraform apply` of infra/terraform needs (issue 15; upstream text in docs/moto-upstream.md):
+What `terraform apply` of infra/terraform needs (upstream text in docs/moto-upstream.md):
 
 11. AWS managed IAM policies exist only with MOTO_IAM_LOAD_MANAGED_POLICIES=true, so attaching
    `AmazonAPIGatewayPushToCloudWatchLogs` fails (NoSuchEntity). They are loaded.
@@ -522,7 +525,7 @@ def _patch_event_source_mappings() -> None:
     setattr(LambdaBackend, "create_event_source_mapping", create_event_source_mapping)  # noqa: B010
 
 
-# -- 17. ECS RunTask keeps its CapacityProviderStrategy (issue 15: scanner tasks on Fargate Spot) ------
+# -- 17. ECS RunTask keeps its CapacityProviderStrategy (scanner tasks on Fargate Spot) ------------------
 def _patch_ecs_capacity_provider_strategy() -> None:
     """moto 5.2.5 drops `CapacityProviderStrategy` from an `ecs:runTask` state's Parameters.
 
