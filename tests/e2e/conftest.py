@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.lab import Lab
+from tests.support.lab import Lab, standard_lab
 from tests.support.stack import RunningStack, start_stack
 
 DRY_SCANNER = f"{sys.executable} -m tests.support.dry_scanner"
@@ -19,14 +19,7 @@ E2E_PORTS = "1-1000,2375,5900,6379"
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """good.test and bad.test with HTTPS on 443 and HTTP on 80 (binding those needs root)."""
-    lab = Lab(Path(tmp_path_factory.mktemp("e2e-lab")), standard_ports=True)
-    try:
-        lab.start()
-    except PermissionError as exc:
-        lab.stop()
-        pytest.skip(f"e2e lab needs ports 80/443 on loopback (run as root): {exc}")
-    yield lab
-    lab.stop()
+    yield from standard_lab(Path(tmp_path_factory.mktemp("e2e-lab")), "the e2e lab")
 
 
 @pytest.fixture(scope="session")

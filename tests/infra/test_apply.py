@@ -29,9 +29,9 @@ import pytest
 import requests
 
 from tests.infra.terraform_config import ROOT, TERRAFORM_DIR
-from tests.infra.test_terraform import ASL_FILE, FAKE_SECRETS, PLUGIN_DIR, _env, _run, _terraform
+from tests.infra.test_terraform import ASL_FILE, FAKE_SECRETS, PLUGIN_DIR, _env, _run, _terraform, app_only_package
 from tests.support.endpoint import clean_environ, running_endpoint
-from tests.support.lab import DNSBL_ZONES, Lab
+from tests.support.lab import DNSBL_ZONES, Lab, standard_lab
 
 pytestmark = pytest.mark.slow
 # The apply takes about 2 minutes (S3 lifecycle and SQS waiters); a moto gap shows as a provider waiter
@@ -88,14 +88,7 @@ def terraform() -> str:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(Path(tmp_path_factory.mktemp("apply-lab")), standard_ports=True)
-    try:
-        lab.start()
-    except PermissionError as exc:
-        lab.stop()
-        pytest.skip(f"the lab needs ports 80/443 on loopback (run as root): {exc}")
-    yield lab
-    lab.stop()
+    yield from standard_lab(Path(tmp_path_factory.mktemp("apply-lab")), "the apply test's lab")
 
 
 @pytest.fixture(scope="module")
@@ -154,11 +147,7 @@ def applied(terraform: str, endpoint: str, lab: Lab, tmp_path_factory: pytest.Te
     shutil.copy2(ASL_FILE, base / "repo" / "chalicelib" / "pipeline" / ASL_FILE.name)
     env = {**_env(base), **FAKE_SECRETS, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_EC2_METADATA_DISABLED": "true"}
-    dist = base / "dist"
-    package = subprocess.run([sys.executable, str(ROOT / "scripts" / "package.py"), "--app-only",
-                              "--output", str(dist / "lambda.zip"), "--routes", str(dist / "api-routes.json")],
-                             capture_output=True, text=True, timeout=120, check=False)
-    assert package.returncode == 0, package.stderr
+    dist = app_only_package(base / "dist")
     (workdir / "endpoints_override.tf").write_text(_override(endpoint))
     (workdir / "test.auto.tfvars.json").write_text(json.dumps({
         "lambda_zip": str(dist / "lambda.zip"), "api_routes_file": str(dist / "api-routes.json"),

@@ -111,13 +111,18 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-def _plan(initialized: tuple[str, Path, dict[str, str]], endpoint: str, tmp_path: Path) -> dict[str, Any]:
-    terraform, workdir, env = initialized
-    dist = tmp_path / "dist"
+def app_only_package(dist: Path) -> Path:
+    """`scripts/package.py --app-only` into `dist` (lambda.zip, api-routes.json); returns `dist`."""
     package = subprocess.run([sys.executable, str(ROOT / "scripts" / "package.py"), "--app-only",
                               "--output", str(dist / "lambda.zip"), "--routes", str(dist / "api-routes.json")],
                              capture_output=True, text=True, timeout=300, check=False)
     assert package.returncode == 0, package.stderr
+    return dist
+
+
+def _plan(initialized: tuple[str, Path, dict[str, str]], endpoint: str, tmp_path: Path) -> dict[str, Any]:
+    terraform, workdir, env = initialized
+    dist = app_only_package(tmp_path / "dist")
     override = workdir / "endpoints_override.tf"
     override.write_text(f"""
 provider "aws" {{

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import random
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,3 +280,17 @@ class Lab:
             with contextlib.suppress(Exception):  # best-effort teardown
                 server.stop()
         self.servers.clear()
+
+
+def standard_lab(directory: Path, what: str) -> Iterator[Lab]:
+    """A started Lab on ports 80/443 for a fixture to yield, stopped after; skips (naming `what`) without root."""
+    import pytest
+
+    lab = Lab(directory, standard_ports=True)
+    try:
+        lab.start()
+    except PermissionError as exc:
+        lab.stop()
+        pytest.skip(f"{what} needs ports 80/443 on loopback (run as root): {exc}")
+    yield lab
+    lab.stop()
