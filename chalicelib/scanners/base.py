@@ -109,13 +109,20 @@ class Catalog:
         self.signal = signal
         self.specs = dict(specs)
 
-    def make(self, code: str, *, key: str = "", detail: str = "", evidence: dict[str, Any] | None = None) -> Finding:
-        """A Finding for `code` with a deterministic id from (signal, code, key); raises KeyError."""
+    def make(self, code: str, *, key: str = "", detail: str = "", evidence: dict[str, Any] | None = None,
+             severity: Severity | None = None, **intel: Any) -> Finding:
+        """A Finding for `code` with a deterministic id from (signal, code, key).
+
+        `severity` overrides the catalog's (a rule may rate one product higher); `intel` sets the
+        exposure fields (product, version, cpe, cve, kev, ransomware). Raises KeyError for an
+        unknown code, pydantic ValidationError for an unknown intel field.
+        """
         spec = self.specs[code]
         digest = hashlib.sha256(f"{self.signal.value}|{code}|{key}".encode()).hexdigest()[:20]
         return Finding(
-            id=f"fnd_{digest}", signal=self.signal, code=code, severity=spec.severity, title=spec.title,
-            detail=detail, remediation=spec.remediation, cwe=spec.cwe, evidence=evidence or {},
+            id=f"fnd_{digest}", signal=self.signal, code=code, severity=severity or spec.severity,
+            title=spec.title, detail=detail, remediation=spec.remediation, cwe=spec.cwe,
+            evidence=evidence or {}, **intel,
         )
 
 

@@ -120,6 +120,13 @@ class Finding(BaseModel):
     remediation: str = ""
     cwe: str | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
+    # Exposure intelligence (scoring version 2026-12), set where they apply.
+    product: str | None = Field(default=None, description="The product the finding is about, e.g. `OpenSSH`.")
+    version: str | None = Field(default=None, description="The product version observed.")
+    cpe: str | None = Field(default=None, description="CPE 2.2 URI of the product (and version), as nmap names it.")
+    cve: str | None = Field(default=None, description="The CVE the finding names.")
+    kev: bool | None = Field(default=None, description="True when the CVE (or product family) is in CISA KEV.")
+    ransomware: bool | None = Field(default=None, description="True when KEV records known ransomware use.")
 
 
 class SignalResult(BaseModel):
@@ -132,6 +139,17 @@ class SignalResult(BaseModel):
     max_score: int
     findings: list[Finding] = Field(default_factory=list)
     error: str | None = None
+    intel_version: str | None = None  # the exposure-intelligence data the check matched against
+
+
+class GradeCap(BaseModel):
+    """A critical exposure that keeps a scan below a grade whatever its score."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str
+    max_grade: str
+    reason: str
 
 
 class ScanError(BaseModel):
@@ -185,6 +203,8 @@ class Scan(BaseModel):
     ready: bool | None = None
     ready_threshold: int
     scoring_version: str | None = None
+    caps: list[GradeCap] = Field(default_factory=list)
+    intel_version: str | None = None
     coverage: dict[str, Any] | None = None
     findings_count: int = 0
     report_keys: dict[str, str] = Field(default_factory=dict)

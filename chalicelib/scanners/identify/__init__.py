@@ -1,0 +1,1 @@
+"""Service identification: what product and version answers on each open port."""
