@@ -11,6 +11,7 @@ from chalicelib.net.guard import parse_ip
 from chalicelib.scans.models import (
     ESTIMATED_SECONDS,
     Finding,
+    GradeCap,
     Priority,
     Scan,
     ScanError,
@@ -56,6 +57,10 @@ class ScanView(BaseModel):
     ready: bool | None = Field(description="score >= ready_threshold; null whenever `score` is null.")
     ready_threshold: int
     scoring_version: str | None
+    caps: list[GradeCap] = Field(description="Critical exposures that hold the grade down whatever the score "
+                                             "(`max_grade`), strictest first; empty when none applied.")
+    intel_version: str | None = Field(description="The exposure-intelligence data (KEV, end-of-life, rules) the "
+                                                  "scan matched against; null until scanned.")
     coverage: dict[str, Any] | None = Field(
         description="`tested`, `not_tested` and `error` signal lists, and `not_scored` when the scan has no score.")
     findings_count: int
@@ -148,7 +153,8 @@ def scan_view(scan: Scan, base_url: str) -> ScanView:
         scan_type=scan.scan_type, name=scan.name, priority=scan.priority, tags=scan.tags, options=scan.options,
         template_id=scan.template_id, status=scan.status, progress=100 if scan.status.terminal else scan.progress,
         signals=scan.signals, score=scan.score, grade=scan.grade, grade_label=scan.grade_label, ready=scan.ready,
-        ready_threshold=scan.ready_threshold, scoring_version=scan.scoring_version, coverage=scan.coverage,
+        ready_threshold=scan.ready_threshold, scoring_version=scan.scoring_version, caps=scan.caps,
+        intel_version=scan.intel_version, coverage=scan.coverage,
         findings_count=scan.findings_count, timeout_seconds=scan.timeout_seconds, created_at=scan.created_at,
         updated_at=scan.updated_at, started_at=scan.started_at, completed_at=scan.completed_at,
         report_url=report_url(scan, base_url), error=scan.error,

@@ -158,9 +158,11 @@ class Pipeline:
         coverage: dict[str, Any] = dict(summary.coverage)
         if summary.not_scored:
             coverage["not_scored"] = summary.not_scored
+        intel = sorted({r.intel_version for r in scored.values() if r.intel_version})
         scan = self._move(step, ScanStatus.SCORING, signals=compact, score=summary.score, grade=summary.grade,
                           grade_label=summary.grade_label, ready=summary.ready,
-                          scoring_version=summary.scoring_version, coverage=coverage,
+                          scoring_version=summary.scoring_version, caps=summary.caps,
+                          intel_version=intel[-1] if intel else None, coverage=coverage,
                           findings_count=findings, progress=PROGRESS["scored"])
         for finding in (f for r in scan.signals.values() for f in r.findings if f.severity is Severity.CRITICAL):
             self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.reports.branding import Branding
 from chalicelib.scans import scoring
-from chalicelib.scans.models import Scan, ScanStatus, ScanType, Severity, SignalKey, SignalStatus
+from chalicelib.scans.models import GradeCap, Scan, ScanStatus, ScanType, Severity, SignalKey, SignalStatus
 
 SIGNAL_ORDER: tuple[SignalKey, ...] = (
     SignalKey.SCAN, SignalKey.BREACH, SignalKey.REPUTATION, SignalKey.MAIL, SignalKey.LAYER, SignalKey.WEB,
@@ -96,6 +96,18 @@ class ReportFinding(BaseModel):
     remediation: str
     cwe: str | None
     evidence: dict[str, Any]
+    product: str | None = None
+    version: str | None = None
+    cpe: str | None = None
+    cve: str | None = None
+    kev: bool | None = None
+    ransomware: bool | None = None
+
+    @property
+    def subject(self) -> str:
+        """`product version · CVE` as far as known ('' when the finding names no product or CVE)."""
+        named = " ".join(p for p in (self.product, self.version) if p)
+        return " · ".join(p for p in (named, self.cve) if p)
 
 
 class CoverageItem(BaseModel):
@@ -133,6 +145,8 @@ class ReportData(BaseModel):
         default=None, description="Why the scan has no score (e.g. 'not scored: no signal could be tested').")
     ready_threshold: int
     scoring_version: str
+    caps: list[GradeCap] = Field(default_factory=list, description="Grade caps applied, strictest first.")
+    intel_version: str | None = None
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -227,7 +241,8 @@ def _findings(scan: Scan) -> list[ReportFinding]:
     found = [
         ReportFinding(
             id=f.id, signal=f.signal, code=f.code, severity=f.severity, title=f.title, detail=f.detail,
-            remediation=f.remediation, cwe=f.cwe, evidence=f.evidence,
+            remediation=f.remediation, cwe=f.cwe, evidence=f.evidence, product=f.product, version=f.version,
+            cpe=f.cpe, cve=f.cve, kev=f.kev, ransomware=f.ransomware,
         )
         for result in scan.signals.values()
         for f in result.findings
@@ -258,6 +273,8 @@ def report_data(scan: Scan, branding: Branding | None, generated_at: datetime) -
         **_verdict(scan, rows),
         ready_threshold=scan.ready_threshold,
         scoring_version=scan.scoring_version,
+        caps=list(scan.caps),
+        intel_version=scan.intel_version,
         created_at=_aware(scan.created_at, "created_at"),
         started_at=_aware(scan.started_at, "started_at") if scan.started_at else None,
         completed_at=_aware(scan.completed_at, "completed_at") if scan.completed_at else None,

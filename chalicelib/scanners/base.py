@@ -102,12 +102,19 @@ class FindingSpec:
     cwe: str | None = None
 
 
+CATALOGS: list[Catalog] = []
+
+
 class Catalog:
-    """The closed set of finding codes one signal can emit."""
+    """The closed set of finding codes one check module can emit for one signal.
+
+    Every catalog registers itself in CATALOGS, so a test can hold all of them against the scoring table.
+    """
 
     def __init__(self, signal: SignalKey, specs: Mapping[str, FindingSpec]) -> None:
         self.signal = signal
         self.specs = dict(specs)
+        CATALOGS.append(self)
 
     def make(self, code: str, *, key: str = "", detail: str = "", evidence: dict[str, Any] | None = None,
              severity: Severity | None = None, **intel: Any) -> Finding:

@@ -1,4 +1,5 @@
-"""Scoring as data: a versioned table of deductions per finding code, grade bands, and `score()`.
+"""Scoring as data: a versioned table (scoring_tables/<version>.json) of deductions per finding code,
+signal weights, grade bands and grade caps, and `score()`.
 
 `score()` is pure: the same signal results always give the same score, whatever the finding order.
 """
@@ -6,124 +7,76 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.scans.models import SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.models import GradeCap, SignalKey, SignalResult, SignalStatus
 
-SCORING_VERSION = "2025-01.1"
+SCORING_VERSION = "2026-12"
+TABLES = Path(__file__).with_name("scoring_tables")
+GRADE_ORDER = ("A", "B", "C", "D", "F")
+
+
+class GradeCapRule(BaseModel):
+    """A finding code that keeps a scan at or below `max_grade`, with the reason shown to partners."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    signal: SignalKey
+    code: str
+    max_grade: Literal["A", "B", "C", "D", "F"]
+    reason: str
+
+
+class GradeBandRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_score: int
+    grade: str
+    label: str
+
+
+class ScoringTable(BaseModel):
+    """One scoring version: signal weights, deductions per finding code, grade bands, grade caps."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    description: str
+    max_scores: dict[SignalKey, int]
+    grade_bands: tuple[GradeBandRow, ...]
+    deductions: dict[SignalKey, dict[str, int]]
+    caps: tuple[GradeCapRule, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScoringTable:
+        if set(self.max_scores) != set(SignalKey) or set(self.deductions) != set(SignalKey):
+            raise ValueError("every signal needs a max score and a deduction table")
+        for cap in self.caps:
+            if cap.code not in self.deductions[cap.signal]:
+                raise ValueError(f"cap on unknown code {cap.signal.value}/{cap.code}")
+        return self
+
+
+def load_table(version: str) -> ScoringTable:
+    """The scoring table `version` (scoring_tables/<version>.json); raises FileNotFoundError, ValidationError."""
+    return ScoringTable.model_validate_json((TABLES / f"{version}.json").read_text())
+
+
+TABLE = load_table(SCORING_VERSION)
 
 # Points each signal can contribute; the total is out of 100 (DESIGN.md section 6).
-MAX_SCORES: dict[SignalKey, int] = {
-    SignalKey.SCAN: 25,
-    SignalKey.BREACH: 20,
-    SignalKey.REPUTATION: 20,
-    SignalKey.MAIL: 20,
-    SignalKey.LAYER: 15,
-    SignalKey.WEB: 0,
-}
+MAX_SCORES: dict[SignalKey, int] = dict(TABLE.max_scores)
 
 # Finding code -> points deducted from its signal, per finding. A signal never goes below zero.
-DEDUCTIONS: dict[SignalKey, dict[str, int]] = {
-    SignalKey.SCAN: {
-        "docker-api-exposed": 25,
-        "database-exposed": 15,
-        "rdp-exposed": 15,
-        "smb-exposed": 15,
-        "telnet-exposed": 12,
-        "vnc-exposed": 12,
-        "ftp-exposed": 6,
-        "admin-panel-exposed": 6,
-        "cleartext-mail-access": 2,
-        "ssh-exposed": 2,
-        "open-port": 0,
-    },
-    SignalKey.BREACH: {
-        "credentials-exposed": 10,
-        "accounts-exposed": 5,
-    },
-    SignalKey.REPUTATION: {
-        "domain-listed": 15,
-        "address-listed": 10,
-        "zone-error": 0,
-    },
-    SignalKey.MAIL: {
-        "spf-missing": 6,
-        "spf-multiple": 6,
-        "spf-syntax-error": 6,
-        "spf-plus-all": 8,
-        "spf-neutral-all": 4,
-        "spf-no-all": 4,
-        "spf-softfail-all": 1,
-        "spf-too-many-lookups": 4,
-        "spf-include-broken": 4,
-        "spf-ptr": 1,
-        "dmarc-missing": 8,
-        "dmarc-multiple": 6,
-        "dmarc-invalid": 6,
-        "dmarc-policy-none": 5,
-        "dmarc-partial-pct": 2,
-        "dmarc-no-rua": 1,
-        "dkim-not-found": 3,
-        "dkim-weak-key": 4,
-        "dkim-short-key": 1,
-        "dkim-key-revoked": 0,
-        "no-mx": 0,
-        "null-mx": 0,
-        "mx-unresolvable": 2,
-        "mta-sts-missing": 1,
-        "mta-sts-policy-unreachable": 3,
-        "mta-sts-policy-invalid": 3,
-        "mta-sts-testing": 1,
-        "mta-sts-mode-none": 1,
-        "mta-sts-mx-mismatch": 3,
-        "mta-sts-policy-not-checked": 0,
-        "tlsrpt-missing": 1,
-        "tlsrpt-invalid": 1,
-        "mail-summary": 0,
-    },
-    SignalKey.LAYER: {
-        "cert-expired": 15,
-        "cert-not-yet-valid": 10,
-        "cert-expiring-soon": 5,
-        "cert-expiring": 2,
-        "cert-self-signed": 10,
-        "cert-untrusted": 10,
-        "cert-hostname-mismatch": 10,
-        "weak-key": 8,
-        "weak-signature": 8,
-        "tls10-enabled": 4,
-        "tls11-enabled": 3,
-        "no-tls13": 0,
-        "tls-summary": 0,
-    },
-    SignalKey.WEB: {
-        "no-https-redirect": 0,
-        "https-unavailable": 0,
-        "hsts-missing": 0,
-        "hsts-short-max-age": 0,
-        "csp-missing": 0,
-        "csp-unsafe-inline": 0,
-        "clickjacking-unprotected": 0,
-        "xcto-missing": 0,
-        "referrer-policy-missing": 0,
-        "cookie-not-secure": 0,
-        "cookie-not-httponly": 0,
-        "cookie-no-samesite": 0,
-        "server-version-disclosed": 0,
-        "redirect-not-followed": 0,
-        "headers-observed": 0,
-    },
-}
+DEDUCTIONS: dict[SignalKey, dict[str, int]] = {key: dict(codes) for key, codes in TABLE.deductions.items()}
 
 # (lowest score, grade, label), best first.
-GRADE_BANDS: tuple[tuple[int, str, str], ...] = (
-    (90, "A", "Low risk"),
-    (80, "B", "Low-moderate risk"),
-    (70, "C", "Moderate risk"),
-    (60, "D", "Elevated risk"),
-    (0, "F", "High risk"),
-)
+GRADE_BANDS: tuple[tuple[int, str, str], ...] = tuple((b.min_score, b.grade, b.label) for b in TABLE.grade_bands)
+
+CAPS: tuple[GradeCapRule, ...] = TABLE.caps
 
 
 class UnknownFindingCode(ValueError):
@@ -142,6 +95,7 @@ class ScoreResult(BaseModel):
     ready: bool | None
     coverage: dict[str, list[str]]
     signal_scores: dict[str, int | None]
+    caps: list[GradeCap] = Field(default_factory=list)  # the caps that lowered this scan's grade
     not_scored: str | None = None  # why score and grade are None (recorded as coverage["not_scored"])
 
 
@@ -199,9 +153,31 @@ def score(signals: Mapping[str, SignalResult], ready_threshold: int) -> ScoreRes
         return ScoreResult(score=None, grade=None, grade_label=None, ready=None, coverage=coverage,
                            signal_scores=per_signal, not_scored=not_scored_reason(coverage["tested"]))
     total = (earned * 100 + possible // 2) // possible
+    applied = caps_for(signals)
+    if applied:
+        total = min(total, ceiling_of(applied[0].max_grade))
     grade, label = grade_for(total)
     return ScoreResult(score=total, grade=grade, grade_label=label, ready=total >= ready_threshold,
-                       coverage=coverage, signal_scores=per_signal)
+                       coverage=coverage, signal_scores=per_signal, caps=applied)
+
+
+def caps_for(signals: Mapping[str, SignalResult]) -> list[GradeCap]:
+    """The grade caps the findings of complete signals trigger, one per code, strictest first."""
+    present = {(key, f.code) for key, result in signals.items() if result.status is SignalStatus.COMPLETE
+               for f in result.findings}
+    hits = [c for c in CAPS if (c.signal.value, c.code) in present]
+    hits.sort(key=lambda c: (-GRADE_ORDER.index(c.max_grade), c.code))
+    return [GradeCap(code=c.code, max_grade=c.max_grade, reason=c.reason) for c in hits]
+
+
+def ceiling_of(grade: str) -> int:
+    """The highest score a scan capped at `grade` may keep: one below the next better grade's floor.
+
+    A capped score moves down with its grade so that `ready` (score >= threshold) follows the cap too.
+    """
+    floors = {g: floor for floor, g, _ in GRADE_BANDS}
+    better = GRADE_ORDER[: GRADE_ORDER.index(grade)]
+    return min((floors[g] - 1 for g in better), default=100)
 
 
 def not_scored_reason(tested: list[str]) -> str:

@@ -121,6 +121,21 @@ def test_score_stores_signals_score_grade_and_coverage(pipeline: Pipeline, servi
         "scan", "breach", "reputation", "mail", "layer", "web"}
 
 
+def test_score_stores_the_grade_caps_and_the_intel_version_the_scanner_used(
+        pipeline: Pipeline, services: Services, scan: Scan) -> None:
+    pipeline.mark_scanning(step(scan))
+    network = complete("scan", "layer", "web", findings={"scan": [PORTS.make("rdp-exposed", key="3389")]})
+    network["scan"] = network["scan"].model_copy(update={"intel_version": "2026-12-07.1"})
+    evidence = [put_evidence(services, scan, "network", network),
+                put_evidence(services, scan, "intel", complete("mail", "reputation", "breach"))]
+    pipeline.score_scan(step(scan, signals=["scan", "breach", "reputation", "mail", "layer", "web"],
+                             evidence=evidence))
+    stored = services.scans.get("t1", scan.scan_id)
+    assert [(c.code, c.max_grade) for c in stored.caps] == [("rdp-exposed", "C")]
+    assert (stored.grade, stored.score) == ("C", 79)  # 85 by the sum; the RDP cap holds it at C's top
+    assert stored.intel_version == "2026-12-07.1"
+
+
 def test_same_evidence_gives_the_same_score(pipeline: Pipeline, services: Services, tenant: Any) -> None:
     finding = PORTS.make("rdp-exposed", key="3389", evidence={"port": 3389})
     first = services.scans.create(tenant, CreateScan(domain="example.com"))

@@ -241,8 +241,34 @@ def _severity_chips(pdf: ReportPDF, y: float) -> None:
         pdf.line_at(x + 5, y + 9, severity.value.upper(), 4)
 
 
+def _caps(pdf: ReportPDF, y: float) -> float:
+    """The grade caps applied, in a red-edged panel; returns the y below it (y itself when none)."""
+    caps = pdf.data.caps
+    if not caps:
+        return y
+    shown = caps[:3]
+    height = 7.5 + 4.6 * len(shown) + (4.2 if len(caps) > len(shown) else 0)
+    pdf.set_fill_color(*tint(BAD_RED, 0.9))
+    pdf.rect(MARGIN, y, CONTENT_W, height, style="F", round_corners=True, corner_radius=1.5)
+    pdf.set_fill_color(*BAD_RED)
+    pdf.rect(MARGIN, y, 1.6, height, style="F")
+    pdf.use(8, bold=True, colour=BAD_RED)
+    pdf.line_at(MARGIN + 5, y + 1.5, f"GRADE CAPPED AT {caps[0].max_grade}: CRITICAL EXPOSURES HOLD IT DOWN "
+                                     "WHATEVER THE SCORE", 4.5)
+    line_y = y + 6.5
+    pdf.use(8, colour=INK)
+    for cap in shown:
+        pdf.line_at(MARGIN + 5, line_y, pdf.fit(f"{cap.max_grade} at best  ·  {cap.reason}", CONTENT_W - 8), 4.6)
+        line_y += 4.6
+    if len(caps) > len(shown):
+        pdf.use(7.5, colour=MUTED)
+        pdf.line_at(MARGIN + 5, line_y, f"and {len(caps) - len(shown)} more: see the methodology page.", 4.2)
+    return y + height + 4
+
+
 def _top_issues(pdf: ReportPDF, y: float, bottom: float) -> None:
     data = pdf.data
+    y = _caps(pdf, y)
     pdf.use(8, bold=True, colour=MUTED)
     pdf.line_at(MARGIN, y, "MOST SIGNIFICANT FINDINGS", 4)
     y += 5.5
@@ -255,7 +281,8 @@ def _top_issues(pdf: ReportPDF, y: float, bottom: float) -> None:
     for finding in ranked[:rows]:
         pdf.pill(MARGIN, y + 0.3, finding.severity.value.upper(), SEVERITY_COLOURS[finding.severity])
         pdf.use(8.5, colour=INK)
-        label = f"{finding.title}  ·  {SIGNAL_LABELS[finding.signal]}"
+        named = f"  ·  {finding.subject}" if finding.subject else ""
+        label = f"{finding.title}{named}  ·  {SIGNAL_LABELS[finding.signal]}"
         pdf.line_at(MARGIN + 22, y, pdf.fit(label, CONTENT_W - 22), 5)
         y += 5.6
     if len(ranked) > rows:

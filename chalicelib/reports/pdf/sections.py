@@ -258,7 +258,18 @@ def draw_methodology(pdf: ReportPDF) -> None:
          "coverage section lists what was and was not tested so the score can be read in context."),
         ("Scoring version",
          f"Scores in this report were computed with scoring version {data.scoring_version}. Scoring is a "
-         "published table of deductions per result; scores are comparable within the same version."),
+         "published table of deductions per result; scores are comparable within the same version. The "
+         "methodology, with every weight and the claims research behind it, is docs/scoring.md in the "
+         "Perimeter repository."
+         + (f" Known-exploited and end-of-life software were matched against intelligence data version "
+            f"{data.intel_version}." if data.intel_version else "")),
+        ("Grade caps",
+         "Some exposures predict claims so strongly that no amount of good hygiene elsewhere should hide "
+         "them: a known-exploited software version, exposed secrets or version-control data, remote "
+         "desktop or a database open to the internet. Each holds the grade at or below a set grade, and "
+         "the score at that grade's top, whatever the sum of deductions. "
+         + ("Caps applied to this scan: " + "; ".join(f"{c.code} (at best {c.max_grade})" for c in data.caps)
+            + "." if data.caps else "No cap applied to this scan.")),
         ("Limitations",
          "Results describe the moment of the scan and only what is visible from the internet. Internal "
          "controls, staff practices and systems behind authentication are out of scope. Automated checks "

@@ -14,7 +14,7 @@ from chalicelib.reports import pdf as pdf_module
 from chalicelib.reports.model import SIGNAL_DESCRIPTIONS, SIGNAL_LABELS, SIGNAL_ORDER, ReportData, report_data
 from chalicelib.reports.pdf import ReportFontsMissing, find_fonts, fonts_for, render_pdf
 from chalicelib.scans import scoring
-from chalicelib.scans.models import Finding, Severity, SignalKey
+from chalicelib.scans.models import Finding, GradeCap, Severity, SignalKey
 from tests.unit.reports.conftest import squash
 from tests.unit.reports.factories import T0, make_findings, make_scan
 
@@ -228,3 +228,20 @@ def test_methodology_shows_the_scoring_tables_points_for_signals_the_scan_lacks(
     for key in SIGNAL_ORDER[1:]:
         shown = scoring.MAX_SCORES[key] or "info"
         assert f"{SIGNAL_LABELS[key]} {SIGNAL_DESCRIPTIONS[key]} {shown} " in table, key
+
+
+def test_the_cover_shows_each_grade_cap_and_a_finding_names_its_product_and_cve(pdf_text: PdfText) -> None:
+    exploited = Finding(id="f-kev", signal=SignalKey.SCAN, code="known-exploited-version", severity=Severity.CRITICAL,
+                        title="Known-exploited version running", product="FortiOS", version="6.0.4",
+                        cve="CVE-2018-13379", kev=True, ransomware=True)
+    scan = make_scan([exploited], score=69).model_copy(update={
+        "grade": "D", "caps": [GradeCap(code="known-exploited-version", max_grade="D",
+                                        reason="A service runs a version CISA lists as exploited in the wild.")]})
+    cover = squash(pdf_text(render_pdf(report_data(scan, None, T0)))[0])
+    assert "GRADE CAPPED AT D" in cover
+    assert "D at best · A service runs a version CISA lists as exploited in the wild." in cover
+    assert "Known-exploited version running · FortiOS 6.0.4 · CVE-2018-13379" in cover
+
+
+def test_an_uncapped_cover_has_no_cap_panel(full_pdf: bytes, pdf_text: PdfText) -> None:
+    assert "GRADE CAPPED" not in squash(pdf_text(full_pdf)[0])

@@ -9,21 +9,31 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.scanners import breach, mail, reputation, tls, web
+from chalicelib.scanners import base, breach, checks, mail, reputation, tls, web
 from chalicelib.scanners import open_ports as ports
 from chalicelib.scans.models import Finding, Severity, SignalKey, SignalResult, SignalStatus
 from chalicelib.scans.scoring import (
+    CAPS,
     DEDUCTIONS,
     MAX_SCORES,
     SCORING_VERSION,
     UnknownFindingCode,
     apply_scores,
     grade_for,
+    load_table,
     score,
 )
 
-CATALOGS = {m.CATALOG.signal: m.CATALOG for m in (ports, breach, reputation, mail, tls, web)}
+assert checks.CHECKS  # importing the check table imports every check module and so registers every catalog
 SCANNER_DIR = Path(ports.__file__).parent
+
+
+def codes_by_signal() -> dict[SignalKey, dict[str, base.FindingSpec]]:
+    """Every finding code any registered catalog can emit, per signal."""
+    merged: dict[SignalKey, dict[str, base.FindingSpec]] = {key: {} for key in SignalKey}
+    for catalog in base.CATALOGS:
+        merged[catalog.signal].update(catalog.specs)
+    return merged
 
 
 def finding(signal: SignalKey, code: str, n: int = 0) -> Finding:
@@ -49,9 +59,9 @@ def test_max_scores_follow_the_design_weights_and_sum_to_100() -> None:
     assert sum(MAX_SCORES.values()) == 100
 
 
-def test_every_finding_code_a_check_can_emit_is_in_the_scoring_table() -> None:
-    for signal, catalog in CATALOGS.items():
-        assert set(catalog.specs) == set(DEDUCTIONS[signal]), signal
+def test_every_finding_code_a_check_can_emit_is_in_the_scoring_table_and_no_other() -> None:
+    for signal, specs in codes_by_signal().items():
+        assert set(specs) == set(DEDUCTIONS[signal]), signal
 
 
 def test_web_findings_deduct_nothing_while_web_weighs_zero() -> None:
@@ -59,8 +69,8 @@ def test_web_findings_deduct_nothing_while_web_weighs_zero() -> None:
 
 
 def test_info_findings_never_deduct_points() -> None:
-    for signal, catalog in CATALOGS.items():
-        for code, spec in catalog.specs.items():
+    for signal, specs in codes_by_signal().items():
+        for code, spec in specs.items():
             if spec.severity is Severity.INFO:
                 assert DEDUCTIONS[signal][code] == 0, code
 
@@ -149,9 +159,9 @@ def test_only_web_tested_gives_no_score_because_web_weighs_nothing() -> None:
 
 def test_ready_is_score_at_or_above_threshold() -> None:
     signals = all_clean()
-    signals["scan"] = complete(SignalKey.SCAN, "docker-api-exposed")  # 75
-    assert score(signals, 75).ready is True
-    assert score(signals, 76).ready is False
+    signals["scan"] = complete(SignalKey.SCAN, "telnet-exposed")  # 88
+    assert score(signals, 88).ready is True
+    assert score(signals, 89).ready is False
 
 
 def test_same_evidence_gives_the_same_score_whatever_the_order() -> None:
@@ -180,3 +190,62 @@ def test_apply_scores_fills_each_signal_score() -> None:
     filled = apply_scores({"layer": complete(SignalKey.LAYER, "tls11-enabled"), "breach": untested(SignalKey.BREACH)})
     assert filled["layer"].score == 12
     assert filled["breach"].score is None
+
+
+def with_findings(**codes: tuple[str, ...]) -> dict[str, SignalResult]:
+    signals = all_clean()
+    for key, found in codes.items():
+        signals[key] = complete(SignalKey(key), *found)
+    return signals
+
+
+def test_a_known_exploited_version_caps_the_grade_at_d_whatever_the_sum() -> None:
+    result = score(with_findings(scan=("known-exploited-version",)), 65)
+    # 25 - 25 = 0 of 25: 75 points would be a C; the cap keeps it at D's ceiling.
+    assert (result.score, result.grade, result.ready) == (69, "D", True)
+    assert [(c.code, c.max_grade) for c in result.caps] == [("known-exploited-version", "D")]
+    assert "exploited" in result.caps[0].reason
+
+
+def test_a_cap_lowers_the_score_so_ready_follows_the_grade() -> None:
+    # A single exposed secrets file deducts nothing (web weighs 0) but caps at D: 100 becomes 69.
+    result = score(with_findings(web=("secrets-file-exposed",)), 70)
+    assert (result.score, result.grade, result.ready) == (69, "D", False)
+
+
+def test_a_scan_already_below_its_cap_keeps_its_score() -> None:
+    signals = with_findings(scan=("rdp-exposed",), mail=("spf-missing", "dmarc-missing", "spf-plus-all"),
+                            breach=("credentials-exposed", "accounts-exposed"), layer=("cert-expired",))
+    result = score(signals, 65)
+    assert result.grade == "F" and result.score == 100 - 15 - 20 - 15 - 15
+    assert [c.code for c in result.caps] == ["rdp-exposed"]
+
+
+def test_the_strictest_cap_wins_and_every_applied_cap_is_listed_strictest_first() -> None:
+    result = score(with_findings(scan=("eol-software", "rdp-exposed", "datastore-unauthenticated")), 65)
+    assert [c.max_grade for c in result.caps] == ["D", "C", "B"]
+    assert result.grade == "D"
+
+
+def test_caps_only_count_findings_of_complete_signals() -> None:
+    signals = all_clean()
+    signals["scan"] = SignalResult(status=SignalStatus.ERROR, max_score=25, error="boom",
+                                   findings=[finding(SignalKey.SCAN, "known-exploited-version")])
+    assert score(signals, 65).caps == []
+
+
+@pytest.mark.parametrize("code", ["eol-software", "vcs-metadata-exposed", "database-exposed"])
+def test_every_cap_names_a_grade_below_a_and_a_reason(code: str) -> None:
+    cap = next(c for c in CAPS if c.code == code)
+    assert cap.max_grade in "BCDF" and len(cap.reason) > 20
+
+
+def test_no_https_on_a_web_host_takes_layer_to_zero() -> None:
+    result = score(with_findings(layer=("no-https",)), 65)
+    assert result.signal_scores["layer"] == 0 and result.score == 85
+
+
+def test_the_previous_scoring_version_is_kept_as_data_and_has_no_caps() -> None:
+    old = load_table("2025-01.1")
+    assert old.caps == () and "known-exploited-version" not in old.deductions[SignalKey.SCAN]
+    assert old.max_scores == load_table(SCORING_VERSION).max_scores
