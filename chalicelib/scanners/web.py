@@ -1,7 +1,8 @@
-"""Signal `web` (max_score 0 in this scoring version): HTTP security headers, cookie flags, HTTPS redirect.
+"""Signal `web`: HTTP security headers, cookie flags, HTTPS redirect, and sensitive files.
 
 Both http:// and https:// of the target are fetched with `fetch()`, so every hop goes only to
-guard-allowed addresses; a redirect to a refused host is reported, not followed.
+guard-allowed addresses; a redirect to a refused host is reported, not followed. The sensitive
+paths (`sensitive_files`) are requested on one of them: HTTPS when it answered, else HTTP.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from chalicelib.scanners.base import Catalog, CheckSkipped, FindingSpec, ScanContext, safe_check
 from chalicelib.scanners.fetch import FetchError, FetchResult, Hop, fetch
+from chalicelib.scanners.sensitive_files import sensitive_file_findings
 from chalicelib.scans.models import Finding, Severity, SignalKey
 
 HSTS_MIN_MAX_AGE = 15552000  # 180 days
@@ -191,6 +193,7 @@ def _check(target: str, ctx: ScanContext) -> list[Finding]:
                                          evidence={"from": result.final.url, "reason": result.stopped}))
     findings += header_findings(chosen.final, tls=chosen is results.get("https"))
     findings += cookie_findings([h for r in results.values() for h in r.hops])
+    findings += sensitive_file_findings(chosen.hops[0].url, ctx)
     observed = {name: chosen.final.header(name) for name in SECURITY_HEADERS if chosen.final.header(name)}
     findings.append(CATALOG.make("headers-observed", key=chosen.final.url, evidence={
         "url": chosen.final.url, "status": chosen.final.status, "headers": observed,
