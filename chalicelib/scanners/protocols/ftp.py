@@ -96,6 +96,7 @@ def anonymous_session(address: str, port: int, ctx: ScanContext) -> dict[str, st
             wire.send(f"PASS {ANONYMOUS_PASSWORD}\r\n".encode())
             login = read_reply(wire)
         if login.code != 230:
+            wire.send(b"QUIT\r\n")
             return None
         wire.send(b"PWD\r\n")
         pwd = read_reply(wire)
