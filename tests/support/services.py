@@ -238,7 +238,7 @@ class RedisServer(ProtocolServer):
 
 
 class MemcachedServer(ProtocolServer):
-    """memcached text protocol: `version`, or `CLIENT_ERROR unauthenticated` when `auth` is set."""
+    """memcached text protocol: `version` and `stats`, or `CLIENT_ERROR unauthenticated` when `auth` is set."""
 
     def __init__(self, auth: bool = False, version: str = "1.6.21", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -254,6 +254,8 @@ class MemcachedServer(ProtocolServer):
                 peer.send(b"CLIENT_ERROR unauthenticated\r\n")
             elif command == "version":
                 peer.send(f"VERSION {self.version}\r\n".encode())
+            elif command == "stats":
+                peer.send(f"STAT pid 1\r\nSTAT uptime 3600\r\nSTAT version {self.version}\r\nEND\r\n".encode())
             else:
                 peer.send(b"ERROR\r\n")
 
@@ -261,7 +263,7 @@ class MemcachedServer(ProtocolServer):
 class MongoServer(ProtocolServer):
     """MongoDB wire protocol: OP_MSG (or only OP_QUERY when `legacy`); getParameter needs auth when asked.
 
-    Logs each command's name. Any command besides hello/isMaster/buildInfo/getParameter answers
+    Logs each command's name. Any command besides hello/isMaster/buildInfo/getParameter/serverStatus answers
     CommandNotFound, so a test sees if the probe ever sent listDatabases or find.
     """
 
@@ -276,11 +278,13 @@ class MongoServer(ProtocolServer):
         if name in ("hello", "isMaster", "ismaster"):
             return {"isWritablePrimary": True, "maxBsonObjectSize": 16777216, "maxWireVersion": 9,
                     "minWireVersion": 0, "localTime": 0, "ok": 1.0}
-        if name == "buildInfo":
+        if name.lower() == "buildinfo":
             return {"version": self.version, "gitVersion": "abc", "bits": 64, "ok": 1.0}
-        if name == "getParameter" and self.auth:
-            return {"ok": 0.0, "errmsg": "command getParameter requires authentication", "code": 13,
+        if name in ("getParameter", "serverStatus") and self.auth:
+            return {"ok": 0.0, "errmsg": f"command {name} requires authentication", "code": 13,
                     "codeName": "Unauthorized"}
+        if name == "serverStatus":
+            return {"host": "db-1", "version": self.version, "uptime": 3600.0, "ok": 1.0}
         if name == "getParameter":
             return {"featureCompatibilityVersion": {"version": "4.4"}, "ok": 1.0}
         return {"ok": 0.0, "errmsg": f"no such command: '{name}'", "code": 59, "codeName": "CommandNotFound"}
