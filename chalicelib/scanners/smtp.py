@@ -41,6 +41,8 @@ from chalicelib.scans.models import Finding, Severity, SignalKey
 MAX_MX_HOSTS = 3
 MAX_ADDRESSES = 2
 MAX_REPLY_LINES = 50
+# Seconds one SMTP session may take after connecting: Postfix postscreen holds the greeting up to 6 s.
+SESSION_SECONDS = 12.0
 EHLO_NAME = "scanner.perimeter.invalid"
 
 CATALOG = Catalog(SignalKey.MAIL, {
@@ -173,7 +175,7 @@ def smtp_session(host: str, address: str, ctx: ScanContext, verify: bool) -> MxS
     """
     session = MxSession(host, address, ctx.smtp_port)
     try:
-        wire = Wire.connect(address, ctx.smtp_port, ctx)
+        wire = Wire.connect(address, ctx.smtp_port, ctx, SESSION_SECONDS)
     except OSError as exc:
         raise Unreachable(f"{address}:{ctx.smtp_port}: {exc}") from None
     with wire:

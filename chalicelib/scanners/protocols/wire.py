@@ -48,13 +48,14 @@ class Wire:
         self._buffer = b""
 
     @classmethod
-    def connect(cls, address: str, port: int, ctx: ScanContext) -> Wire:
-        """Connect within ctx.connect_timeout; the exchange may last EXCHANGE_SECONDS_FACTOR times that.
+    def connect(cls, address: str, port: int, ctx: ScanContext, budget: float | None = None) -> Wire:
+        """Connect within ctx.connect_timeout; the exchange may then last `budget` seconds in all
+        (default EXCHANGE_SECONDS_FACTOR connect timeouts).
 
         The caller has checked the address with the target guard. Raises OSError.
         """
         sock = socket.create_connection((address, port), timeout=ctx.connect_timeout)
-        return cls(sock, time.monotonic() + ctx.connect_timeout * EXCHANGE_SECONDS_FACTOR)
+        return cls(sock, time.monotonic() + (budget or ctx.connect_timeout * EXCHANGE_SECONDS_FACTOR))
 
     def __enter__(self) -> Wire:
         return self
