@@ -35,7 +35,7 @@ Check = Callable[[str, "ScanContext"], SignalResult]
 class ScanContext:
     """Everything a check needs besides its target: resolver, guard exemptions, ports, zones, timeouts.
 
-    `tls_ports`, `http_port` and `https_port` exist so tests can point checks at servers on free ports.
+    `tls_ports`, `http_port`, `https_port` and `smtp_port` exist so tests can point checks at servers on free ports.
     `self_endpoints` are the system's own sockets (PERIMETER_SELF_ENDPOINTS): never connected to.
     """
 
@@ -57,6 +57,7 @@ class ScanContext:
     port_concurrency: int = 200
     use_nmap: bool = True
     max_addresses: int = 4
+    smtp_port: int = 25
 
     @classmethod
     def from_settings(cls, settings: Settings, options: ScanOptions | None = None, **overrides: Any) -> ScanContext:

@@ -1,4 +1,5 @@
-"""Signal `mail`: SPF, DMARC, DKIM, MX, MTA-STS and TLS-RPT, with dnspython through the scan's resolver.
+"""Signal `mail`: SPF, DMARC, DKIM, MX, MTA-STS and TLS-RPT, with dnspython through the scan's resolver;
+SMTP and STARTTLS on each MX through `smtp.py`.
 
 The MTA-STS policy is fetched over HTTPS from guard-allowed addresses only, without redirects.
 
@@ -34,6 +35,7 @@ from chalicelib.scanners.base import (
     txt_strings,
 )
 from chalicelib.scanners.fetch import FetchError, fetch
+from chalicelib.scanners.smtp import smtp_findings
 from chalicelib.scans.models import Finding, Severity, SignalKey
 from chalicelib.scans.options import DKIM_SELECTOR
 
@@ -524,11 +526,12 @@ def _check(target: str, ctx: ScanContext) -> list[Finding]:
     dkim, dkim_evidence = dkim_findings(*probe_dkim(domain, ctx))
     sts, sts_evidence = sts_findings(domain, txt_strings(ctx.resolver, f"_mta-sts.{domain}"), mx_hosts, ctx)
     rpt, rpt_evidence = tlsrpt_findings(txt_strings(ctx.resolver, f"_smtp._tls.{domain}"), bool(mx_hosts))
+    smtp, smtp_evidence = smtp_findings(mx_hosts, ctx)
     summary = CATALOG.make("mail-summary", key=domain, evidence={
         "spf": spf_evidence, "dmarc": dmarc_evidence, "dkim": dkim_evidence, "mx": mx_evidence,
-        "mta_sts": sts_evidence, "tls_rpt": rpt_evidence,
+        "mta_sts": sts_evidence, "tls_rpt": rpt_evidence, "smtp": smtp_evidence,
     })
-    return [*spf, *dmarc, *dkim, *mx, *sts, *rpt, summary]
+    return [*spf, *dmarc, *dkim, *mx, *sts, *rpt, *smtp, summary]
 
 
 run = safe_check(SignalKey.MAIL)(_check)

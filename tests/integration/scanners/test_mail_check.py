@@ -7,6 +7,8 @@ from typing import Any
 from chalicelib.scanners import mail
 from chalicelib.scans.models import Severity, SignalResult, SignalStatus
 from tests.support.lab import Lab
+from tests.support.services import SmtpServer
+from tests.support.tlsserver import server_context
 
 
 def run(lab: Lab, domain: str, **overrides: Any) -> SignalResult:
@@ -18,7 +20,12 @@ def codes(result: SignalResult) -> list[str]:
 
 
 def test_a_well_configured_domain_has_only_the_summary(lab: Lab) -> None:
-    result = run(lab, "good.test")
+    # mx.good.test speaks SMTP with STARTTLS and a valid certificate (on a free port: smtp_port)
+    smtp = SmtpServer(context=server_context(lab.ca.issue("mx.good.test")), host=lab.good).start()
+    try:
+        result = run(lab, "good.test", smtp_port=smtp.port)
+    finally:
+        smtp.stop()
     assert result.status is SignalStatus.COMPLETE
     assert codes(result) == ["mail-summary"]
     evidence = result.findings[-1].evidence
@@ -29,6 +36,7 @@ def test_a_well_configured_domain_has_only_the_summary(lab: Lab) -> None:
     assert evidence["mx"]["mx"] == ["10 mx.good.test"]
     assert "mode: enforce" in evidence["mta_sts"]["policy"]
     assert evidence["tls_rpt"]["records"] == ["v=TLSRPTv1; rua=mailto:tlsrpt@good.test"]
+    assert evidence["smtp"]["mx.good.test"]["trusted"] is True
 
 
 def test_the_mta_sts_policy_was_fetched_from_the_policy_host_over_https(lab: Lab) -> None:

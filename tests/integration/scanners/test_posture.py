@@ -6,12 +6,19 @@ from chalicelib.scanners.checks import run_signals
 from chalicelib.scans.models import SignalKey, SignalStatus
 from chalicelib.scans.scoring import apply_scores, score
 from tests.support.lab import Lab
+from tests.support.services import SmtpServer
+from tests.support.tlsserver import server_context
 
 ALL = [k.value for k in SignalKey]
 
 
 def test_a_well_configured_loopback_domain_scores_a(lab: Lab) -> None:
-    signals = run_signals("good.test", ALL, lab.context("good.test"))
+    # mx.good.test speaks SMTP with STARTTLS and a valid certificate (on a free port: smtp_port)
+    smtp = SmtpServer(context=server_context(lab.ca.issue("mx.good.test")), host=lab.good).start()
+    try:
+        signals = run_signals("good.test", ALL, lab.context("good.test", smtp_port=smtp.port))
+    finally:
+        smtp.stop()
     assert {k: r.status for k, r in signals.items()} == dict.fromkeys(ALL, SignalStatus.COMPLETE)
     result = score(signals, 65)
     assert (result.score, result.grade, result.grade_label, result.ready) == (100, "A", "Low risk", True)
