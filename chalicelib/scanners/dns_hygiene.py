@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 MAX_LABELS = 10  # names climbed at most, for the zone apex and CAA
 MAX_CHAIN = 8  # CNAME hops followed at most
 MAX_MX_HOSTS = 5
+MAX_FAILED_NAMES = 2  # after this many names whose lookup failed, the resolver is not asked further
 TOUCHED_PREFIXES = ("www", "mta-sts", "autodiscover")
 
 SCAN_CATALOG = Catalog(SignalKey.SCAN, {
@@ -148,6 +149,8 @@ def cname_chain(resolver: dns.resolver.Resolver, name: str) -> tuple[list[str], 
         following = str(answer.rrset[0].target).rstrip(".").lower()
         if following in chain:
             return [*chain, following], "loop"
+        if len(chain) > MAX_CHAIN:
+            break
         chain.append(following)
     return chain, "too-long"
 
@@ -167,13 +170,20 @@ def touched_names(target: str, resolver: dns.resolver.Resolver) -> list[str]:
 def dangling_cname_findings(target: str, ctx: ScanContext) -> list[Finding]:
     """`dangling-cname` (signal scan, high) for each touched name whose CNAME chain ends in NXDOMAIN.
 
-    Never raises: a name whose lookup fails is skipped. [] for an IP literal.
+    Never raises: a name whose lookup fails is skipped, and after MAX_FAILED_NAMES such names the walk
+    stops (a resolver that is down is not asked for every name). [] for an IP literal.
     """
     if parse_ip(target) is not None:
         return []
     findings: list[Finding] = []
+    failures = 0
     for name in touched_names(target, ctx.resolver):
         chain, ending = cname_chain(ctx.resolver, name)
+        if ending == "error":
+            failures += 1
+            if failures >= MAX_FAILED_NAMES:
+                log.warning("dangling CNAME walk of %s stopped: %d lookups failed", target, failures)
+                break
         if ending != "nxdomain" or len(chain) < 2:
             continue
         findings.append(SCAN_CATALOG.make(

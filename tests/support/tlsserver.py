@@ -218,9 +218,13 @@ class FakeHelloServer:
     offers: list[list[int]] = field(default_factory=list)
 
     def start(self) -> FakeHelloServer:
-        """Listen on a free port of `host`."""
+        """Listen on a free port of `host` (loopback only)."""
+        if not self.host.startswith("127."):
+            raise ValueError("test servers bind loopback only")
         self._accepted = list(self.accepts)
+        self._stop = threading.Event()
         self._listener = socket.create_server((self.host, 0))
+        self._listener.settimeout(0.05)
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
         return self
@@ -230,9 +234,11 @@ class FakeHelloServer:
         return int(self._listener.getsockname()[1])
 
     def _serve(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             with conn, contextlib.suppress(OSError, ValueError, IndexError):
@@ -243,9 +249,10 @@ class FakeHelloServer:
                 conn.sendall(_server_hello(chosen) if chosen is not None else b"\x15\x03\x03\x00\x02\x02\x28")
 
     def stop(self) -> None:
-        """Close the listener."""
-        self._listener.close()
+        """Stop accepting and close the listener."""
+        self._stop.set()
         self._thread.join(timeout=3)
+        self._listener.close()
 
 
 def _read_exact(conn: socket.socket, count: int) -> bytes:
