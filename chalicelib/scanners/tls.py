@@ -1,13 +1,15 @@
-"""Signal `layer`: TLS certificate and protocol posture on 443 (and ctx.tls_ports), with ssl + cryptography.
+"""Signal `layer`: TLS posture on 443 (and ctx.tls_ports) with ssl + cryptography, missing HTTPS, DNS hygiene.
 
 Per endpoint: one inspection handshake (leaf certificate, negotiated protocol), one verifying handshake
-against the default trust store (honours SSL_CERT_FILE; time is judged separately from trust), and one
-handshake per protocol version from TLS 1.0 to 1.3.
+against the default trust store (honours SSL_CERT_FILE; time is judged separately from trust), one
+handshake per protocol version from TLS 1.0 to 1.3, the cipher probes of tls_ciphers (a handful more),
+and, when verification misses the leaf's issuer, one raw hello to read the served chain (tls_hello).
+A host where no TLS port answers but HTTP on ctx.http_port does gets `no-https` instead of `not_tested`.
+A domain target whose layer check completes also gets its DNSSEC and CAA state (dns_hygiene).
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import socket
 import ssl
@@ -17,10 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from chalicelib.core.addresses import IPAddress
+from chalicelib.scanners import dns_hygiene, tls_ciphers, tls_hello
 from chalicelib.scanners.base import (
     Catalog,
     CheckFailed,
@@ -30,6 +31,14 @@ from chalicelib.scanners.base import (
     address_allowed,
     allowed_addresses,
     safe_check,
+)
+from chalicelib.scanners.fetch import FetchError, fetch
+from chalicelib.scanners.tls_certs import (
+    UNABLE_TO_GET_ISSUER_LOCALLY,
+    Trust,
+    certificate_issues,
+    describe_certificate,
+    describe_chain,
 )
 from chalicelib.scans.models import Finding, Severity, SignalKey
 
@@ -42,9 +51,7 @@ VERSIONS: tuple[tuple[str, str, ssl.TLSVersion], ...] = (
     ("TLSv1.2", "TLSv1.2", ssl.TLSVersion.TLSv1_2),
     ("TLSv1.3", "TLSv1.3", ssl.TLSVersion.TLSv1_3),
 )
-WEAK_HASHES = frozenset({"md5", "sha1", "md2", "md4"})
-EXPIRING_SOON_DAYS = 14
-EXPIRING_DAYS = 30
+CHAIN_EVIDENCE_CODES = frozenset({"chain-incomplete", "cert-untrusted"})
 
 CATALOG = Catalog(SignalKey.LAYER, {
     "cert-expired": FindingSpec(Severity.CRITICAL, "TLS certificate has expired",
@@ -71,21 +78,28 @@ CATALOG = Catalog(SignalKey.LAYER, {
     "tls11-enabled": FindingSpec(Severity.MEDIUM, "TLS 1.1 is offered",
                                  "Disable TLS 1.1; offer TLS 1.2 and 1.3 only.", "CWE-327"),
     "no-tls13": FindingSpec(Severity.INFO, "TLS 1.3 is not offered", "Enable TLS 1.3."),
+    "chain-incomplete": FindingSpec(Severity.MEDIUM, "TLS server does not send its intermediate certificate",
+                                    "Serve the full chain: the leaf followed by every intermediate up to the root.",
+                                    "CWE-295"),
+    "no-forward-secrecy": FindingSpec(Severity.MEDIUM, "TLS without forward secrecy",
+                                      "Enable ECDHE suites and TLS 1.3; a stolen key must not decrypt past traffic.",
+                                      "CWE-327"),
+    "rsa-key-exchange": FindingSpec(Severity.LOW, "TLS accepts RSA key exchange",
+                                    "Disable the TLS_RSA_* suites; keep ECDHE and TLS 1.3.", "CWE-327"),
+    "weak-cipher": FindingSpec(Severity.MEDIUM, "TLS accepts weak cipher suites",
+                               "Disable RC4, DES, 3DES, export, NULL and anonymous suites.", "CWE-327"),
+    "no-https": FindingSpec(Severity.HIGH, "The host serves HTTP but no HTTPS",
+                            "Serve the site over HTTPS (a free ACME certificate) and redirect HTTP to it.", "CWE-319"),
+    "dnssec-missing": FindingSpec(Severity.LOW, "The domain's zone is not DNSSEC-signed",
+                                  "Sign the zone and publish its DS record at the registrar.", "CWE-345"),
+    "caa-missing": FindingSpec(Severity.LOW, "No CAA record limits which CAs may issue certificates",
+                               "Publish a CAA record naming the CAs you use (e.g. `0 issue \"letsencrypt.org\"`)."),
     "tls-summary": FindingSpec(Severity.INFO, "TLS endpoint observed"),
 })
 
 
 class Unreachable(Exception):
     """Nothing accepted the TCP connection."""
-
-
-@dataclass(frozen=True)
-class Trust:
-    """The verdict of a verifying handshake (time not checked)."""
-
-    trusted: bool
-    code: int | None = None
-    message: str | None = None
 
 
 @dataclass
@@ -99,6 +113,8 @@ class Endpoint:
     cipher: str | None
     trust: Trust
     versions: dict[str, bool | None] = field(default_factory=dict)
+    ciphers: tls_ciphers.CipherReport | None = None
+    served: tuple[x509.Certificate, ...] | None = None  # sent after the leaf; None when not read
 
 
 def _client_context(version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
@@ -159,8 +175,27 @@ def probe_versions(address: str, port: int, sni: str | None, timeout: float) -> 
     return result
 
 
+def served_chain(address: str, port: int, sni: str | None, timeout: float) -> tuple[x509.Certificate, ...] | None:
+    """The certificates a TLS 1.0-1.2 server sends after its leaf, read from one raw hello; None when the
+    server would not answer it (TLS 1.3 only) or sent no certificate list. Never raises."""
+    try:
+        flight = tls_hello.probe(address, port, sni, tls_hello.COMMON_SUITES, timeout, certificates=True)
+    except (tls_hello.HelloUnreachable, ValueError):
+        return None
+    if flight is None or not flight.certificates:
+        return None
+    chain: list[x509.Certificate] = []
+    for der in flight.certificates[1:]:
+        try:
+            chain.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            continue
+    return tuple(chain)
+
+
 def inspect_endpoint(address: str, port: int, sni: str | None, timeout: float) -> Endpoint:
-    """Leaf, trust and versions of one endpoint; raises Unreachable, or CheckFailed if TLS fails."""
+    """Leaf, trust, versions, cipher kinds (and the served chain when the leaf's issuer was missing) of one
+    endpoint; raises Unreachable, or CheckFailed if TLS fails."""
     try:
         der, negotiated, cipher = _handshake(address, port, sni, _client_context(), timeout)
     except (ssl.SSLError, OSError) as exc:
@@ -171,147 +206,25 @@ def inspect_endpoint(address: str, port: int, sni: str | None, timeout: float) -
         trust = verify_trust(address, port, sni, timeout)
     except (Unreachable, ssl.SSLError, OSError) as exc:
         raise CheckFailed(f"verifying handshake with {address}:{port} failed: {exc}") from None
+    versions = probe_versions(address, port, sni, timeout)
+    served = served_chain(address, port, sni, timeout) if trust.code == UNABLE_TO_GET_ISSUER_LOCALLY else None
     return Endpoint(
         address=address, port=port, leaf=x509.load_der_x509_certificate(der), negotiated=negotiated,
-        cipher=cipher, trust=trust, versions=probe_versions(address, port, sni, timeout),
+        cipher=cipher, trust=trust, versions=versions, served=served,
+        ciphers=tls_ciphers.probe_ciphers(address, port, sni, timeout, tls13=versions.get("TLSv1.3") is True),
     )
 
 
-# ---------------------------------------------------------------------- pure certificate analysis
-
-
-def key_description(cert: x509.Certificate) -> tuple[str, int]:
-    """(key type, size in bits) of the certificate's public key."""
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA", key.key_size
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"EC-{key.curve.name}", key.curve.key_size
-    if isinstance(key, dsa.DSAPublicKey):
-        return "DSA", key.key_size
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519", 256
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448", 456
-    return type(key).__name__, 0
-
-
-def key_is_weak(key_type: str, bits: int) -> bool:
-    """True for RSA/DSA under 2048 bits or EC under 224 bits."""
-    if key_type in ("RSA", "DSA"):
-        return bits < 2048
-    if key_type.startswith("EC-"):
-        return bits < 224
-    return False
-
-
-def signature_hash(cert: x509.Certificate) -> str | None:
-    """The signature hash name (sha256, sha1...), or None for hash-less schemes such as Ed25519."""
-    try:
-        algorithm = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:
-        return "unsupported"
-    return algorithm.name if algorithm is not None else None
-
-
-def is_self_signed(cert: x509.Certificate) -> bool:
-    """True when the certificate names itself as issuer and its own key verifies its signature."""
-    if cert.issuer != cert.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
-
-
-def subject_alt_names(cert: x509.Certificate) -> tuple[list[str], list[str]]:
-    """(DNS names, IP addresses) from the SAN extension; empty lists when absent."""
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return [], []
-    return ext.get_values_for_type(x509.DNSName), [str(a) for a in ext.get_values_for_type(x509.IPAddress)]
-
-
-def hostname_matches(hostname: str, dns_names: list[str], ip_names: list[str]) -> bool:
-    """RFC 6125 matching against SANs only: exact, or a `*.` wildcard covering exactly one left label."""
-    host = hostname.lower().rstrip(".")
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        ip = None
-    if ip is not None:
-        return any(ipaddress.ip_address(n) == ip for n in ip_names)
-    for pattern in (n.lower().rstrip(".") for n in dns_names):
-        if pattern == host:
-            return True
-        if pattern.startswith("*.") and "*" not in pattern[2:]:
-            head, _, rest = host.partition(".")
-            if head and rest == pattern[2:] and rest.count(".") >= 1:
-                return True
-    return False
-
-
-def describe_certificate(cert: x509.Certificate) -> dict[str, Any]:
-    """JSON-safe evidence: PEM, subject, issuer, SANs, dates, key, signature hash, fingerprint."""
-    dns_names, ip_names = subject_alt_names(cert)
-    key_type, bits = key_description(cert)
-    der = cert.public_bytes(serialization.Encoding.DER)
-    return {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
-        "serial": format(cert.serial_number, "x"),
-        "sans": dns_names + ip_names,
-        "not_before": cert.not_valid_before_utc.isoformat(),
-        "not_after": cert.not_valid_after_utc.isoformat(),
-        "key_type": key_type,
-        "key_bits": bits,
-        "signature_hash": signature_hash(cert),
-        "self_signed": is_self_signed(cert),
-        "sha256": hashlib.sha256(der).hexdigest(),
-        "pem": cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-    }
-
-
-def certificate_issues(cert: x509.Certificate, hostname: str, trust: Trust, now: datetime) -> list[tuple[str, str]]:
-    """(code, detail) for every certificate problem: dates, trust, self-signed, host name, key, hash."""
-    issues: list[tuple[str, str]] = []
-    days_left = (cert.not_valid_after_utc - now).days
-    if cert.not_valid_after_utc <= now:
-        issues.append(("cert-expired", f"Expired on {cert.not_valid_after_utc.date()} ({-days_left} days ago)."))
-    elif days_left < EXPIRING_SOON_DAYS:
-        issues.append(("cert-expiring-soon", f"Expires on {cert.not_valid_after_utc.date()} ({days_left} days left)."))
-    elif days_left < EXPIRING_DAYS:
-        issues.append(("cert-expiring", f"Expires on {cert.not_valid_after_utc.date()} ({days_left} days left)."))
-    if cert.not_valid_before_utc > now:
-        issues.append(("cert-not-yet-valid", f"Valid only from {cert.not_valid_before_utc.isoformat()}."))
-    if not trust.trusted:
-        if is_self_signed(cert):
-            issues.append(("cert-self-signed", "The certificate is its own issuer and no trusted CA vouches for it."))
-        else:
-            issues.append(("cert-untrusted", f"Chain verification failed: {trust.message} (code {trust.code})."))
-    dns_names, ip_names = subject_alt_names(cert)
-    if not hostname_matches(hostname, dns_names, ip_names):
-        names = ", ".join(dns_names + ip_names) or "none"
-        issues.append(("cert-hostname-mismatch", f"{hostname} is not among the certificate's names ({names})."))
-    key_type, bits = key_description(cert)
-    if key_is_weak(key_type, bits):
-        issues.append(("weak-key", f"{key_type} key of {bits} bits."))
-    digest = signature_hash(cert)
-    if digest in WEAK_HASHES:
-        issues.append(("weak-signature", f"Signed with {digest}."))
-    return issues
-
-
 def endpoint_findings(endpoint: Endpoint, hostname: str, now: datetime) -> list[Finding]:
-    """Findings for one endpoint, the certificate as evidence."""
+    """Findings for one endpoint: certificate (as evidence), versions, cipher kinds, and the summary."""
     cert_info = describe_certificate(endpoint.leaf)
     where = {"address": endpoint.address, "port": endpoint.port}
+    chain = describe_chain(endpoint.leaf, endpoint.served)
     findings = [
         CATALOG.make(code, key=f"{endpoint.port}:{cert_info['sha256']}", detail=detail,
-                     evidence={**where, "certificate": cert_info})
-        for code, detail in certificate_issues(endpoint.leaf, hostname, endpoint.trust, now)
+                     evidence={**where, "certificate": cert_info, **({"chain": chain} if code in CHAIN_EVIDENCE_CODES
+                                                                     else {})})
+        for code, detail in certificate_issues(endpoint.leaf, hostname, endpoint.trust, now, endpoint.served)
     ]
     version_codes = (("TLSv1.0", "tls10-enabled"), ("TLSv1.1", "tls11-enabled"))
     for version, code in version_codes:
@@ -321,26 +234,58 @@ def endpoint_findings(endpoint: Endpoint, hostname: str, now: datetime) -> list[
     if endpoint.versions.get("TLSv1.3") is False:
         findings.append(CATALOG.make("no-tls13", key=f"{endpoint.port}",
                                      evidence={**where, "versions": endpoint.versions}))
+    ciphers = endpoint.ciphers.evidence() if endpoint.ciphers else None
+    if endpoint.ciphers is not None:
+        for code, detail in tls_ciphers.cipher_issues(endpoint.ciphers):
+            findings.append(CATALOG.make(code, key=f"{endpoint.port}", detail=detail,
+                                         evidence={**where, "ciphers": ciphers}))
     summary = {**where, "negotiated": endpoint.negotiated, "cipher": endpoint.cipher, "versions": endpoint.versions,
-               "trusted": endpoint.trust.trusted, "trust_error": endpoint.trust.message,
+               "ciphers": ciphers, "trusted": endpoint.trust.trusted, "trust_error": endpoint.trust.message,
                "days_left": (endpoint.leaf.not_valid_after_utc - now).days, "certificate": cert_info}
     findings.append(CATALOG.make("tls-summary", key=f"{endpoint.port}:{endpoint.address}",
                                  detail=f"{endpoint.negotiated} with {endpoint.cipher}.", evidence=summary))
     return findings
 
 
-def _check(target: str, ctx: ScanContext) -> list[Finding]:
-    addresses = allowed_addresses(target, ctx)
+def no_https_finding(target: str, ctx: ScanContext, unreachable: list[str]) -> Finding | None:
+    """`no-https` when a guarded GET of http://target:ctx.http_port/ answers (any status), else None.
+
+    Called only once no TLS port answered. Never raises: a refused, unresolvable or silent host is None.
+    """
+    host = f"[{target.strip('[]')}]" if ":" in target else target
+    url = f"http://{host}:{ctx.http_port}/"
+    try:
+        result = fetch(url, ctx, max_redirects=0, max_body=1024)
+    except (FetchError, CheckSkipped, CheckFailed):
+        return None
+    if not result.hops:
+        return None
+    hop = result.hops[0]
+    ports = ", ".join(str(p) for p in ctx.tls_ports)
+    evidence: dict[str, Any] = {"url": url, "status": hop.status, "address": hop.address,
+                                "tls_ports_tried": list(ctx.tls_ports), "tls_unreachable": unreachable[:8]}
+    if hop.header("Location"):
+        evidence["location"] = hop.header("Location")
+    return CATALOG.make("no-https", key=str(ctx.http_port), evidence=evidence,
+                        detail=f"{target} answers HTTP on port {ctx.http_port} (status {hop.status}) but no TLS "
+                               f"port ({ports}) answers: pages and credentials travel in clear text.")
+
+
+def _endpoints(target: str, addresses: list[IPAddress], ctx: ScanContext) -> tuple[dict[str, Finding], list[str],
+                                                                            list[str], bool]:
+    """Inspect every allowed (address, TLS port): (findings by id, unreachable, failed, any connection tried)."""
     now = datetime.now(UTC)
     sni = None if _is_ip(target) else target
     findings: dict[str, Finding] = {}
     unreachable: list[str] = []
     failed: list[str] = []
+    attempted = False
     for port in ctx.tls_ports:
         for address in addresses:
             if not address_allowed(address, ctx, port):
                 unreachable.append(f"{address}:{port} is one of the system's own endpoints; not scanned")
                 continue
+            attempted = True
             try:
                 endpoint = inspect_endpoint(str(address), port, sni, ctx.connect_timeout)
             except Unreachable as exc:
@@ -351,10 +296,21 @@ def _check(target: str, ctx: ScanContext) -> list[Finding]:
                 continue
             for finding in endpoint_findings(endpoint, target, now):
                 findings.setdefault(finding.id, finding)
+    return findings, unreachable, failed, attempted
+
+
+def _check(target: str, ctx: ScanContext) -> list[Finding]:
+    findings, unreachable, failed, attempted = _endpoints(target, allowed_addresses(target, ctx), ctx)
     if not findings and failed:
         raise CheckFailed("; ".join(failed))
     if not findings:
-        raise CheckSkipped("no TLS service answered: " + "; ".join(unreachable))
+        plain = no_https_finding(target, ctx, unreachable) if attempted else None
+        if plain is None:
+            raise CheckSkipped("no TLS service answered: " + "; ".join(unreachable))
+        findings[plain.id] = plain
+    for issue in dns_hygiene.layer_issues(target, ctx):
+        finding = CATALOG.make(issue.code, key=issue.key, detail=issue.detail, evidence=issue.evidence)
+        findings.setdefault(finding.id, finding)
     return list(findings.values())
 
 

@@ -1,17 +1,24 @@
 """An authoritative test DNS server (dnslib) on 127.0.0.1, UDP and TCP on the same free port.
 
 The zone is a dict `{name: [(rtype, value), ...]}`: A, AAAA, TXT (long strings are split into
-255-byte chunks), MX ("10 mx.example"), CNAME, NS, and the pseudo type RCODE ("SERVFAIL", "REFUSED")
-to make a name fail. Unknown names answer NXDOMAIN; names with only descendants answer NOERROR/empty.
+255-byte chunks), MX ("10 mx.example"), CNAME, NS, SOA ("ns.example hostmaster.example 1 3600 600 86400 60"),
+CAA ('0 issue "letsencrypt.org"'), DNSKEY ("257 3 13 <base64 key>"), DS ("12345 13 2 <hex digest>"), and
+the pseudo type RCODE ("SERVFAIL", "REFUSED") to make a name fail. Unknown names answer NXDOMAIN; names
+with only descendants answer NOERROR/empty. One flat zone: a DS query is answered at the child's name, as
+a recursive resolver answers it from the parent. Nothing is signed (no RRSIG).
 """
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 from collections.abc import Iterable
 
-from dnslib import AAAA, CNAME, MX, NS, QTYPE, RCODE, RR, TXT, A, DNSRecord
+import dns.dnssec
+import dns.name
+import dns.rdata
+from dnslib import AAAA, CAA, CNAME, DNSKEY, DS, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 Zone = dict[str, list[tuple[str, str]]]
@@ -36,6 +43,20 @@ def _rdata(rtype: str, value: str) -> object:
         return CNAME(value)
     if rtype == "NS":
         return NS(value)
+    return _rdata_dnssec_caa(rtype, value)
+
+
+def _rdata_dnssec_caa(rtype: str, value: str) -> object:
+    parts = value.split()
+    if rtype == "SOA":
+        return SOA(parts[0], parts[1], tuple(int(p) for p in parts[2:7]))
+    if rtype == "CAA":
+        flags, tag, rest = value.split(" ", 2)
+        return CAA(int(flags), tag, rest.strip('"'))
+    if rtype == "DNSKEY":
+        return DNSKEY(int(parts[0]), int(parts[1]), int(parts[2]), base64.b64decode("".join(parts[3:])))
+    if rtype == "DS":
+        return DS(int(parts[0]), int(parts[1]), int(parts[2]), bytes.fromhex("".join(parts[3:])))
     raise ValueError(f"unsupported record type {rtype}")
 
 
@@ -134,3 +155,12 @@ class LocalDNSServer:
     def address(self) -> str:
         """`host:port`, the PERIMETER_DNS_SERVERS spelling."""
         return f"{self.host}:{self.port}"
+
+
+def dnssec_records(zone: str, seed: int = 1) -> list[tuple[str, str]]:
+    """A KSK DNSKEY (ECDSA P-256 algorithm 13, key bytes from `seed`) and its matching SHA-256 DS for `zone`."""
+    key = base64.b64encode(bytes((seed + i) % 256 for i in range(64))).decode()
+    dnskey = f"257 3 13 {key}"
+    rdata = dns.rdata.from_text("IN", "DNSKEY", dnskey)
+    ds = dns.dnssec.make_ds(dns.name.from_text(zone), rdata, "SHA256")
+    return [("DNSKEY", dnskey), ("DS", ds.to_text())]

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from chalicelib.core.settings import Settings
 from chalicelib.scanners.base import ScanContext
 from tests.support.breachserver import BreachAPI
-from tests.support.dnsserver import LocalDNSServer, Zone
+from tests.support.dnsserver import LocalDNSServer, Zone, dnssec_records
 from tests.support.httpserver import LocalHTTPServer, RawListener, Response
 from tests.support.tlsserver import Issued, TestCA, server_context, tls10_server_supported
 
@@ -205,7 +205,8 @@ class Lab:
         zone: Zone = {
             "good.test": [("A", good), ("MX", "10 mx.good.test"),
                           ("TXT", "v=spf1 ip4:192.0.2.0/24 include:_spf.good.test -all"),
-                          ("TXT", "google-site-verification=abc")],
+                          ("TXT", "google-site-verification=abc"), ("CAA", '0 issue "letsencrypt.org"'),
+                          *dnssec_records("good.test")],
             "_spf.good.test": [("TXT", "v=spf1 ip4:198.51.100.0/24 -all")],
             "www.good.test": [("A", good)],
             "mx.good.test": [("A", good)],

@@ -17,8 +17,15 @@ def run(lab: Lab, domain: str, **overrides: Any) -> SignalResult:
     return tls.run(domain, lab.context(domain, **overrides))
 
 
+HYGIENE = {"dnssec-missing", "caa-missing"}  # the tls variants' zones have neither; good.test has both
+
+
 def codes(result: SignalResult) -> set[str]:
     return {f.code for f in result.findings}
+
+
+def tls_codes(result: SignalResult) -> set[str]:
+    return codes(result) - HYGIENE
 
 
 def summary(result: SignalResult) -> Finding:
@@ -53,12 +60,12 @@ def test_an_expired_certificate_is_critical_and_not_also_untrusted(lab: Lab) -> 
     assert expired.severity is Severity.CRITICAL and expired.cwe == "CWE-298"
     assert datetime.fromisoformat(expired.evidence["certificate"]["not_after"]) < datetime.now(UTC)
     assert summary(result).evidence["days_left"] < 0
-    assert codes(result) == {"cert-expired", "tls-summary"}
+    assert tls_codes(result) == {"cert-expired", "tls-summary"}
 
 
 def test_a_self_signed_certificate_is_reported_as_such(lab: Lab) -> None:
     result = run(lab, "selfsigned.test")
-    assert codes(result) == {"cert-self-signed", "tls-summary"}
+    assert tls_codes(result) == {"cert-self-signed", "tls-summary"}
     assert summary(result).evidence["certificate"]["self_signed"] is True
 
 
@@ -66,17 +73,17 @@ def test_a_certificate_for_another_host_is_a_mismatch(lab: Lab) -> None:
     result = run(lab, "wronghost.test")
     [mismatch] = [f for f in result.findings if f.code == "cert-hostname-mismatch"]
     assert mismatch.cwe == "CWE-297" and mismatch.evidence["certificate"]["sans"] == ["other.test"]
-    assert codes(result) == {"cert-hostname-mismatch", "tls-summary"}
+    assert tls_codes(result) == {"cert-hostname-mismatch", "tls-summary"}
 
 
 def test_a_wildcard_certificate_covers_one_label(lab: Lab) -> None:
-    assert codes(run(lab, "www.wildcard.test")) == {"tls-summary"}
+    assert tls_codes(run(lab, "www.wildcard.test")) == {"tls-summary"}
     assert "cert-hostname-mismatch" in codes(run(lab, "wildcard.test"))
 
 
 def test_a_1024_bit_rsa_key_is_weak(lab: Lab) -> None:
     result = run(lab, "weakkey.test")
-    assert codes(result) == {"weak-key", "tls-summary"}
+    assert tls_codes(result) == {"weak-key", "tls-summary"}
     assert summary(result).evidence["certificate"]["key_bits"] == 1024
 
 
@@ -92,7 +99,7 @@ def test_a_tls_1_0_only_server_is_found_and_still_inspected(lab: Lab) -> None:
     result = run(lab, "tls10.test")
     [old] = [f for f in result.findings if f.code == "tls10-enabled"]
     assert old.severity is Severity.MEDIUM and old.cwe == "CWE-327"
-    assert codes(result) == {"tls10-enabled", "no-tls13", "tls-summary"}
+    assert tls_codes(result) == {"tls10-enabled", "no-tls13", "tls-summary"}
     evidence = summary(result).evidence
     assert evidence["versions"] == {"TLSv1.0": True, "TLSv1.1": False, "TLSv1.2": False, "TLSv1.3": False}
     assert evidence["negotiated"] == "TLSv1" and evidence["trusted"] is True
@@ -106,9 +113,21 @@ def test_a_server_offering_tls_1_0_to_1_3_gets_both_legacy_findings(lab: Lab) ->
     assert "no-tls13" not in codes(result)
 
 
-def test_no_tls_listener_means_not_tested(lab: Lab) -> None:
+def test_a_host_serving_http_without_any_tls_port_is_a_high_no_https_finding(lab: Lab) -> None:
     result = run(lab, "plain.test")
+    assert result.status is SignalStatus.COMPLETE
+    assert tls_codes(result) == {"no-https"}
+    [plain] = [f for f in result.findings if f.code == "no-https"]
+    assert plain.severity is Severity.HIGH and plain.cwe == "CWE-319"
+    port = lab.http_ports["plain.test"]
+    assert plain.evidence["url"] == f"http://plain.test:{port}/" and plain.evidence["status"] == 200
+    assert plain.evidence["tls_ports_tried"] == [1] and plain.evidence["tls_unreachable"]
+
+
+def test_a_host_with_neither_tls_nor_http_stays_not_tested(lab: Lab) -> None:
+    result = run(lab, "refused.test")
     assert result.status is SignalStatus.NOT_TESTED and "no TLS service" in (result.error or "")
+    assert result.findings == []
 
 
 def test_a_plain_http_port_given_as_tls_port_is_an_error_not_a_failure(lab: Lab) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.scanners.tls import (
+from chalicelib.scanners.tls_certs import (
     Trust,
     certificate_issues,
     describe_certificate,
