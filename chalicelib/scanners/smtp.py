@@ -29,13 +29,8 @@ from chalicelib.scanners.base import (
     allowed_addresses,
 )
 from chalicelib.scanners.protocols.wire import Wire, WireError, printable
-from chalicelib.scanners.tls import (
-    PERMISSIVE_CIPHERS,
-    X509_V_FLAG_NO_CHECK_TIME,
-    hostname_matches,
-    is_self_signed,
-    subject_alt_names,
-)
+from chalicelib.scanners.tls import PERMISSIVE_CIPHERS, X509_V_FLAG_NO_CHECK_TIME
+from chalicelib.scanners.tls_certs import hostname_matches, is_self_signed, subject_alt_names
 from chalicelib.scans.models import Finding, Severity, SignalKey
 
 MAX_MX_HOSTS = 3
