@@ -73,7 +73,7 @@ def prune_kev(raw: Mapping[str, Any], products: Mapping[str, Any], rule_cves: It
     kept = [{f: v.get(f) for f in KEV_FIELDS} for v in vulns
             if isinstance(v, dict) and isinstance(v.get("cveID"), str)
             and (v["cveID"] in wanted or kev_matches(v, patterns))]
-    kept.sort(key=lambda v: v["cveID"])
+    kept.sort(key=lambda v: str(v["cveID"]))
     return {"catalogVersion": str(raw.get("catalogVersion", "")), "dateReleased": released,
             "count": len(vulns), "vulnerabilities": kept}
 
@@ -152,7 +152,7 @@ def digest(body: bytes) -> str:
 
 def snapshot_date(bundle: Bundle) -> str:
     """The newest of the sources' snapshot dates (the date part of the intel version)."""
-    return max(bundle.kev["dateReleased"], bundle.endoflife["snapshot"], bundle.releases["snapshot"])
+    return str(max(bundle.kev["dateReleased"], bundle.endoflife["snapshot"], bundle.releases["snapshot"]))
 
 
 def next_version(bundle: Bundle, current: str | None) -> str:
