@@ -125,13 +125,18 @@ def local_environment(environ: MutableMapping[str, str], command: str) -> None:
         environ.update(info.env())
 
 
-# refresh-intel --out touches neither the table nor the bucket: it needs no key pepper and no data directory.
+# refresh-intel --out touches neither the table nor the bucket: it needs no data directory and no key pepper.
 _NO_PEPPER = "refresh-intel-uses-no-pepper"
 
 
 def _needs_no_stack(args: Sequence[str]) -> bool:
-    return bool(args) and args[0] == "refresh-intel" and "--s3" not in args and not os.environ.get(
-        "PERIMETER_KEY_PEPPER")
+    return bool(args) and args[0] == "refresh-intel" and "--s3" not in args
+
+
+def _standalone_services(environ: Mapping[str, str]) -> Services:
+    """Services from the environment alone (no data directory); a placeholder pepper when none is set."""
+    pepper = {} if environ.get("PERIMETER_KEY_PEPPER") else {"key_pepper": _NO_PEPPER}
+    return Services(Settings.from_env(environ, **pepper))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if _needs_no_stack(args):
-            result = run(args, Services(Settings.from_env(os.environ, key_pepper=_NO_PEPPER)))
+            result = run(args, _standalone_services(os.environ))
         else:
             if is_local(os.environ):
                 local_environment(os.environ, next((a for a in args if not a.startswith("-")), ""))
