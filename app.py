@@ -92,3 +92,10 @@ def scanner_task_stopped(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.pipeline.task_events import handle_task_state_change
 
     return handle_task_state_change(event, get_services().task_callbacks)
+
+
+# -- exposure intelligence --------------------------------------------------------------------------
+@app.lambda_function(name="refresh_intel")
+def refresh_intel(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Rebuild the intel bundle from the live feeds into the reports bucket (EventBridge schedule, daily)."""
+    return get_services().refresh_intel()

@@ -1,4 +1,6 @@
-"""Operator commands: `python -m chalicelib.admin create-tenant|issue-key|list-keys|revoke-key|redrive-webhooks ...`.
+"""Operator commands: `python -m chalicelib.admin <command> ...`.
+
+Commands: create-tenant, issue-key, list-keys, revoke-key, redrive-webhooks, refresh-intel.
 
 On AWS it reads the same environment as the Lambdas (PERIMETER_TABLE, PERIMETER_KEY_PEPPER, AWS_*).
 With neither PERIMETER_TABLE nor AWS_ENDPOINT_URL set (or with PERIMETER_DATA_DIR set) it works on the
@@ -13,9 +15,11 @@ import json
 import os
 import sys
 from collections.abc import Mapping, MutableMapping, Sequence
+from pathlib import Path
 
 from chalicelib.bootstrap import Services, get_services
 from chalicelib.core.errors import ConfigurationError, PerimeterError, ServiceUnavailable
+from chalicelib.core.settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     redrive = sub.add_parser("redrive-webhooks", help="move dead-lettered webhook deliveries back to the queue "
                                                       "(each starts a new attempt cycle)")
     redrive.add_argument("--max", type=int, default=None, help="move at most this many messages (default: all)")
+    # -- exposure intelligence
+    intel = sub.add_parser("refresh-intel", help="rebuild the intel data (KEV, endoflife.date) from the live feeds "
+                                                 "and store it as a new version; the current data stays on failure")
+    where = intel.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="write the new version under this directory (PERIMETER_INTEL_DIR)")
+    where.add_argument("--s3", action="store_true", help="write it to the reports bucket under "
+                                                          "PERIMETER_INTEL_S3_PREFIX (default `intel`)")
     return parser
 
 
@@ -46,6 +57,8 @@ def run(argv: Sequence[str], services: Services) -> dict[str, object]:
     args = _parser().parse_args(argv)
     if args.command == "redrive-webhooks":  # -- webhooks
         return _redrive_webhooks(services, args.max)
+    if args.command == "refresh-intel":  # -- exposure intelligence
+        return services.refresh_intel(args.out)
     auth = services.auth
     if args.command == "create-tenant":
         tenant = auth.create_tenant(args.tenant_id, args.name, ready_threshold=args.ready_threshold,
@@ -112,13 +125,30 @@ def local_environment(environ: MutableMapping[str, str], command: str) -> None:
         environ.update(info.env())
 
 
+# refresh-intel --out touches neither the table nor the bucket: it needs no data directory and no key pepper.
+_NO_PEPPER = "refresh-intel-uses-no-pepper"
+
+
+def _needs_no_stack(args: Sequence[str]) -> bool:
+    return bool(args) and args[0] == "refresh-intel" and "--s3" not in args
+
+
+def _standalone_services(environ: Mapping[str, str]) -> Services:
+    """Services from the environment alone (no data directory); a placeholder pepper when none is set."""
+    pepper = {} if environ.get("PERIMETER_KEY_PEPPER") else {"key_pepper": _NO_PEPPER}
+    return Services(Settings.from_env(environ, **pepper))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: prints JSON; exit 1 with a message on a known error."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if is_local(os.environ):
-            local_environment(os.environ, next((a for a in args if not a.startswith("-")), ""))
-        result = run(args, get_services())
+        if _needs_no_stack(args):
+            result = run(args, _standalone_services(os.environ))
+        else:
+            if is_local(os.environ):
+                local_environment(os.environ, next((a for a in args if not a.startswith("-")), ""))
+            result = run(args, get_services())
     except PerimeterError as error:
         print(json.dumps({"code": error.code, "error": error.detail}), file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.access.auth import AuthService
@@ -212,6 +213,16 @@ class Services:
 
         return WebhookOutbox(self.webhook_repository, self.webhook_queue, self.webhook_dlq,
                              fresh_queue=self.settings.stage == "local", metrics=self.metrics)
+
+    # -- exposure intelligence
+    def refresh_intel(self, out_dir: Path | None = None) -> dict[str, object]:
+        """Rebuild the intel from the live feeds into `out_dir`, else into the reports bucket under
+        PERIMETER_INTEL_S3_PREFIX (`intel`); raises ServiceUnavailable with nothing written."""
+        from chalicelib.scanners.intel.service import refresh_intel
+
+        if out_dir is not None:
+            return refresh_intel(self.settings, out_dir=out_dir).as_dict()
+        return refresh_intel(self.settings, objects=self.objects).as_dict()
 
 
 _lock = threading.Lock()

@@ -37,10 +37,14 @@ OVERDUE_SCAN_SWEEPER = LambdaSpec("sweep_overdue_scans", "app.sweep_overdue_scan
 # Fails the task token of a scanner task that stopped without answering (chalicelib/pipeline/task_events.py);
 # EventBridge rule on the scanner cluster's ECS "Task State Change" STOPPED events (scanner_events.tf).
 SCANNER_TASK_STOPPED = LambdaSpec("scanner_task_stopped", "app.scanner_task_stopped", timeout=30, memory=256)
+# Rebuilds the exposure-intelligence bundle from the live feeds into the reports bucket under `intel/`
+# (chalicelib/scanners/intel/refresh.py); EventBridge schedule, daily.
+INTEL_REFRESH = LambdaSpec("refresh_intel", "app.refresh_intel", timeout=300, memory=512)
 # Lambda name -> EventBridge schedule (infra/terraform: local.schedules, sweepers.tf).
-SCHEDULES: dict[str, str] = {WEBHOOK_OUTBOX_SWEEPER.name: "rate(1 minute)", OVERDUE_SCAN_SWEEPER.name: "rate(1 minute)"}
+SCHEDULES: dict[str, str] = {WEBHOOK_OUTBOX_SWEEPER.name: "rate(1 minute)", OVERDUE_SCAN_SWEEPER.name: "rate(1 minute)",
+                             INTEL_REFRESH.name: "rate(1 day)"}
 ALL_LAMBDAS: tuple[LambdaSpec, ...] = (API, *PIPELINE_LAMBDAS, WEBHOOK_CONSUMER, WEBHOOK_OUTBOX_SWEEPER,
-                                       OVERDUE_SCAN_SWEEPER, SCANNER_TASK_STOPPED)
+                                       OVERDUE_SCAN_SWEEPER, SCANNER_TASK_STOPPED, INTEL_REFRESH)
 
 # `${name}` placeholders in scan-pipeline.asl.json besides the Lambda ARNs (Terraform templatefile vars).
 # scanner_capacity_provider: FARGATE_SPOT or FARGATE, the scanner RunTasks' CapacityProviderStrategy.
@@ -67,4 +71,5 @@ SCANNER_TASK_ENV: tuple[str, ...] = (
 SCANNER_STATIC_ENV: tuple[str, ...] = (
     "PERIMETER_BUCKET", "PERIMETER_DNS_SERVERS", "PERIMETER_SCAN_PORTS", "PERIMETER_DNSBL_ZONES",
     "PERIMETER_BREACH_API_URL", "PERIMETER_BREACH_API_KEY", "PERIMETER_ALLOW_PRIVATE_TARGETS", "AWS_REGION",
+    "PERIMETER_INTEL_S3_PREFIX",
 )

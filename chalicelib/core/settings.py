@@ -53,6 +53,12 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_LOG_LEVEL": "log_level",
     "PERIMETER_SERVICE_NAME": "service_name",
     "PERIMETER_METRICS": "metrics",
+    # -- exposure intelligence (chalicelib/scanners/intel): refreshed copies and the feeds refresh-intel reads
+    "PERIMETER_INTEL_DIR": "intel_dir",
+    "PERIMETER_INTEL_S3_PREFIX": "intel_s3_prefix",
+    "PERIMETER_INTEL_KEV_URL": "intel_kev_url",
+    "PERIMETER_INTEL_EOL_URL": "intel_eol_url",
+    "PERIMETER_INTEL_RELEASES_URL": "intel_releases_url",
 }
 
 _LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones", "self_endpoints"}
@@ -165,6 +171,17 @@ class Settings(LogSettings):
     # -- observability: where metrics go; unset, EMF on stdout outside the local stage, nowhere on it
     # (see metrics_sink()).
     metrics: Literal["emf", "log", "off"] | None = None
+    # -- exposure intelligence: where refreshed bundles live (a directory, or a key prefix in the reports
+    # bucket; the newest valid one beats the packaged copy), and the feeds `refresh-intel` rebuilds from
+    # (`{product}` in the endoflife.date and release-data URLs is the catalogue's product name).
+    intel_dir: Path | None = None
+    intel_s3_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]{1,200}$")] | None = None
+    intel_kev_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = (
+        "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json")
+    intel_eol_url: Annotated[str, Field(pattern=r"^https?://\S*\{product\}\S*$")] = (
+        "https://endoflife.date/api/{product}.json")
+    intel_releases_url: Annotated[str, Field(pattern=r"^https?://\S*\{product\}\S*$")] = (
+        "https://raw.githubusercontent.com/endoflife-date/release-data/main/releases/{product}.json")
 
     def metrics_sink(self) -> Literal["emf", "log", "off"]:
         """Where metrics go: PERIMETER_METRICS, else `emf` (CloudWatch EMF) outside the local stage, `off` on it."""
@@ -220,7 +237,7 @@ class Settings(LogSettings):
                 raise ValueError(f"DNSBL zone {zone!r} must be 'domain:<zone>' or 'ip:<zone>'")
         return value
 
-    @field_validator("data_dir")
+    @field_validator("data_dir", "intel_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None

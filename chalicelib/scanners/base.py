@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dns.exception
 import dns.resolver
@@ -25,6 +25,9 @@ from chalicelib.net.guard import is_blocked, is_self_endpoint, parse_ip
 from chalicelib.net.ports import DomainNotFound, ResolverUnavailable
 from chalicelib.scans.models import Finding, ScanOptions, Severity, SignalKey, SignalResult, SignalStatus
 from chalicelib.scans.scoring import MAX_SCORES
+
+if TYPE_CHECKING:
+    from chalicelib.scanners.intel.model import Intel
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,9 @@ class ScanContext:
     use_nmap: bool = True
     max_addresses: int = 4
     smtp_port: int = 25
+    # Exposure intelligence (chalicelib/scanners/intel): None means the packaged data, loaded on first use
+    # (intel.findings.intel_for); the scanner task passes `intel=load_intel(...)` for a refreshed copy.
+    intel: Intel | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, options: ScanOptions | None = None, **overrides: Any) -> ScanContext:

@@ -92,6 +92,8 @@ locals {
     scanner_task_stopped = [
       { sid = "FailStoppedScannerTasks", actions = ["states:SendTaskFailure"], resources = ["*"] },
     ]
+    # The intel refresh (intel.tf): reads the current bundle's pointer, writes a new bundle and the pointer.
+    refresh_intel = local.intel_lambda_statements
   }
 }
 
@@ -163,7 +165,7 @@ resource "aws_iam_role_policy" "lambda" {
 
 resource "aws_lambda_function" "fn" {
   #checkov:skip=CKV_AWS_115:Reserved concurrency fails on new accounts (quota 10) and would starve the api; API Gateway throttling and the SQS mapping's maximum_concurrency bound load.
-  #checkov:skip=CKV_AWS_116:Synchronous callers (API Gateway, Step Functions Catch, the SQS mapping with its own DLQ); the sweepers sweep_webhook_outbox and sweep_overdue_scans (EventBridge, every minute) have nothing to dead-letter: the next run redoes a failed one. scanner_task_stopped (EventBridge, ECS task stopped) has the scanner's HeartbeatSeconds as its fallback.
+  #checkov:skip=CKV_AWS_116:Synchronous callers (API Gateway, Step Functions Catch, the SQS mapping with its own DLQ); the sweepers sweep_webhook_outbox and sweep_overdue_scans (EventBridge, every minute) have nothing to dead-letter: the next run redoes a failed one. scanner_task_stopped (EventBridge, ECS task stopped) has the scanner's HeartbeatSeconds as its fallback. refresh_intel (EventBridge, daily) leaves the current intel in place when it fails and the next day's run retries.
   #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs and partners' public webhook URLs; a VPC would add NAT traffic and endpoints for no isolation gain.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile; the zip is built and deployed by the same operator pipeline (make package, terraform apply).
   for_each = local.lambdas

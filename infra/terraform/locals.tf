@@ -19,6 +19,7 @@ locals {
     sweep_webhook_outbox = { handler = "app.sweep_webhook_outbox", timeout = 60, memory = 512, asl_placeholder = null }
     sweep_overdue_scans  = { handler = "app.sweep_overdue_scans", timeout = 60, memory = 512, asl_placeholder = null }
     scanner_task_stopped = { handler = "app.scanner_task_stopped", timeout = 30, memory = 256, asl_placeholder = null }
+    refresh_intel        = { handler = "app.refresh_intel", timeout = 300, memory = 512, asl_placeholder = null }
   }
   pipeline_lambdas = { for k, v in local.lambdas : k => v if v.asl_placeholder != null }
   webhook_consumer = "deliver_webhooks"
@@ -26,6 +27,7 @@ locals {
   schedules = {
     sweep_webhook_outbox = "rate(1 minute)"
     sweep_overdue_scans  = "rate(1 minute)"
+    refresh_intel        = "rate(1 day)" # intel.tf
   }
 
   # Names are strings built here, not resource attributes, so that the Lambdas can carry the state
@@ -67,6 +69,12 @@ locals {
     PERIMETER_LOG_LEVEL                 = var.log_level
     PERIMETER_SERVICE_NAME              = var.prefix # the `service` key of log lines and dimension of metrics
     PERIMETER_METRICS                   = "emf"      # CloudWatch Embedded Metric Format on stdout
+    # Exposure intelligence (intel.tf): refreshed bundles in the reports bucket; the feed URLs default in the code.
+    PERIMETER_INTEL_S3_PREFIX    = local.intel_prefix
+    PERIMETER_INTEL_DIR          = null # a local directory: the embedded stack and the CLI only
+    PERIMETER_INTEL_KEV_URL      = var.intel_kev_url
+    PERIMETER_INTEL_EOL_URL      = var.intel_eol_url
+    PERIMETER_INTEL_RELEASES_URL = var.intel_releases_url
   }
   # Secrets, kept apart so that filtering the map above never touches a sensitive value. Whether the
   # optional report signing key is set is not itself a secret (nonsensitive on the null test only).
@@ -95,6 +103,7 @@ locals {
     PERIMETER_BREACH_API_URL        = var.breach_api_url
     PERIMETER_ALLOW_PRIVATE_TARGETS = join(",", var.allow_private_targets)
     AWS_REGION                      = local.region
+    PERIMETER_INTEL_S3_PREFIX       = local.intel_prefix
   }
   scanner_secrets = var.breach_api_key_ssm_parameter == "" ? {} : {
     PERIMETER_BREACH_API_KEY = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.breach_api_key_ssm_parameter}"

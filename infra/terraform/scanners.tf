@@ -87,6 +87,24 @@ data "aws_iam_policy_document" "scanner_task" {
     resources = ["${aws_s3_bucket.reports.arn}/${local.evidence_key_glob}"]
   }
 
+  # The newest refreshed intel bundle (intel.tf, chalicelib/scanners/intel/store.py).
+  statement {
+    sid       = "ReadIntel"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.reports.arn}/${local.intel_prefix}/*"]
+  }
+
+  statement {
+    sid       = "FindIntel"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.reports.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.intel_prefix}/*"]
+    }
+  }
+
   statement {
     sid       = "EncryptEvidence"
     actions   = ["kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"]

@@ -1,0 +1,72 @@
+"""Write (or, with --check, verify) the generated tables of docs/scoring.md from the scoring table and the
+finding catalogs, so the methodology page can never disagree with what the code deducts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from chalicelib.scanners import base, checks  # noqa: E402  (importing checks registers every catalog)
+from chalicelib.scans import scoring  # noqa: E402
+
+DOC = ROOT / "docs" / "scoring.md"
+START, END = "<!-- generated:start (scripts/scoring_doc.py) -->", "<!-- generated:end -->"
+
+
+def tables() -> str:
+    """The generated markdown: weights, bands, caps, and every finding code with its deduction."""
+    assert checks.CHECKS
+    specs: dict[tuple[str, str], base.FindingSpec] = {}
+    for catalog in base.CATALOGS:
+        for code, spec in catalog.specs.items():
+            specs[(catalog.signal.value, code)] = spec
+    caps = {(c.signal.value, c.code): c.max_grade for c in scoring.CAPS}
+    lines = [f"Scoring version **{scoring.SCORING_VERSION}**.", "", "| signal | points |", "|---|---|"]
+    lines += [f"| `{k.value}` | {v} |" for k, v in scoring.MAX_SCORES.items()]
+    lines += ["", "| grade | score | label |", "|---|---|---|"]
+    lines += [f"| {g} | {floor} and above | {label} |" for floor, g, label in scoring.GRADE_BANDS]
+    lines += ["", "### Grade caps", "", "| finding | signal | grade at best | why |", "|---|---|---|---|"]
+    lines += [f"| `{c.code}` | `{c.signal.value}` | {c.max_grade} | {c.reason} |" for c in scoring.CAPS]
+    lines += ["", "### Every finding code", "",
+              "| signal | code | severity | deduction | cap | title |", "|---|---|---|---|---|---|"]
+    for signal, codes in scoring.DEDUCTIONS.items():
+        for code, points in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0])):
+            spec = specs.get((signal.value, code))
+            severity = spec.severity.value if spec else ""
+            title = spec.title.replace("|", "/") if spec else ""
+            lines.append(f"| `{signal.value}` | `{code}` | {severity} | {points} | "
+                         f"{caps.get((signal.value, code), '')} | {title} |")
+    return "\n".join(lines)
+
+
+def render(text: str) -> str:
+    """`text` with its generated section replaced; raises ValueError when the markers are missing."""
+    head, sep, rest = text.partition(START)
+    _, sep2, tail = rest.partition(END)
+    if not sep or not sep2:
+        raise ValueError(f"{DOC} lacks the generated-section markers")
+    return f"{head}{START}\n{tables()}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 when docs/scoring.md is out of date")
+    args = parser.parse_args(argv)
+    current = DOC.read_text()
+    wanted = render(current)
+    if args.check:
+        if wanted != current:
+            print("docs/scoring.md is out of date: run python scripts/scoring_doc.py", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(wanted)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
