@@ -212,12 +212,20 @@ class ScannerTask:
 
 
 def default_checks(settings: Any) -> RunChecks:
-    """The real checks of chalicelib.scanners, configured from Settings."""
+    """The real checks of chalicelib.scanners, configured from Settings, with the newest intel.
+
+    The intel (packaged, PERIMETER_INTEL_DIR or the refreshed copy under PERIMETER_INTEL_S3_PREFIX in
+    the reports bucket) is loaded once per task; a newer copy that cannot be read leaves the packaged one.
+    """
     from chalicelib.scanners.base import ScanContext
     from chalicelib.scanners.checks import run_signals
+    from chalicelib.scanners.intel.service import load_for_settings
+    from chalicelib.storage.factory import make_object_store
+
+    intel = load_for_settings(settings, lambda: make_object_store(settings))
 
     def run(target: str, signals: list[str], options: ScanOptions) -> dict[str, SignalResult]:
-        return run_signals(target, signals, ScanContext.from_settings(settings, options))
+        return run_signals(target, signals, ScanContext.from_settings(settings, options, intel=intel))
 
     return run
 
