@@ -34,9 +34,9 @@ MAX_CONCURRENT_PORTS = 64
 
 
 def clean_banner(raw: bytes, limit: int = 200) -> str:
-    """The printable text of a banner: other bytes as '.', whitespace trimmed, at most `limit` characters."""
+    """The printable ASCII of a banner (CR and LF kept), other bytes as '.', trimmed, at most `limit` characters."""
     text = raw[: limit * 2].decode("latin-1")
-    return "".join(c if c.isprintable() or c in "\r\n" else "." for c in text).strip()[:limit]
+    return "".join(c if " " <= c <= "~" or c in "\r\n" else "." for c in text).strip()[:limit]
 
 
 def _version(identity: Identity) -> str | None:
