@@ -99,33 +99,29 @@ def _top_level_alternation(pattern: str) -> bool:
     return False
 
 
+_RUN = re.compile(r"(?:\\x[0-9A-Fa-f]{2}|\\[0rnt](?!\d)|\\[^0-9A-Za-z]|[^\\.\[\]()*+?{}|^$])*")
+_PIECE = re.compile(r"\\x[0-9A-Fa-f]{2}|\\[0rnt]|\\.|.", re.DOTALL)
+_CONTROL = {"0": "\0", "r": "\r", "n": "\n", "t": "\t"}
+
+
+def _decode(piece: str) -> str:
+    if piece.startswith("\\x"):
+        return chr(int(piece[2:], 16))
+    if piece.startswith("\\"):
+        return _CONTROL.get(piece[1], piece[1])
+    return piece
+
+
 def literal_prefix(pattern: str) -> bytes:
     """The bytes every match of an `^`-anchored pattern starts with (b"" when unknown or not anchored)."""
-    if not pattern.startswith("^") or _top_level_alternation(pattern):
+    if not pattern.startswith("^") or ("|" in pattern and _top_level_alternation(pattern)):
         return b""
-    out: list[bytes] = []
-    i = 1
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            if nxt == "x" and re.fullmatch(r"[0-9A-Fa-f]{2}", pattern[i + 2:i + 4]):
-                piece, step = bytes([int(pattern[i + 2:i + 4], 16)]), 4
-            elif nxt in "0rnt" and not pattern[i + 2:i + 3].isdigit():
-                piece, step = bytes([{"0": 0, "r": 13, "n": 10, "t": 9}[nxt]]), 2
-            elif not nxt.isalnum():
-                piece, step = nxt.encode("latin-1"), 2
-            else:
-                break
-        elif char in ".[]()*+?{}|^$":
-            break
-        else:
-            piece, step = char.encode("latin-1"), 1
-        if pattern[i + step:i + step + 1] in ("?", "*", "{", "+"):
-            break  # the piece is quantified: not a fixed prefix
-        out.append(piece)
-        i += step
-    return b"".join(out)
+    run = _RUN.match(pattern, 1)
+    text = run.group() if run else ""
+    pieces = _PIECE.findall(text)
+    if pieces and pattern[1 + len(text):2 + len(text)] in ("?", "*", "{", "+"):
+        pieces.pop()  # the last piece is quantified: not a fixed prefix
+    return "".join(_decode(p) for p in pieces).encode("latin-1")
 
 
 @dataclass(frozen=True)
