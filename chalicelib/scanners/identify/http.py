@@ -8,6 +8,7 @@ certificate checks off: appliances serve self-signed certificates and must still
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import re
@@ -66,9 +67,7 @@ def _get(service: Service, path: str, ctx: ScanContext, timeout: float, max_body
 
 
 def _with_host(service: Service, host: str | None) -> Service:
-    from dataclasses import replace
-
-    return replace(service, host=host)
+    return dataclasses.replace(service, host=host)
 
 
 def _certificate(der: bytes | None) -> tuple[str | None, str | None, tuple[str, ...]]:
