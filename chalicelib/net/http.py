@@ -6,7 +6,9 @@ rule can narrow the guard, never widen it), and connects to a checked address on
 would resolve the name itself), no second resolution, no redirect followed (a 3xx is returned as
 is; a caller that walks redirects sends each hop through `send()` again). TLS sends SNI for, and
 verifies the certificate against, the host name while the TCP connection goes to the pinned
-address; the CA bundle is REQUESTS_CA_BUNDLE, else SSL_CERT_FILE, else certifi's. The whole
+address; the CA bundle is REQUESTS_CA_BUNDLE, else SSL_CERT_FILE, else certifi's. `verify=False` is
+an explicit opt-in for identification (appliances serve self-signed certificates): the guard, the
+pinned address and SNI stay, only the certificate is not checked. The whole
 exchange has a wall-clock deadline kept by a watchdog that shuts the socket down (a server
 dripping bytes cannot stretch it), and at most `max_body` bytes of the body are read.
 """
@@ -141,6 +143,7 @@ class HttpResponse:
     elapsed: float  # seconds from the first connection attempt to the end of the body read
     truncated: bool = False  # the body had more than max_body bytes; the rest was not read
     body_error: str | None = None  # the body ended early or was cut at the deadline
+    peer_certificate: bytes | None = None  # the server's leaf certificate (DER), for https
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), or None."""
@@ -203,6 +206,18 @@ def _tls_context(bundle: str) -> ssl.SSLContext:
     return context
 
 
+@lru_cache(maxsize=1)
+def _unverified_context() -> ssl.SSLContext:
+    """TLS without certificate checks (opt-in, for identification): old protocols and ciphers allowed."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with contextlib.suppress(ValueError, ssl.SSLError):
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return context
+
+
 def _open_socket(address: IPAddress, port: int, timeout: float, watchdog: _Watchdog) -> socket.socket:
     family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -222,8 +237,8 @@ class _NoConnection(Exception):
 
 
 def _connect(destination: Destination, candidates: Sequence[IPAddress], deadline: float,
-             watchdog: _Watchdog) -> tuple[socket.socket, IPAddress]:
-    """A connected (and, for https, TLS-verified) socket to the first candidate that accepts."""
+             watchdog: _Watchdog, verify: bool = True) -> tuple[socket.socket, IPAddress]:
+    """A connected socket to the first candidate that accepts (for https, TLS-verified unless `verify` is False)."""
     errors: list[str] = []
     for index, address in enumerate(candidates):
         remaining = deadline - time.monotonic()
@@ -237,7 +252,8 @@ def _connect(destination: Destination, candidates: Sequence[IPAddress], deadline
         if destination.scheme == "https":
             sock.settimeout(max(deadline - time.monotonic(), 0.001))
             try:
-                sock = _tls_context(ca_bundle()).wrap_socket(sock, server_hostname=destination.host)
+                context = _tls_context(ca_bundle()) if verify else _unverified_context()
+                sock = context.wrap_socket(sock, server_hostname=destination.host)
             except BaseException:
                 sock.close()
                 raise
@@ -271,6 +287,7 @@ def _exchange(exchange: _Exchange, sock: socket.socket, address: IPAddress, dead
     http.client takes EOF as the end of the headers or body, so an answer cut by the watchdog would
     look complete: the watchdog's flag decides instead.
     """
+    leaf = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
     conn = http.client.HTTPConnection(exchange.destination.host, exchange.destination.port)
     conn.auto_open = 0  # never reconnect by name
     conn.sock = sock
@@ -294,7 +311,7 @@ def _exchange(exchange: _Exchange, sock: socket.socket, address: IPAddress, dead
         if body_error is not None and watchdog.fired:
             body_error = f"response body not complete within {exchange.timeout:g} s"
         return HttpResponse(response.status, headers, body, address, time.monotonic() - started, truncated,
-                            body_error)
+                            body_error, leaf)
     finally:
         conn.close()
 
@@ -332,12 +349,14 @@ def _checked_addresses(destination: Destination, resolver: Resolver, guard: Guar
 
 def send(destination: Destination, *, resolver: Resolver, guard: Guard, timeout: float, max_body: int,
          user_agent: str, method: str = "GET", headers: Mapping[str, str] | None = None, body: bytes | None = None,
-         rule: AddressRule | None = None) -> HttpResponse:
+         rule: AddressRule | None = None, verify: bool = True) -> HttpResponse:
     """One guarded exchange with `destination`; a 3xx is returned, never followed.
 
     `rule` picks the addresses to try from the host's answer (default `guard.every`: all must pass);
     each is checked against `guard` again before any connection, and the next one is tried only when
-    a connection is refused. Headers in OWNED_HEADERS are set by the client. Raises what the
+    a connection is refused. Headers in OWNED_HEADERS are set by the client. `verify=False` (opt-in,
+    for identification only) skips the certificate and host name checks of https; the guard, the
+    pinned address and SNI are unchanged. Raises what the
     resolver raises (DomainNotFound, ResolverUnavailable), what `rule` raises, AddressRefused,
     HttpFailure (connect, TLS, deadline, protocol), and ValueError for header names or values
     http.client refuses.
@@ -350,7 +369,7 @@ def send(destination: Destination, *, resolver: Resolver, guard: Guard, timeout:
     watchdog = _Watchdog(deadline)
     address: IPAddress | None = None
     try:
-        sock, address = _connect(destination, candidates, deadline, watchdog)
+        sock, address = _connect(destination, candidates, deadline, watchdog, verify)
         return _exchange(exchange, sock, address, deadline, started, watchdog)
     except (OSError, http.client.HTTPException, _NoConnection) as exc:
         raise _failure(exc, timeout, watchdog.fired, address, time.monotonic() - started) from exc

@@ -64,6 +64,10 @@ class ScanContext:
     # Exposure intelligence (chalicelib/scanners/intel): None means the packaged data, loaded on first use
     # (intel.findings.intel_for); the scanner task passes `intel=load_intel(...)` for a refreshed copy.
     intel: Intel | None = field(default=None, repr=False, compare=False)
+    identify_budget: float = 4.0  # seconds for identifying every open port of one address (probes, then HTTP)
+    identify_wait: float = 1.0  # the longest wait for one probe's answer (the NULL probe's greeting)
+    service_probes: str | None = "/usr/share/nmap/nmap-service-probes"  # None or missing: built-in table
+    nmap_version_timeout: float = 30.0  # `nmap -sV` on still-unknown ports (service_detection only)
 
     @classmethod
     def from_settings(cls, settings: Settings, options: ScanOptions | None = None, **overrides: Any) -> ScanContext:

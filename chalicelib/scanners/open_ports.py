@@ -1,13 +1,15 @@
-"""Signal `scan`: open TCP ports on the target's guard-allowed addresses, and risky exposures among them.
+"""Signal `scan`: open TCP ports on the target's guard-allowed addresses, what answers on each, and risky
+exposures among them.
 
 `nmap -sT -n -Pn -oX -` when nmap is on PATH (XML parsed with defusedxml), otherwise a built-in asyncio
-connect scanner with the same output. Both scan the same expanded port list.
+connect scanner with the same output. Both scan the same expanded port list. Every open port is then
+identified (`chalicelib.scanners.identify`, budgeted); `service_detection` makes that deeper (more
+probes, and `nmap -sV` for ports still unnamed). The per-service exposure checks run on the result.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import shutil
@@ -15,6 +17,7 @@ import socket
 import struct
 import subprocess
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import defusedxml.ElementTree as DefusedET
 
@@ -29,30 +32,14 @@ from chalicelib.scanners.base import (
     allowed_addresses,
     safe_check,
 )
+from chalicelib.scanners.exposure import service_findings
+from chalicelib.scanners.identify import Service, identify_services
+from chalicelib.scanners.identify.portnames import SERVICES
 from chalicelib.scans.models import Finding, Severity, SignalKey
 from chalicelib.scans.options import parse_port_spec
 
 log = logging.getLogger(__name__)
 
-SERVICES: dict[int, str] = {
-    21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp", 53: "domain", 80: "http", 81: "http-alt",
-    88: "kerberos", 110: "pop3", 111: "rpcbind", 113: "ident", 119: "nntp", 135: "msrpc", 139: "netbios-ssn",
-    143: "imap", 179: "bgp", 389: "ldap", 443: "https", 444: "snpp", 445: "microsoft-ds", 465: "smtps",
-    513: "rlogin", 514: "rsh", 515: "printer", 548: "afp", 554: "rtsp", 587: "submission", 631: "ipp",
-    636: "ldaps", 873: "rsync", 902: "vmware-auth", 990: "ftps", 993: "imaps", 995: "pop3s", 1080: "socks",
-    1025: "msrpc-dynamic", 1433: "ms-sql", 1521: "oracle", 1723: "pptp", 1883: "mqtt", 2049: "nfs", 2082: "cpanel",
-    2083: "cpanel-ssl", 2086: "whm", 2087: "whm-ssl", 2181: "zookeeper", 2222: "ssh-alt", 2375: "docker",
-    2376: "docker-tls", 3000: "http-dev", 3128: "squid-proxy", 3268: "ldap-gc", 3306: "mysql",
-    3389: "ms-wbt-server", 3690: "svn", 4443: "https-alt", 5000: "http-dev", 5060: "sip", 5061: "sips",
-    5222: "xmpp", 5432: "postgresql", 5601: "kibana", 5672: "amqp", 5800: "vnc-http", 5900: "vnc",
-    5901: "vnc-1", 5984: "couchdb", 6000: "x11", 6379: "redis", 6443: "kubernetes-api", 6667: "irc",
-    7001: "weblogic", 7443: "https-alt", 8000: "http-alt", 8008: "http-alt", 8009: "ajp13",
-    8080: "http-proxy", 8081: "http-alt", 8086: "influxdb", 8088: "http-alt", 8181: "http-alt",
-    8443: "https-alt", 8444: "https-alt", 8880: "http-alt", 8888: "http-alt", 9000: "http-admin",
-    9001: "http-alt", 9042: "cassandra", 9090: "http-admin", 9092: "kafka", 9100: "jetdirect",
-    9200: "elasticsearch", 9300: "elasticsearch-transport", 9418: "git", 9443: "https-alt",
-    10000: "webmin", 11211: "memcached", 15672: "rabbitmq-mgmt", 27017: "mongodb", 27018: "mongodb",
-}
 
 # Port -> finding code for exposures worth more than an "open port" note.
 RISKY_PORTS: dict[int, str] = {
@@ -221,47 +208,6 @@ def scan_nmap(addresses: Sequence[str], ports: Sequence[int], *, host_timeout: i
     return result
 
 
-# ------------------------------------------------------------------------------------- banners
-
-
-def _clean_banner(raw: bytes) -> str:
-    text = raw.decode("latin-1")
-    return "".join(c if c.isprintable() or c in "\r\n" else "." for c in text).strip()[:200]
-
-
-async def _banner(address: str, port: int, timeout: float) -> str:
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
-    except (OSError, TimeoutError):
-        return ""
-    try:
-        data = b""
-        with contextlib.suppress(TimeoutError):
-            data = await asyncio.wait_for(reader.read(256), timeout / 2)
-        if not data:  # client-speaks-first services: a harmless HTTP probe
-            writer.write(b"HEAD / HTTP/1.0\r\n\r\n")
-            with contextlib.suppress(TimeoutError, OSError):
-                await writer.drain()
-                data = await asyncio.wait_for(reader.read(256), timeout / 2)
-        return _clean_banner(data)
-    except OSError:
-        return ""
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-
-
-def grab_banners(address: str, ports: Sequence[int], *, timeout: float = 1.5, limit: int = 32) -> dict[int, str]:
-    """The first bytes each open port sends (or answers to a HEAD probe), for at most `limit` ports."""
-    chosen = list(ports)[:limit]
-
-    async def gather() -> list[str]:
-        return list(await asyncio.gather(*(_banner(address, p, timeout) for p in chosen)))
-
-    return dict(zip(chosen, asyncio.run(gather()), strict=True)) if chosen else {}
-
-
 # --------------------------------------------------------------------------------------- check
 
 
@@ -307,25 +253,57 @@ def _reportable(name: str, port: int, reserved: set[int], ctx: ScanContext) -> b
     return address is not None and address_allowed(address, ctx, port)
 
 
-def findings_for(found: dict[str, list[int]], banners: dict[tuple[str, int], str], scanner: str) -> list[Finding]:
-    """One finding per open port (addresses merged), risky ports under their own code."""
+def _evidence_of(service: Service | None) -> dict[str, object]:
+    if service is None:
+        return {}
+    evidence: dict[str, object] = {"identified_by": service.method}
+    if service.banner:
+        evidence["banner"] = service.banner
+    if service.name != "unknown":
+        evidence["service"] = service.name
+    return evidence
+
+
+def findings_for(found: dict[str, list[int]], services: Sequence[Service], scanner: str) -> list[Finding]:
+    """One finding per open port (addresses merged), risky ports under their own code.
+
+    The port's identification (the first address's that named a product, else the first one's)
+    adds `product`, `version`, `cpe` and the evidence `banner`, `identified_by` and `service`.
+    """
     by_port: dict[int, list[str]] = {}
     for address, ports in found.items():
         for port in ports:
             by_port.setdefault(port, []).append(address)
+    identified: dict[int, list[Service]] = {}
+    for one in services:
+        identified.setdefault(one.port, []).append(one)
     findings = []
     for port in sorted(by_port):
         addresses = sorted(by_port[port])
-        service = SERVICES.get(port, "unknown")
+        candidates = identified.get(port, [])
+        service: Service | None = next((s for s in candidates if s.product), candidates[0] if candidates else None)
         code = RISKY_PORTS.get(port, "open-port")
-        banner = next((banners[(a, port)] for a in addresses if banners.get((a, port))), None)
-        evidence: dict[str, object] = {"port": port, "protocol": "tcp", "service": service,
-                                       "addresses": addresses, "scanner": scanner}
-        if banner:
-            evidence["banner"] = banner
-        findings.append(CATALOG.make(code, key=str(port), evidence=evidence,
-                                     detail=f"TCP {port} ({service}) is open on {', '.join(addresses)}."))
+        evidence: dict[str, object] = {"port": port, "protocol": "tcp", "service": SERVICES.get(port, "unknown"),
+                                       "addresses": addresses, "scanner": scanner, **_evidence_of(service)}
+        named = f" ({service.product}{' ' + service.version if service.version else ''})" \
+            if service is not None and service.product else ""
+        findings.append(CATALOG.make(
+            code, key=str(port), evidence=evidence,
+            detail=f"TCP {port} ({evidence['service']}) is open on {', '.join(addresses)}{named}.",
+            product=service.product if service else None, version=service.version if service else None,
+            cpe=service.cpe if service else None))
     return findings
+
+
+def identify_found(found: dict[str, list[int]], target: str, ctx: ScanContext) -> list[Service]:
+    """Identify the open ports of every address (addresses concurrently, each under ctx.identify_budget)."""
+    host = None if parse_ip(target) is not None else target
+    work = [(address, ports) for address, ports in found.items() if ports]
+    if not work:
+        return []
+    with ThreadPoolExecutor(max_workers=len(work)) as pool:
+        batches = pool.map(lambda item: identify_services(item[0], item[1], ctx, host=host), work)
+        return [service for batch in batches for service in batch]
 
 
 def _check(target: str, ctx: ScanContext) -> list[Finding]:
@@ -335,13 +313,10 @@ def _check(target: str, ctx: ScanContext) -> list[Finding]:
         raise CheckFailed(f"invalid port set: {exc}") from None
     addresses = allowed_addresses(target, ctx)
     found, scanner = scan_guarded(addresses, ports, ctx)
-    banners: dict[tuple[str, int], str] = {}
-    if ctx.service_detection:
-        for address, ports_open in found.items():
-            for port, text in grab_banners(address, ports_open, timeout=ctx.connect_timeout).items():
-                banners[(address, port)] = text
-    return findings_for(found, banners, scanner)
+    services = identify_found(found, target, ctx)
+    return findings_for(found, services, scanner) + service_findings(services, ctx)
 
 
 run = safe_check(SignalKey.SCAN)(_check)
-run.__doc__ = "Signal `scan`: open TCP ports and risky exposures of `target`; never raises."
+run.__doc__ = ("Signal `scan`: open TCP ports of `target`, each identified (product, version, CPE), risky "
+               "exposures and the per-service exposure checks; never raises.")

@@ -273,6 +273,34 @@ def test_tls_refuses_an_unknown_ca(tls_server: tuple[LocalHTTPServer, list[str]]
     assert server.requests == []
 
 
+def test_certificate_checks_are_on_unless_verify_false_is_passed(
+        tls_server: tuple[LocalHTTPServer, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A self-signed appliance certificate is refused by default; `verify=False` reads it, still guarded and SNI'd."""
+    server, server_names = tls_server
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(TestCA(tmp_path).ca_file))  # an unknown CA, as for an appliance
+    resolver = FakeResolver({NAME: ["127.0.0.1"]})
+    with pytest.raises(HttpFailure) as failure:
+        get(f"https://{NAME}:{server.port}/ok", resolver)
+    assert failure.value.kind == FailureKind.TLS and server.requests == []
+    response = guarded_http.send(Destination.from_url(f"https://{NAME}:{server.port}/ok"), resolver=resolver,
+                                 guard=EXEMPT, timeout=3.0, max_body=4096, user_agent="contract-test", verify=False)
+    assert (response.status, response.body) == (200, b"secure")
+    assert server_names[-1] == NAME
+    assert response.peer_certificate is not None and NAME.encode() in response.peer_certificate
+
+
+def test_verify_false_does_not_loosen_the_guard(server: LocalHTTPServer) -> None:
+    with pytest.raises(AddressRefused):
+        guarded_http.send(Destination.from_url(f"https://{NAME}:{server.port}/ok"),
+                          resolver=FakeResolver({NAME: ["127.0.0.1"]}), guard=Guard(), timeout=3.0, max_body=64,
+                          user_agent="contract-test", verify=False)
+    assert server.connections == 0
+
+
+def test_a_plain_http_response_carries_no_certificate(server: LocalHTTPServer) -> None:
+    assert get(f"http://127.0.0.1:{server.port}/ok", FakeResolver({})).peer_certificate is None
+
+
 # --- destinations -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("url", "expected"), [

@@ -23,12 +23,24 @@ class HttpFacts:
 
 
 @dataclass(frozen=True)
+class Software:
+    """A further product seen on a port (PHP from X-Powered-By, WordPress from the generator), and where."""
+
+    product: str
+    version: str | None = None
+    cpe: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Service:
     """One open TCP port, identified as far as its banner and light probes allow.
 
     `cpe` is a CPE 2.2 URI (`cpe:/a:openbsd:openssh:9.2p1`), the form nmap's probe file and
     endoflife.date use; its vendor:product pair is the key the intel tables match on.
     `method` says how the port was named: `port` (by number only), `banner`, `probe`, `http`, `nmap`.
+    `host` is the name the port was reached under (SNI and Host of HTTP requests), when known;
+    `software` lists further products the port showed (web frameworks, CMS).
     """
 
     address: str
@@ -41,6 +53,8 @@ class Service:
     method: str = "port"
     extra: Mapping[str, str] = field(default_factory=dict)
     http: HttpFacts | None = None
+    host: str | None = None
+    software: tuple[Software, ...] = ()
 
     @property
     def vendor_product(self) -> str | None:

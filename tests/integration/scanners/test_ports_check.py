@@ -53,18 +53,14 @@ def test_a_well_configured_host_shows_only_its_web_ports(lab: Lab) -> None:
         ("open-port", lab.https_ports["good.test"]), ("open-port", lab.http_ports["good.test"])}
 
 
-def test_banners_are_grabbed_when_service_detection_is_asked(lab: Lab) -> None:
+def test_every_open_port_is_identified_without_asking(lab: Lab) -> None:
     need_listeners(lab, 6379, 5900)
-    result = ports.run("bad.test", lab.context("bad.test", service_detection=True, use_nmap=False))
+    result = ports.run("bad.test", lab.context("bad.test", use_nmap=False))
     found = by_port(result)
     assert found[5900].evidence["banner"] == "RFB 003.008"  # server speaks first
-    assert found[6379].evidence["banner"].startswith("-ERR unknown command")  # answers our probe
-
-
-def test_no_banner_is_grabbed_by_default(lab: Lab) -> None:
-    need_listeners(lab, 5900)
-    result = ports.run("bad.test", lab.context("bad.test", use_nmap=False))
-    assert "banner" not in by_port(result)[5900].evidence
+    assert (found[5900].product, found[5900].evidence["identified_by"]) == ("VNC", "banner")
+    assert found[6379].evidence["banner"].startswith("-ERR unknown command")  # answers a probe
+    assert found[6379].evidence["identified_by"] in ("probe", "port")
 
 
 @pytest.mark.parametrize("use_nmap", [pytest.param(True, marks=needs_nmap), False], ids=["nmap", "builtin"])

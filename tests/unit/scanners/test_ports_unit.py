@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.scanners.identify import Service
 from chalicelib.scanners.open_ports import NmapFailed, compress_ports, findings_for, nmap_command, parse_nmap_xml
 from chalicelib.scans.models import Severity
 from chalicelib.scans.options import TOP_PORTS, parse_port_spec
@@ -70,32 +71,50 @@ def test_nmap_xml_with_an_entity_bomb_is_refused() -> None:
 
 
 def test_redis_port_is_a_high_database_exposure_with_evidence() -> None:
-    [item] = findings_for({"127.1.1.1": [6379]}, {("127.1.1.1", 6379): "-ERR unknown command"}, "builtin")
+    redis = Service("127.1.1.1", 6379, "redis", "Redis key-value store", "6.0.9", "cpe:/a:redislabs:redis:6.0.9",
+                    banner="$2931 # Server redis_version:6.0.9", method="probe")
+    [item] = findings_for({"127.1.1.1": [6379]}, [redis], "builtin")
     assert (item.code, item.severity, item.cwe) == ("database-exposed", Severity.HIGH, "CWE-668")
     assert item.evidence == {"port": 6379, "protocol": "tcp", "service": "redis", "addresses": ["127.1.1.1"],
-                             "scanner": "builtin", "banner": "-ERR unknown command"}
+                             "scanner": "builtin", "banner": "$2931 # Server redis_version:6.0.9",
+                             "identified_by": "probe"}
+    assert (item.product, item.version, item.cpe) == ("Redis key-value store", "6.0.9", "cpe:/a:redislabs:redis:6.0.9")
+    assert "Redis key-value store 6.0.9" in item.detail
     assert item.remediation
 
 
+def test_an_unidentified_port_has_no_product_fields() -> None:
+    [item] = findings_for({"127.1.1.1": [8081]}, [Service("127.1.1.1", 8081, "http-alt")], "builtin")
+    assert (item.product, item.version, item.cpe) == (None, None, None)
+    assert item.evidence["identified_by"] == "port" and "banner" not in item.evidence
+
+
+def test_the_address_that_named_a_product_gives_the_port_its_identity() -> None:
+    services = [Service("127.1.1.1", 22, "ssh"), Service("127.1.1.2", 22, "ssh", "OpenSSH", "7.4",
+                                                         "cpe:/a:openbsd:openssh:7.4", method="banner")]
+    [item] = findings_for({"127.1.1.1": [22], "127.1.1.2": [22]}, services, "nmap")
+    assert (item.product, item.version) == ("OpenSSH", "7.4")
+
+
 def test_docker_api_is_critical_and_telnet_is_cleartext() -> None:
-    found = findings_for({"127.1.1.1": [23, 2375]}, {}, "nmap")
+    found = findings_for({"127.1.1.1": [23, 2375]}, [], "nmap")
     by_port = {f.evidence["port"]: f for f in found}
     assert by_port[2375].severity is Severity.CRITICAL and by_port[2375].cwe == "CWE-306"
     assert by_port[23].code == "telnet-exposed" and by_port[23].cwe == "CWE-319"
 
 
 def test_ordinary_web_ports_are_info_only() -> None:
-    found = findings_for({"127.1.1.1": [80, 443]}, {}, "nmap")
+    found = findings_for({"127.1.1.1": [80, 443]}, [], "nmap")
     assert {(f.code, f.severity) for f in found} == {("open-port", Severity.INFO)}
 
 
 def test_the_same_port_on_two_addresses_is_one_finding() -> None:
-    [item] = findings_for({"127.1.1.1": [3389], "127.1.1.2": [3389]}, {}, "nmap")
+    [item] = findings_for({"127.1.1.1": [3389], "127.1.1.2": [3389]}, [], "nmap")
     assert item.code == "rdp-exposed"
     assert item.evidence["addresses"] == ["127.1.1.1", "127.1.1.2"]
 
 
 def test_finding_ids_are_deterministic() -> None:
-    first = findings_for({"127.1.1.1": [21, 445]}, {}, "nmap")
-    second = findings_for({"127.1.1.1": [445, 21]}, {}, "nmap")
+    first = findings_for({"127.1.1.1": [21, 445]}, [], "nmap")
+    second = findings_for({"127.1.1.1": [445, 21]}, [], "nmap")
     assert [f.id for f in first] == [f.id for f in second]
