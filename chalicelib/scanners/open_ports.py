@@ -32,10 +32,12 @@ from chalicelib.scanners.base import (
     allowed_addresses,
     safe_check,
 )
+from chalicelib.scanners.dns_hygiene import dangling_cname_findings
 from chalicelib.scanners.exposure import service_findings
 from chalicelib.scanners.identify import Service, identify_services
 from chalicelib.scanners.identify.portnames import SERVICES
-from chalicelib.scans.models import Finding, Severity, SignalKey
+from chalicelib.scanners.intel.findings import intel_version
+from chalicelib.scans.models import Finding, Severity, SignalKey, SignalResult, SignalStatus
 from chalicelib.scans.options import parse_port_spec
 
 log = logging.getLogger(__name__)
@@ -314,9 +316,17 @@ def _check(target: str, ctx: ScanContext) -> list[Finding]:
     addresses = allowed_addresses(target, ctx)
     found, scanner = scan_guarded(addresses, ports, ctx)
     services = identify_found(found, target, ctx)
-    return findings_for(found, services, scanner) + service_findings(services, ctx)
+    return (findings_for(found, services, scanner) + service_findings(services, ctx)
+            + dangling_cname_findings(target, ctx))
 
 
-run = safe_check(SignalKey.SCAN)(_check)
-run.__doc__ = ("Signal `scan`: open TCP ports of `target`, each identified (product, version, CPE), risky "
-               "exposures and the per-service exposure checks; never raises.")
+_run = safe_check(SignalKey.SCAN)(_check)
+
+
+def run(target: str, ctx: ScanContext) -> SignalResult:
+    """Signal `scan`: open TCP ports of `target`, each identified (product, version, CPE), risky exposures,
+    the per-service exposure checks and dangling CNAMEs, with the intel version matched against; never raises."""
+    result = _run(target, ctx)
+    if result.status is not SignalStatus.COMPLETE:
+        return result
+    return result.model_copy(update={"intel_version": intel_version(ctx)})

@@ -85,7 +85,8 @@ class _Subject:
     def make(self, code: str, key: str, detail: str, evidence: dict[str, Any], **intel: Any) -> Finding:
         where = f"{self.service.address}:{self.service.port}"
         base = {"intel_version": self.intel.full_version, "service": where, "product_id": self.product.id}
-        return CATALOG.make(code, key=f"{where}|{code}|{key}", detail=detail, evidence={**base, **evidence},
+        return CATALOG.make(code, key=f"{where}|{self.product.id}|{code}|{key}", detail=detail,
+                            evidence={**base, **evidence},
                             product=self.name, version=self.version.text if self.version else None,
                             cpe=self.service.cpe, **intel)
 

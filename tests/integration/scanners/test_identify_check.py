@@ -112,7 +112,7 @@ def test_the_scan_check_findings_carry_the_identification(products: Products, la
     ctx = lab.context("bad.test", ports=",".join(map(str, wanted)), use_nmap=False)
     result = ports.run(products.address, ctx)
     assert result.status is SignalStatus.COMPLETE
-    found = {f.evidence["port"]: f for f in result.findings}
+    found = {f.evidence["port"]: f for f in result.findings if f.code in {*ports.RISKY_PORTS.values(), "open-port"}}
     ssh = found[products.port("openssh-7.4")]
     assert (ssh.code, ssh.product, ssh.version, ssh.cpe) == ("ssh-exposed", "OpenSSH", "7.4",
                                                              "cpe:/a:openbsd:openssh:7.4")
@@ -121,6 +121,10 @@ def test_the_scan_check_findings_carry_the_identification(products: Products, la
     assert (ftp.code, ftp.product, ftp.version) == ("ftp-exposed", "vsftpd", "2.3.4")
     redis = found[products.port("redis")]
     assert redis.code == "database-exposed" and redis.version == "6.0.9" and redis.evidence["identified_by"] == "probe"
+    # The identification feeds the intel checks: vsftpd 2.3.4 is the backdoored release.
+    backdoor = [f for f in result.findings if f.code == "critical-vulnerable-version"]
+    assert [(f.product, f.version, f.cve) for f in backdoor] == [("vsftpd", "2.3.4", "CVE-2011-2523")]
+    assert result.intel_version and "+rules." in result.intel_version
 
 
 def test_a_guard_refused_address_is_never_connected_to(products: Products, lab: Lab) -> None:
