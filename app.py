@@ -9,7 +9,7 @@ from chalice.app import Chalice, Response
 
 from chalicelib.api.http import chalice_errors_as_problems
 from chalicelib.api.operations import Op
-from chalicelib.api.table import OPERATIONS
+from chalicelib.api.table import ROUTED
 from chalicelib.bootstrap import get_services
 from chalicelib.core import observability
 
@@ -35,8 +35,9 @@ def _view(op: Op) -> Callable[..., Response]:
     return view
 
 
-# Every route of the operation table (chalicelib/api/table.py), the one list the OpenAPI document renders too.
-for _op in OPERATIONS:
+# Every route of the operation table (chalicelib/api/table.py: /v1, which its OpenAPI document renders, and
+# the vendor dialects of chalicelib/api/dialects, each with its own document).
+for _op in ROUTED:
     app.route(_op.path, methods=[_op.method], name=_op.name)(_view(_op))
 
 

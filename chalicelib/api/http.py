@@ -174,9 +174,56 @@ def problem_bytes(error: PerimeterError, instance: str | None = None) -> tuple[i
     return error.status, headers, json.dumps(body, separators=(",", ":")).encode()
 
 
-def respond(status: int, body: Any, headers: dict[str, str]) -> Response:
-    """A chalice Response with JSON (or problem+json for errors) and our standard headers."""
-    content_type = PROBLEM if status >= 400 else JSON
+ErrorRenderer = Callable[[PerimeterError, str | None], tuple[dict[str, Any], dict[str, str]]]
+HeaderRenamer = Callable[[dict[str, str]], dict[str, str]]
+
+
+def _same_headers(headers: dict[str, str]) -> dict[str, str]:
+    return headers
+
+
+@dataclass(frozen=True)
+class ResponseStyle:
+    """How one API surface renders errors and rate-limit headers.
+
+    /v1 answers problem+json with our headers (the default); a vendor dialect (chalicelib/api/dialects)
+    renders the same errors in its vendor's error shape and media type and renames the headers its
+    vendor documents. The status code of an error is the same in every style.
+    """
+
+    error: ErrorRenderer = problem
+    error_media: str = PROBLEM
+    headers: HeaderRenamer = _same_headers
+
+
+V1_STYLE = ResponseStyle()
+_PATH_STYLES: list[tuple[str, ResponseStyle]] = []
+
+
+def register_style(prefix: str, style: ResponseStyle) -> None:
+    """Render errors Chalice raises itself (405, 415, 500) under `prefix` in `style` (a dialect's base path)."""
+    _PATH_STYLES.append((prefix.rstrip("/") + "/", style))
+
+
+def style_for(path: str | None) -> ResponseStyle:
+    """The style of the API surface `path` belongs to (V1_STYLE outside every registered prefix)."""
+    if path:
+        for prefix, style in _PATH_STYLES:
+            if path.startswith(prefix):
+                return style
+    return V1_STYLE
+
+
+def error_response(error: PerimeterError, instance: str | None, headers: dict[str, str],
+                   style: ResponseStyle = V1_STYLE) -> Response:
+    """The answer for `error` in `style`, with `headers` (the rate-limit headers, renamed by the style)."""
+    body, extra = style.error(error, instance)
+    return respond(error.status, body, style.headers({**headers, **extra}), media=style.error_media)
+
+
+def respond(status: int, body: Any, headers: dict[str, str], *, media: str = PROBLEM) -> Response:
+    """A chalice Response with JSON (or `media`, problem+json by default, for errors) and our standard headers."""
+    content_type = media if status >= 400 else JSON
     all_headers: dict[str, str | list[str]] = {"Content-Type": content_type, **SECURITY_HEADERS, **headers}
     if status in (204, 302) and body is None:
         return Response(body="", status_code=status, headers=all_headers)
@@ -212,24 +259,25 @@ def chalice_errors_as_problems(request: Request, get_response: Callable[[Request
     if isinstance(error, MethodNotAllowed):
         error.headers["Allow"] = str(headers.pop("Allow", ""))
     path = (request.context or {}).get("path") if request is not None else None
-    problem_body, extra = problem(error, path)
-    return respond(error.status, problem_body, {**{k: str(v) for k, v in headers.items()}, **extra})
+    return error_response(error, path, {k: str(v) for k, v in headers.items()}, style_for(request.path if request
+                                                                                           else None))
 
 
-def _error_response(error: PerimeterError, request: Request, headers: dict[str, str]) -> Response:
-    body, extra = problem(error, (request.context or {}).get("path"))
-    return respond(error.status, body, {**headers, **extra})
+def _error_response(error: PerimeterError, request: Request, headers: dict[str, str],
+                    style: ResponseStyle) -> Response:
+    return error_response(error, (request.context or {}).get("path"), headers, style)
 
 
 def handle(request: Request | None, operation: Callable[[Any], Result], *, public: bool = False,
-           max_body: int | None = None, finish: Finish | None = None) -> Response:
+           max_body: int | None = None, finish: Finish | None = None, style: ResponseStyle = V1_STYLE) -> Response:
     """Run one API operation through auth, rate limits, body bounds and idempotency.
 
     A `public` operation skips all of that and is called with None instead of a Ctx. `max_body`
     raises the body bound for one operation (a base64 logo) above PERIMETER_MAX_BODY_BYTES.
     `finish` rewrites a 2xx body on its way out, after the idempotency record was written; a
-    PerimeterError it raises becomes problem+json here like any other. Raises RuntimeError when
-    called outside a request.
+    PerimeterError it raises becomes an error answer here like any other: problem+json, or the
+    error shape of `style` (a vendor dialect), which also renames the rate-limit headers. Raises
+    RuntimeError when called outside a request.
     """
     if request is None:
         raise RuntimeError("handle() needs the current request")
@@ -237,7 +285,7 @@ def handle(request: Request | None, operation: Callable[[Any], Result], *, publi
     try:
         if public:
             result = operation(None)
-            return respond(result.status, dump(result.body), result.headers)
+            return respond(result.status, dump(result.body), result.headers, media=style.error_media)
         services = get_services()
         principal = services.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
         append_keys(tenant_id=principal.tenant.tenant_id, key_id=principal.key_id)
@@ -251,19 +299,21 @@ def handle(request: Request | None, operation: Callable[[Any], Result], *, publi
         ctx = Ctx(principal=principal, request=request, services=services, headers=headers)
         key = request.headers.get("idempotency-key")
         if request.method == "POST" and key is not None:
-            stored, extra = _idempotent(ctx, operation, key, raw if isinstance(raw, bytes) else raw.encode())
+            stored, extra = _idempotent(ctx, operation, key, raw if isinstance(raw, bytes) else raw.encode(), style)
             body = _finished(finish, services, stored.status, stored.body)
-            return respond(stored.status, body, {**ctx.headers, **stored.headers, **extra})
+            return respond(stored.status, body, style.headers({**ctx.headers, **stored.headers, **extra}),
+                           media=style.error_media)
         result = operation(ctx)
         body = _finished(finish, services, result.status, dump(result.body))
-        return respond(result.status, body, {**headers, **result.headers})
+        return respond(result.status, body, style.headers({**headers, **result.headers}), media=style.error_media)
     except PerimeterError as error:
         if isinstance(error, RateLimited):
             log.info("rate limited: %s", error.detail)
-        return _error_response(error, request, headers)
+        return _error_response(error, request, headers, style)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _error_response(PerimeterError("An unexpected error occurred; it has been logged."), request, headers)
+        return _error_response(PerimeterError("An unexpected error occurred; it has been logged."), request, headers,
+                               style)
 
 
 def _finished(finish: Finish | None, services: Services, status: int, body: Any) -> Any:
@@ -271,7 +321,7 @@ def _finished(finish: Finish | None, services: Services, status: int, body: Any)
 
 
 def _idempotent(ctx: Ctx, operation: Callable[[Ctx], Result], key: str,
-                raw: bytes) -> tuple[StoredResponse, dict[str, str]]:
+                raw: bytes, style: ResponseStyle) -> tuple[StoredResponse, dict[str, str]]:
     request = ctx.request
     params = json.dumps(request.uri_params or {}, sort_keys=True)
 
@@ -282,7 +332,7 @@ def _idempotent(ctx: Ctx, operation: Callable[[Ctx], Result], key: str,
         except PerimeterError as error:
             if error.status >= 500 or isinstance(error, RateLimited):
                 raise
-            body, extra = problem(error, (request.context or {}).get("path"))
+            body, extra = style.error(error, (request.context or {}).get("path"))
             return StoredResponse(error.status, body, extra)
 
     stored, replayed = ctx.services.idempotency.run(

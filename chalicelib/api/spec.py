@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -15,15 +16,34 @@ from chalicelib.api.operations import VERSION, Op
 REF = "#/components/schemas/{model}"
 
 
-def _schemas(operations: tuple[Op, ...]) -> tuple[dict[str, Any], dict[Any, Any]]:
-    models: list[tuple[type[BaseModel], Any]] = [(views.Problem, "serialization")]
+@dataclass(frozen=True)
+class DocInfo:
+    """What differs between the /v1 document and a vendor dialect's: title, error body, security schemes."""
+
+    title: str = "Perimeter API"
+    description: str = "Scores the externally visible cyber posture of a domain or host."
+    error_model: type[BaseModel] = views.Problem
+    error_media: str = "application/problem+json"
+    security: tuple[str, ...] = ("bearerAuth", "apiKeyAuth")
+    tags: tuple[tuple[str, str], ...] = (("webhooks", webhook_views.VERIFYING_DELIVERIES),)
+
+
+V1_DOC = DocInfo()
+_SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "bearerAuth": {"type": "http", "scheme": "bearer"},
+    "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+
+
+def _schemas(operations: tuple[Op, ...], doc: DocInfo) -> tuple[dict[str, Any], dict[Any, Any]]:
+    models: list[tuple[type[BaseModel], Any]] = [(doc.error_model, "serialization")]
     for op in operations:
         if op.request:
             models.append((op.request, "validation"))
         if op.response:
             models.append((op.response, "serialization"))
-    keyed, doc = models_json_schema(models, ref_template=REF)
-    return doc.get("$defs", {}), dict(keyed)
+    keyed, rendered = models_json_schema(models, ref_template=REF)
+    return rendered.get("$defs", {}), dict(keyed)
 
 
 def _parameters(op: Op) -> list[dict[str, Any]]:
@@ -44,9 +64,9 @@ def _parameters(op: Op) -> list[dict[str, Any]]:
     return params
 
 
-def _problem(description: str) -> dict[str, Any]:
+def _problem(description: str, doc: DocInfo) -> dict[str, Any]:
     return {"description": description,
-            "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}}
+            "content": {doc.error_media: {"schema": {"$ref": REF.format(model=doc.error_model.__name__)}}}}
 
 
 _REDIRECT_HEADERS: dict[str, Any] = {
@@ -84,13 +104,13 @@ def _success(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
     return ok
 
 
-def _operation(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
+def _operation(op: Op, keyed: dict[Any, Any], doc: DocInfo) -> dict[str, Any]:
     responses: dict[str, Any] = {str(op.ok): _success(op, keyed)}
     if op.ok == 302 and op.response:
         responses["200"] = {"description": "With `Accept: application/json`: the redirect target as JSON",
                             "content": {"application/json": {"schema": keyed[(op.response, "serialization")]}}}
     for code in sorted(_error_codes(op)):
-        responses[str(code)] = _problem(_ERROR_TEXT[code])
+        responses[str(code)] = _problem(_ERROR_TEXT[code], doc)
     body: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": list(op.tags),
                             "parameters": _parameters(op), "responses": responses}
     if op.request:
@@ -101,26 +121,22 @@ def _operation(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
     return body
 
 
-@lru_cache(maxsize=4)
-def openapi_document(operations: tuple[Op, ...], base_url: str = "") -> dict[str, Any]:
-    """OpenAPI 3.1 for every operation of the table (`chalicelib.api.table.OPERATIONS`)."""
-    schemas, keyed = _schemas(operations)
+@lru_cache(maxsize=16)
+def openapi_document(operations: tuple[Op, ...], base_url: str = "", doc: DocInfo = V1_DOC) -> dict[str, Any]:
+    """OpenAPI 3.1 for `operations`: the /v1 table (`chalicelib.api.table.OPERATIONS`) or a dialect's."""
+    schemas, keyed = _schemas(operations, doc)
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, keyed)
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, keyed, doc)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Perimeter API", "version": VERSION,
-                 "description": "Scores the externally visible cyber posture of a domain or host."},
+        "info": {"title": doc.title, "version": VERSION, "description": doc.description},
         "servers": [{"url": base_url or "/"}],
-        "tags": [{"name": "webhooks", "description": webhook_views.VERIFYING_DELIVERIES}],
-        "security": [{"bearerAuth": []}, {"apiKeyAuth": []}],
+        "tags": [{"name": name, "description": text} for name, text in doc.tags],
+        "security": [{name: []} for name in doc.security],
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer"},
-                "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            },
+            "securitySchemes": {name: _SECURITY_SCHEMES[name] for name in doc.security},
         },
     }

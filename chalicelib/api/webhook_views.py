@@ -42,6 +42,8 @@ class WebhookView(BaseModel):
                                                        "after 5 days of failures the endpoint is disabled.")
     previous_secret_expires_at: datetime | None = Field(
         description="Set after a rotation: until then the previous secret signs too.")
+    format: str = Field(description="The delivery format: `perimeter` or a vendor dialect's name.")
+    own_secret: bool = Field(description="True when a secret of your own signs the format's signature header.")
     created_at: datetime
     updated_at: datetime
 
@@ -125,6 +127,7 @@ def webhook_view(endpoint: WebhookEndpoint, now: datetime) -> WebhookView:
         webhook_id=endpoint.webhook_id, url=endpoint.url, events=endpoint.events, description=endpoint.description,
         status=endpoint.status, disabled_reason=endpoint.disabled_reason, disabled_at=endpoint.disabled_at,
         failing_since=endpoint.failing_since, previous_secret_expires_at=endpoint.previous_secret_expires_at(now),
+        format=endpoint.format, own_secret=endpoint.partner_secret is not None,
         created_at=endpoint.created_at, updated_at=endpoint.updated_at)
 
 

@@ -80,6 +80,15 @@ class TargetNotAllowed(Unprocessable):
     code, title = "target-not-allowed", "Target is not allowed"
 
 
+class Unsupported(Unprocessable):
+    """A value a vendor dialect documents (a scan type, an option, an event) that Perimeter cannot do yet.
+
+    Raised with the field and the value (`field=`, `value=` extras) so every dialect can name them.
+    """
+
+    code, title = "unsupported-value", "Not supported by Perimeter"
+
+
 class IdempotencyKeyReused(Unprocessable):
     code, title = "idempotency-key-reused", "Idempotency-Key was used with another request"
 

@@ -36,6 +36,7 @@ from chalicelib.core.errors import QueueUnavailable
 from chalicelib.core.queue import MessageQueue, QueueMessage
 from chalicelib.net.ports import Resolver
 from chalicelib.webhooks.excerpt import EXCERPT_CHARS, clean_text
+from chalicelib.webhooks.formats import get_format
 from chalicelib.webhooks.models import (
     Attempt,
     Delivery,
@@ -58,13 +59,11 @@ from chalicelib.webhooks.queue_config import DELIVERY_WORKERS
 from chalicelib.webhooks.repository import WebhookRepository
 from chalicelib.webhooks.sender import DeliveryOutcome, deliver
 from chalicelib.webhooks.service import WebhookService
-from chalicelib.webhooks.signing import sign
+from chalicelib.webhooks.signing import standard_headers
 
 log = logging.getLogger(__name__)
 
 DISABLE_AFTER = timedelta(days=5)  # Svix's rule: an endpoint failing this long without a success is disabled
-EVENT_HEADER = "X-Perimeter-Event"
-DELIVERY_HEADER = "X-Perimeter-Delivery"
 
 
 class Deliver(Protocol):
@@ -206,10 +205,12 @@ class WebhookConsumer:
     def _attempt(self, ctx: _Context) -> None:
         started = self._clock()
         body = ctx.delivery.body.encode("utf-8")
-        headers = sign(self._service.signing_secrets(ctx.endpoint, started), ctx.delivery.event_id,
-                       int(started.timestamp()), body)
-        headers[EVENT_HEADER] = ctx.delivery.event
-        headers[DELIVERY_HEADER] = ctx.delivery.delivery_id
+        timestamp = int(started.timestamp())
+        headers = standard_headers(self._service.signing_secrets(ctx.endpoint, started), ctx.delivery.event_id,
+                                   timestamp, body)
+        headers.update(get_format(ctx.endpoint.format).headers(
+            event_id=ctx.delivery.event_id, event=ctx.delivery.event, delivery_id=ctx.delivery.delivery_id,
+            body=body, secrets=self._service.format_secrets(ctx.endpoint, started), timestamp=timestamp))
         outcome = self._deliver(ctx.endpoint.url, body, headers, allowed=self._allowed, resolver=self._resolver,
                                 timeout=self.timeout)
         self._observe(outcome)

@@ -64,6 +64,8 @@ class WebhookEndpoint(BaseModel):
     created_at: datetime
     updated_at: datetime
     failing_since: datetime | None = None  # first failed attempt since the last success
+    format: str = "perimeter"  # chalicelib.webhooks.formats: the payload, headers and signature sent
+    partner_secret: StoredSecret | None = None  # a secret the partner chose: signs the format's header
 
     def subscribed(self, event: str) -> bool:
         """True when this endpoint wants `event`."""

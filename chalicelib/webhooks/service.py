@@ -8,14 +8,13 @@ The consumer (`chalicelib.webhooks.consumer`) makes the attempts.
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from chalicelib.core.addresses import IPNetwork
 from chalicelib.core.clock import utcnow
@@ -24,6 +23,7 @@ from chalicelib.core.ids import new_id
 from chalicelib.core.pagination import decode_cursor, page_of
 from chalicelib.core.queue import MessageQueue
 from chalicelib.net.ports import Resolver
+from chalicelib.webhooks.formats import DEFAULT_FORMAT, FORMATS, get_format
 from chalicelib.webhooks.models import (
     EVENT_TYPES,
     MAX_SECRETS,
@@ -50,56 +50,43 @@ from chalicelib.webhooks.url_guard import MAX_URL_LENGTH, check_webhook_url
 log = logging.getLogger(__name__)
 
 MAX_ENDPOINTS = 20  # per tenant (OWASP API4: bounded resources); publish reads them in one query
-MAX_BODY_BYTES = 64 * 1024  # one event body; SQS carries ids only, the table keeps the body
-RESERVED_FIELDS = frozenset({"id", "event", "created_at"})
 
 Clock = Callable[[], datetime]
 
 
 class CreateWebhook(BaseModel):
-    """`POST /v1/webhooks`: where to send and which events."""
+    """`POST /v1/webhooks`: where to send, which events, and in which format."""
 
     model_config = ConfigDict(extra="forbid")
     url: Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH)]
     events: Annotated[list[Subscription], Field(min_length=1, max_length=len(EVENT_TYPES) + 1)]
     description: Annotated[str, Field(max_length=500)] = ""
+    format: Annotated[str, Field(description="`perimeter`, or a vendor dialect's name: deliveries then carry "
+                                             "that vendor's payload, event names, headers and signature "
+                                             "(Standard Webhooks headers are always added).")] = DEFAULT_FORMAT
+    secret: Annotated[SecretStr | None, Field(description="A signing secret of your own (16-256 printable "
+                                                          "characters) for the format's signature header; the "
+                                                          "Standard Webhooks headers keep a whsec_ secret.")] = None
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in FORMATS:
+            raise ValueError(f"unknown format {value!r}; one of {', '.join(sorted(FORMATS))}")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _usable_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[\x21-\x7e]{16,256}", value.get_secret_value()):
+            raise ValueError("a secret of your own is 16 to 256 visible ASCII characters")
+        return value
 
     @field_validator("events")
     @classmethod
     def _dedupe(cls, value: list[str]) -> list[str]:
         unique = list(dict.fromkeys(value))
         return [WILDCARD] if WILDCARD in unique else unique
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def event_body(event_id: str, event: str, created_at: datetime, data: dict[str, Any]) -> str:
-    """The JSON body partners receive: `id`, `event`, `created_at`, then the event's fields (DESIGN.md section 7).
-
-    Raises ValueError when `data` uses a reserved field or the body exceeds MAX_BODY_BYTES.
-    """
-    clash = RESERVED_FIELDS & data.keys()
-    if clash:
-        raise ValueError(f"event data cannot set {sorted(clash)}")
-    body = json.dumps({"id": event_id, "event": event, "created_at": _iso(created_at), **data},
-                      separators=(",", ":"), default=_json_default, ensure_ascii=False)
-    if len(body.encode()) > MAX_BODY_BYTES:
-        raise ValueError(f"event body of {len(body.encode())} bytes exceeds {MAX_BODY_BYTES}")
-    return body
 
 
 def secret_context(tenant_id: str, webhook_id: str, secret_id: str) -> str:
@@ -139,9 +126,11 @@ class WebhookService:
                                       "delete one first.")
         now = self._clock()
         webhook_id, secret = new_id("wh"), new_secret()
+        chosen = command.secret.get_secret_value() if command.secret is not None else None
         endpoint = WebhookEndpoint(webhook_id=webhook_id, tenant_id=tenant_id, url=checked.url, events=command.events,
                                    description=command.description, created_at=now, updated_at=now,
-                                   secrets=[self._wrapped(tenant_id, webhook_id, secret, now)])
+                                   secrets=[self._wrapped(tenant_id, webhook_id, secret, now)], format=command.format,
+                                   partner_secret=self._wrapped(tenant_id, webhook_id, chosen, now) if chosen else None)
         self.repo.add_endpoint(endpoint)
         return endpoint, secret
 
@@ -205,6 +194,14 @@ class WebhookService:
         return [self._box.unwrap(s.wrapped, secret_context(endpoint.tenant_id, endpoint.webhook_id, s.secret_id))
                 for s in endpoint.live_secrets(now)]
 
+    def format_secrets(self, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+        """What signs the format's own header: the partner-chosen secret, else the live `whsec_` secrets."""
+        chosen = endpoint.partner_secret
+        if chosen is None:
+            return self.signing_secrets(endpoint, now)
+        return [self._box.unwrap(chosen.wrapped, secret_context(endpoint.tenant_id, endpoint.webhook_id,
+                                                                 chosen.secret_id))]
+
     def seal_for_response(self, webhook_id: str, secret: str) -> str:
         """A secret wrapped for the trip through the idempotency record (see api.webhook_routes)."""
         return self._box.wrap(secret, f"webhook-response/{webhook_id}")
@@ -220,7 +217,7 @@ class WebhookService:
         endpoint = self._active(tenant_id, webhook_id)
         now = self._clock()
         event_id = new_id("evt")
-        body = event_body(event_id, TEST_EVENT, now, {
+        body = get_format(endpoint.format).body(event_id, TEST_EVENT, now, {
             "webhook_id": webhook_id, "message": "A test event from Perimeter: your endpoint is reachable."})
         [delivery] = self._enqueue([self._new_delivery(endpoint, event_id, TEST_EVENT, body, now)])
         return delivery
@@ -306,14 +303,16 @@ class WebhookService:
             raise ValueError(f"unknown webhook event {event!r}")
         endpoints = [e for e, _ in self.repo.list_endpoints(tenant_id, limit=max(self._max_endpoints, 100),
                                                             forward=True)
-                     if e.status is EndpointStatus.ACTIVE and e.subscribed(event)]
+                     if e.status is EndpointStatus.ACTIVE and e.subscribed(event)
+                     and get_format(e.format).event_name(event) is not None]
         if not endpoints:
             return []
         claim = EventClaim(new_id("evt"), self._clock(), {e.webhook_id: new_id("whd") for e in endpoints})
         if key is not None:
             claim = self.repo.claim_event(tenant_id, f"{event}/{key}", claim)
-        body = event_body(claim.event_id, event, claim.created_at, data)
-        fresh = [self._new_delivery(e, claim.event_id, event, body, claim.created_at, claim.deliveries[e.webhook_id])
+        fresh = [self._new_delivery(e, claim.event_id, event,
+                                    get_format(e.format).body(claim.event_id, event, claim.created_at, data),
+                                    claim.created_at, claim.deliveries[e.webhook_id])
                  for e in endpoints if e.webhook_id in claim.deliveries
                  and (key is None or self.repo.get_delivery(tenant_id, e.webhook_id,
                                                             claim.deliveries[e.webhook_id]) is None)]

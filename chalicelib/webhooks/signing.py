@@ -69,13 +69,11 @@ def body_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-def sign(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """Signature headers for one delivery attempt.
+def standard_headers(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers every delivery carries, whatever its format: `webhook-id`,
+    `webhook-timestamp` and `webhook-signature` (one `v1,<base64>` per secret, space-separated).
 
-    Returns `webhook-id`, `webhook-timestamp`, `webhook-signature` (one `v1,<base64>` per secret,
-    space-separated) and `X-Perimeter-Signature` (one `sha256=<hex>` over the raw body per secret,
-    comma-separated, keyed with the secret text itself). Raises ValueError for an empty secret list,
-    a malformed secret, msg_id or timestamp.
+    Raises ValueError for an empty secret list, a malformed secret, msg_id or timestamp.
     """
     if not secrets:
         raise ValueError("at least one secret is needed to sign")
@@ -85,5 +83,18 @@ def sign(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> dict[s
         HEADER_ID: msg_id,
         HEADER_TIMESTAMP: str(timestamp),
         HEADER_SIGNATURE: " ".join(_standard_signature(k, msg_id, timestamp, body) for k in keys),
+    }
+
+
+def sign(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Signature headers for one delivery attempt.
+
+    Returns `webhook-id`, `webhook-timestamp`, `webhook-signature` (one `v1,<base64>` per secret,
+    space-separated) and `X-Perimeter-Signature` (one `sha256=<hex>` over the raw body per secret,
+    comma-separated, keyed with the secret text itself). Raises ValueError for an empty secret list,
+    a malformed secret, msg_id or timestamp.
+    """
+    return {
+        **standard_headers(secrets, msg_id, timestamp, body),
         HEADER_PERIMETER_SIGNATURE: PERIMETER_SIGNATURE_SEPARATOR.join(body_signature(s, body) for s in secrets),
     }

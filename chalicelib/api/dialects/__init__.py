@@ -1,0 +1,14 @@
+"""Vendor dialects: each vendor's documented API, translated at the edge onto Perimeter's services.
+
+One module per vendor (its mapping tables and small functions); this package gathers them so app.py
+routes every dialect operation and each dialect serves its own OpenAPI document. /v1 is unchanged.
+"""
+
+from __future__ import annotations
+
+from chalicelib.api.dialects.base import Dialect
+from chalicelib.api.operations import Op
+
+DIALECTS: tuple[Dialect, ...] = ()
+
+DIALECT_OPERATIONS: tuple[Op, ...] = tuple(op for dialect in DIALECTS for op in dialect.operations)

@@ -1,0 +1,17 @@
+"""Webhook formats by name: `perimeter` and one per vendor dialect (each in its own module)."""
+
+from __future__ import annotations
+
+from chalicelib.webhooks.formats.base import WebhookFormat
+from chalicelib.webhooks.formats.perimeter import PerimeterFormat
+
+DEFAULT_FORMAT = "perimeter"
+
+FORMATS: dict[str, WebhookFormat] = {
+    fmt.name: fmt for fmt in (PerimeterFormat(),)
+}
+
+
+def get_format(name: str) -> WebhookFormat:
+    """The format called `name`; raises KeyError for an unknown one."""
+    return FORMATS[name]
