@@ -33,7 +33,8 @@ def load_document(source: str | None) -> dict[str, Any]:
     """The document from a URL, a file, or (no source) rendered from chalicelib's operation table."""
     if source is None:
         sys.path.insert(0, str(ROOT))
-        from chalicelib.api.table import OPERATIONS, openapi_document
+        from chalicelib.api.spec import openapi_document
+        from chalicelib.api.table import OPERATIONS
 
         return dict(openapi_document(OPERATIONS, ""))
     if source.startswith(("http://", "https://")):
@@ -123,6 +124,11 @@ def ts_type(schema: Schema, indent: str = "") -> str:
             return union([ts_type(s, indent) for s in schema[combinator]])
     if "allOf" in schema:
         return " & ".join(f"({ts_type(s, indent)})" for s in schema["allOf"])
+    return typed(schema, indent)
+
+
+def typed(schema: dict[str, Any], indent: str) -> str:
+    """The TypeScript type of a schema by its `type` keyword."""
     kind = schema.get("type")
     if isinstance(kind, list):
         return union([ts_type({**schema, "type": k}, indent) for k in kind])
@@ -237,7 +243,7 @@ def method(op: dict[str, Any]) -> tuple[str, str]:
     args.append(f"options: {'PostOptions' if idempotent else 'CallOptions'} = {{}}")
     errors = ", ".join(code for code in op.get("responses", {}) if code[0] in "45")
     summary = str(op.get("summary", op["operationId"])).strip()
-    lines = [*summary.splitlines(), "", f"`{op['method']} {op['path']}`; throws PerimeterError on {errors or 'errors'}."]
+    lines = [*summary.splitlines(), "", f"`{op['method']} {op['path']}`; throws PerimeterError on {errors}."]
     signature = f"{op['operationId']}({', '.join(args)}): Promise<{result}>"
     return (f"{comment_block(lines, '  ')}  {signature} {{\n    return this.transport.request<{result}>(\n"
             f"      {{ {', '.join(spec)} }},\n      options,\n    );\n  }}\n", signature)
