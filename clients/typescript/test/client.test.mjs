@@ -4,6 +4,7 @@
 // where the compiled client is (default ../dist/index.js).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 
 const dist = process.env.PERIMETER_CLIENT_DIST ?? new URL("../dist/index.js", import.meta.url).href;
 const { PerimeterClient, PerimeterError, API_VERSION } = await import(dist);
@@ -78,6 +79,12 @@ test("a loopback port scan: create (idempotent), get, wait, list, findings", { s
 
   const findings = await api.listFindings(created.scan_token, { signal: "scan" });
   assert.ok(findings.items.length > 0 && findings.items.every((finding) => finding.signal === "scan"));
+
+  const link = await api.getScanReport(created.scan_token, { format: "json" });
+  assert.equal(link.format, "json");
+  const report = Buffer.from(await (await fetch(link.url)).arrayBuffer());
+  assert.equal(createHash("sha256").update(report).digest("hex"), link.sha256);
+  assert.ok(JSON.stringify(JSON.parse(report.toString("utf8"))).includes(created.scan_token));
 });
 
 test("problem+json answers surface as PerimeterError with their code", { skip }, async () => {
