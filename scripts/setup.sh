@@ -39,8 +39,16 @@ if command -v npm >/dev/null; then
     npm install --prefix .tools --no-audit --no-fund --silent "asl-validator@$ASL_VALIDATOR_VERSION" \
       || echo "setup: npm could not install asl-validator; the ASL validator test will skip" >&2
   fi
+  # typescript (pinned) compiles clients/typescript in tests/clients_ts; without it those tests skip.
+  TYPESCRIPT_VERSION=6.0.3
+  if [ ! -x .tools/node_modules/.bin/tsc ] || \
+     ! grep -q "\"version\": \"$TYPESCRIPT_VERSION\"" .tools/node_modules/typescript/package.json 2>/dev/null; then
+    mkdir -p .tools
+    npm install --prefix .tools --no-audit --no-fund --silent --save-exact "typescript@$TYPESCRIPT_VERSION" \
+      || echo "setup: npm could not install typescript; the TypeScript client tests will skip" >&2
+  fi
 else
-  echo "setup: npm not found; the asl-validator test will skip (apt-get install npm)" >&2
+  echo "setup: npm not found; the asl-validator and TypeScript client tests will skip (apt-get install npm)" >&2
 fi
 sha256sum requirements.txt requirements-dev.txt scripts/setup.sh > .venv/.installed
 bash scripts/setup_checkov.sh
