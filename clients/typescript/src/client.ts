@@ -35,7 +35,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "0f4951b94cfae54618e7769e5c544999ee6e12bcee17e4b56b194c5b81ba6d4a";
+export const OPENAPI_SHA256 = "a610e169d4b71d879c6058a4783bbdfb80f45c3c3ffbff7769fcaab3a5c51084";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {
