@@ -22,6 +22,7 @@ from perimeter_client.models import (
     Cap,
     DeliveryQueued,
     Finding,
+    FindingPage,
     Page,
     ReportLink,
     Scan,
@@ -35,7 +36,8 @@ from perimeter_client.webhooks import verify_perimeter, verify_standard, verify_
 __version__ = "0.1.0"
 __all__ = [
     "APIError", "AuthenticationError", "BadRequestError", "Cap", "Client", "ConfigurationError", "ConflictError",
-    "DeliveryQueued", "Finding", "NotFoundError", "Page", "PerimeterError", "RateLimitError", "ReportLink",
+    "DeliveryQueued", "Finding", "FindingPage", "NotFoundError", "Page", "PerimeterError", "RateLimitError",
+    "ReportLink",
     "RetryPolicy", "Scan", "ScanCreated", "ScanError", "ScanFailedError", "ServerError", "Signal",
     "TransportError", "ValidationError", "WaitTimeoutError", "Webhook", "WebhookVerificationError",
     "verify_perimeter", "verify_standard", "verify_webhook",

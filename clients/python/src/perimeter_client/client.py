@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from perimeter_client._transport import RetryPolicy, Session, Transport
 from perimeter_client.errors import ConfigurationError, ScanFailedError, WaitTimeoutError
-from perimeter_client.models import DeliveryQueued, Finding, Page, ReportLink, Scan, ScanCreated, Webhook
+from perimeter_client.models import DeliveryQueued, Finding, FindingPage, Page, ReportLink, Scan, ScanCreated, Webhook
 
 T = TypeVar("T")
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"  # the embedded stack (`make run`)
@@ -82,11 +82,11 @@ class Client:
                                                      cursor=cursor))
 
     def list_findings(self, token: str, *, severity: str | None = None, signal: str | None = None,
-                      cwe: str | None = None, limit: int | None = None, cursor: str | None = None) -> Page[Finding]:
+                      cwe: str | None = None, limit: int | None = None, cursor: str | None = None) -> FindingPage:
         """One page of a scan's findings, most severe first (`total` counts every page)."""
         params = {"severity": severity, "signal": signal, "cwe": cwe, "limit": limit, "cursor": cursor}
         data = self.transport.json("GET", f"/v1/scans/{_seg(token)}/findings", params=params)
-        return Page.from_dict(data, Finding.from_dict)
+        return FindingPage.from_findings(data)
 
     def iter_findings(self, token: str, *, severity: str | None = None, signal: str | None = None,
                       cwe: str | None = None, page_size: int | None = None) -> Iterator[Finding]:

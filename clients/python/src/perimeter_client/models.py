@@ -168,6 +168,7 @@ class Scan:
     name: str | None = None
     priority: str = "normal"
     tags: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
     template_id: str | None = None
     signals: dict[str, Signal] = field(default_factory=dict)
     score: int | None = None
@@ -196,7 +197,8 @@ class Scan:
             status=str(data["status"]), progress=int(data["progress"]), created_at=_time(data["created_at"]),
             updated_at=_time(data["updated_at"]), domain=_opt_str(data.get("domain")),
             name=_opt_str(data.get("name")), priority=str(data.get("priority") or "normal"),
-            tags=[str(t) for t in data.get("tags") or []], template_id=_opt_str(data.get("template_id")),
+            tags=[str(t) for t in data.get("tags") or []], options=dict(data.get("options") or {}),
+            template_id=_opt_str(data.get("template_id")),
             signals={str(k): Signal.from_dict(v) for k, v in (data.get("signals") or {}).items()},
             score=_opt_int(data.get("score")), grade=_opt_str(data.get("grade")),
             grade_label=_opt_str(data.get("grade_label")), ready=_opt_bool(data.get("ready")),
@@ -292,14 +294,26 @@ class Page(Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
-    total: int | None = None  # findings pages only: matches over all pages
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], item: Callable[[dict[str, Any]], T]) -> Page[T]:
         """Build from the API's JSON, each item with `item`."""
-        total = data.get("total")
-        return cls(items=[item(i) for i in data["items"]], next_cursor=_opt_str(data.get("next_cursor")),
-                   total=None if total is None else int(total))
+        return cls(items=[item(i) for i in data["items"]], next_cursor=_opt_str(data.get("next_cursor")))
+
+
+@dataclass(frozen=True)
+class FindingPage(Page[Finding]):
+    """A page of a scan's findings, with the scan's token and status and the matches over all pages."""
+
+    scan_token: str = ""
+    scan_status: str = ""
+    total: int = 0
+
+    @classmethod
+    def from_findings(cls, data: dict[str, Any]) -> FindingPage:
+        """Build from the API's JSON."""
+        return cls(items=[Finding.from_dict(i) for i in data["items"]], next_cursor=_opt_str(data.get("next_cursor")),
+                   scan_token=str(data["scan_token"]), scan_status=str(data["scan_status"]), total=int(data["total"]))
 
 
 def severity_rank(severity: str) -> int:
