@@ -220,3 +220,10 @@ def test_download_follows_the_redirect_without_the_api_key() -> None:
     first, second = session.calls
     assert first["allow_redirects"] is False and first["params"] == {"format": "pdf"}
     assert second["url"] == link and "Authorization" not in second["headers"]
+
+
+def test_the_sdk_parses_as_python_3_9() -> None:
+    import ast
+
+    for path in SDK_SRC.rglob("*.py"):
+        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 9))
