@@ -15,6 +15,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,23 @@ def client(stack: RunningStack) -> Client:
     return Client(stack.api_key, stack.base_url, env={})
 
 
+@dataclass
+class Ran:
+    """A finished CLI run."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
 def cli(stack: RunningStack, *args: str, key: str | None = None, extra_env: dict[str, str] | None = None,
-        stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        stdin: bytes | None = None) -> Ran:
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(SDK_SRC),
            "PERIMETER_API_KEY": stack.api_key if key is None else key, "PERIMETER_BASE_URL": stack.base_url,
            **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "perimeter_client", *args], env=env, cwd=ROOT, timeout=180,
-                          capture_output=True, text=stdin is None, input=stdin, check=False)  # type: ignore[call-overload]
+    done = subprocess.run([sys.executable, "-m", "perimeter_client", *args], env=env, cwd=ROOT, timeout=180,
+                          capture_output=True, input=stdin, check=False)
+    return Ran(done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
 @pytest.fixture(scope="module")
@@ -179,10 +190,14 @@ def test_cli_webhooks_create_test_verify_delete(stack: RunningStack, client: Cli
         receiver.server.server_close()
 
 
-def test_cli_exit_codes_for_auth_errors_and_timeouts(stack: RunningStack) -> None:
+def test_cli_exit_codes_for_auth_errors_and_timeouts(stack: RunningStack, client: Client) -> None:
     denied = cli(stack, "scans", "list", key="pk_not_a_real_key_0123456789")
     assert denied.returncode == 3 and "401" in denied.stderr
     late = cli(stack, "scan", "good.test", "--wait", "--timeout", "0")
     assert late.returncode == 4 and "still" in late.stderr
+    token = late.stderr.split("perimeter: scan ", 1)[1].split()[0]
+    client.cancel_scan(token)  # not left running
     listed = cli(stack, "scans", "list", "--limit", "3")
-    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 3
+    assert listed.returncode == 0
+    assert len(listed.stdout.splitlines()) == min(3, len(list(client.iter_scans())))
+    assert token in listed.stdout.splitlines()[0]  # newest first

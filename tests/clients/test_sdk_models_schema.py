@@ -78,7 +78,7 @@ def problems(hint: Any, schema: dict[str, Any], schemas: dict[str, Any], where: 
 def one(hint: Any, schema: dict[str, Any], schemas: dict[str, Any], where: str) -> list[str]:
     schema, name = resolve(schema, schemas)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return [] if NESTED.get(hint) == name else [f"{where}: {hint.__name__} is not the schema's {name}"]
     if hint is datetime:
         ok = schema.get("type") == "string" and schema.get("format") == "date-time"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 from perimeter_client import (
+    APIError,
     AuthenticationError,
     Client,
     ConfigurationError,
@@ -142,7 +143,7 @@ def test_connection_errors_are_retried_then_raised() -> None:
     (401, "unauthorized", AuthenticationError), (404, "not-found", NotFoundError),
     (422, "invalid-domain", ValidationError),
 ])
-def test_problems_become_exceptions_with_status_and_code(status: int, code: str, cls: type) -> None:
+def test_problems_become_exceptions_with_status_and_code(status: int, code: str, cls: type[APIError]) -> None:
     errors = [{"field": "domain", "message": "bad", "type": "value_error"}]
     client, _, slept = make([response(status, problem(status, code, errors=errors))])
     with pytest.raises(cls) as caught:
