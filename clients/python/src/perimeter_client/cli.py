@@ -39,6 +39,18 @@ class Usage(Exception):
     """A usage error found after parsing (exit 2)."""
 
 
+def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+GRADE, SEVERITY = _checked(ci.check_grade), _checked(ci.check_severity)
+
+
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--api-key", help="default: $PERIMETER_API_KEY")
@@ -52,9 +64,9 @@ def _gate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
     parser.add_argument("--no-progress", action="store_true", help="no progress on stderr while waiting")
     parser.add_argument("--pdf", type=Path, help="save the PDF report here once complete")
-    parser.add_argument("--fail-under", type=ci.check_grade, metavar="GRADE",
+    parser.add_argument("--fail-under", type=GRADE, metavar="GRADE",
                         help="exit 1 when the grade is worse than GRADE (A-F) or missing")
-    parser.add_argument("--fail-on", type=ci.check_severity, metavar="SEVERITY",
+    parser.add_argument("--fail-on", type=SEVERITY, metavar="SEVERITY",
                         help=f"exit 1 when any finding is SEVERITY or worse ({', '.join(SEVERITIES)})")
     parser.add_argument("--junit", type=Path, help="write JUnit XML (gates and flagged findings)")
     parser.add_argument("--summary", type=Path, help="write a Markdown summary (also appended to "
@@ -85,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     scans.add_argument("--limit", type=int, default=20, help="at most this many scans (default 20)")
     findings = sub.add_parser("findings", parents=[common], help="a scan's findings")
     findings.add_argument("token")
-    findings.add_argument("--severity", type=ci.check_severity, help="this severity or worse")
+    findings.add_argument("--severity", type=SEVERITY, help="this severity or worse")
     findings.add_argument("--signal")
     findings.add_argument("--cwe")
     report = sub.add_parser("report", parents=[common], help="download a complete scan's report")
