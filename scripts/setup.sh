@@ -25,6 +25,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade "pip<26.3"  # chalice 1.34 requires pip<26.3
 .venv/bin/python -m pip install -q -r requirements-dev.txt
+# The partner SDK and `perimeter` CLI (clients/python), editable; its one dependency, requests, is pinned above.
+.venv/bin/python -m pip install -q --no-deps -e clients/python
 
 # npm asl-validator (pinned) for the ASL check in `make test`; without npm that test skips with the reason.
 ASL_VALIDATOR_VERSION=4.0.0
