@@ -33,7 +33,7 @@ class CreateScanBody(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     scope: Annotated[list[Target], Field(min_length=1, max_length=MAX_GROUP_TARGETS,
-                                         description="Domains or public IPs; one scan covers them all.")]
+                                         description="Domains; one scan covers them all.")]
     scan_type: str = Field(default="easm", description="`easm` (external attack surface).")
     priority: str = Field(default="normal", description="`low`, `normal` (or `medium`), `high`.")
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
