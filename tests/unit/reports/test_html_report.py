@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from html import escape
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ NOW = datetime(2026, 12, 7, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
-def _data(target: str = "example.com", findings: list[Finding] | None = None, **branding: str) -> ReportData:
+def _data(target: str = "example.com", findings: list[Finding] | None = None, **branding: Any) -> ReportData:
     scan = make_scan(findings, target=target)
     return report_data(scan, make_branding(**branding), NOW)
 
