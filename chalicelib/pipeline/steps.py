@@ -23,6 +23,8 @@ from chalicelib.core.errors import Conflict, IllegalTransition, NotFound, Report
 from chalicelib.core.objects import ObjectMissing, ObjectStore
 from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal, StepContention
 from chalicelib.scans.evidence import EvidenceDocument, EvidencePointer
+from chalicelib.scans.groups import announce_group_end
+from chalicelib.scans.history import previous_complete
 from chalicelib.scans.models import (
     SIGNALS_BY_TYPE,
     Finding,
@@ -36,10 +38,13 @@ from chalicelib.scans.models import (
 )
 from chalicelib.scans.ports import EventPublisher
 from chalicelib.scans.scoring import UnknownFindingCode, apply_scores, score
-from chalicelib.scans.service import TERMINAL_EVENTS, ScanService, publish_scan_event
+from chalicelib.scans.service import TERMINAL_EVENTS, ScanService, publish_scan_event, sorted_findings
 
 log = logging.getLogger(__name__)
 
+# `finding.created`: one event per finding at or above this severity when a scan is scored, at most this many.
+FINDING_EVENT_SEVERITIES = frozenset({Severity.CRITICAL, Severity.HIGH})
+MAX_FINDING_EVENTS = 25
 # Progress shown on GET /v1/scans/{token} as the pipeline moves (0 while pending).
 PROGRESS = {"scanning": 10, "scored": 75, "rendered": 90}
 MAX_FINDING_EVIDENCE_BYTES = 4096  # per finding on the scan record; the full evidence stays in S3
@@ -164,8 +169,7 @@ class Pipeline:
                           scoring_version=summary.scoring_version, caps=summary.caps,
                           intel_version=intel[-1] if intel else None, coverage=coverage,
                           findings_count=findings, progress=PROGRESS["scored"])
-        for finding in (f for r in scan.signals.values() for f in r.findings if f.severity is Severity.CRITICAL):
-            self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
+        self._publish_findings(scan)
         return {"score": summary.score, "grade": summary.grade, "findings": findings}
 
     def _read_evidence(self, step: ScoreInput, pointer: EvidencePointer,
@@ -215,6 +219,7 @@ class Pipeline:
         step = _parse(StepInput, event)
         scan = self._move(step, ScanStatus.COMPLETE, progress=100)
         self._publish(scan, "scan.completed")
+        self._publish_target_change(scan)
         return {"status": scan.status.value, "score": scan.score, "grade": scan.grade}
 
     # -- MarkFailed ------------------------------------------------------------------------------
@@ -278,6 +283,28 @@ class Pipeline:
 
     def _publish(self, scan: Scan, event: str, **extra: Any) -> None:
         publish_scan_event(self._events, scan, event, self._base_url, **extra)
+        if scan.group_id and event in TERMINAL_EVENTS.values():
+            announce_group_end(self._scans, self._events, scan)
+
+    def _publish_findings(self, scan: Scan) -> None:
+        """`critical.finding` per critical finding; `finding.created` per notable one (bounded), most severe first."""
+        for finding in (f for r in scan.signals.values() for f in r.findings if f.severity is Severity.CRITICAL):
+            self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
+        notable = [f for f in sorted_findings(scan) if f.severity in FINDING_EVENT_SEVERITIES]
+        for finding in notable[:MAX_FINDING_EVENTS]:
+            self._publish(scan, "finding.created", finding=finding.model_dump(mode="json"))
+
+    def _publish_target_change(self, scan: Scan) -> None:
+        """`target.changed` when the score or grade differs from the target's previous complete scan."""
+        try:
+            before = previous_complete(self._scans, scan)
+        except Exception:
+            log.exception("could not read the previous scan of %s", scan.target)
+            return
+        if before is not None and (before.score, before.grade) != (scan.score, scan.grade):
+            self._publish(scan, "target.changed", previous={
+                "scan_token": before.scan_id, "score": before.score, "grade": before.grade,
+                "completed_at": before.completed_at.isoformat() if before.completed_at else None})
 
 
 def run_plan(scan: Scan, now: float, heartbeat_seconds: int) -> dict[str, Any]:

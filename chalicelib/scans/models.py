@@ -191,6 +191,7 @@ class Scan(BaseModel):
     status: ScanStatus = ScanStatus.PENDING
     progress: int = 0
     template_id: str | None = None
+    group_id: str | None = None  # the scan group (one request, several targets) it belongs to
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None

@@ -90,6 +90,7 @@ class ScanService:
         metrics: obs.Metrics | None = None,
     ) -> None:
         self.repo = ScanRepository(store)
+        self.store = store
         self._metrics = metrics or obs.NullMetrics()
         self.deadlines = DeadlineIndex(store)
         self._events = events  # a getter: the webhook service is built only when an event is sent
@@ -120,15 +121,20 @@ class ScanService:
         guard_addresses(host, addresses, self._allow_private)
         return host
 
-    def create(self, tenant: Tenant, command: CreateScan, *, template_id: str | None = None) -> Scan:
-        """Validate, store and start a scan; raises InvalidDomain, TargetNotAllowed, ServiceUnavailable."""
+    def create(self, tenant: Tenant, command: CreateScan, *, template_id: str | None = None,
+               scan_id: str | None = None, group_id: str | None = None) -> Scan:
+        """Validate, store and start a scan; raises InvalidDomain, TargetNotAllowed, ServiceUnavailable.
+
+        `scan_id` and `group_id` are set by a scan group, which allocates its members' ids first.
+        """
         scan_type = command.effective_type
         target = self.check_target(command.raw_target, scan_type)
         now = utcnow()
         scan = Scan(
-            scan_id=new_id("scn"), tenant_id=tenant.tenant_id, target=target, scan_type=scan_type,
+            scan_id=scan_id or new_id("scn"), tenant_id=tenant.tenant_id, target=target, scan_type=scan_type,
             name=command.name, priority=command.priority, options=command.options, tags=command.tags,
-            timeout_seconds=command.timeout_seconds, template_id=template_id, created_at=now, updated_at=now,
+            timeout_seconds=command.timeout_seconds, template_id=template_id, group_id=group_id,
+            created_at=now, updated_at=now,
             ready_threshold=tenant.ready_threshold,
         )
         # The overdue sweeper's backstop, removed when the scan ends. Written first: a failure between
@@ -301,6 +307,10 @@ class ScanService:
             log.exception("no event publisher; %s for %s not sent", event, scan.scan_id)
         else:
             publish_scan_event(publisher, scan, event, self._base_url)
+            if scan.group_id and scan.status.terminal:
+                from chalicelib.scans.groups import announce_group_end  # groups builds on this module
+
+                announce_group_end(self, publisher, scan)
 
     # -- findings -------------------------------------------------------------------------------
     def findings(self, tenant_id: str, scan_id: str, *, severity: Severity | None = None,
@@ -364,6 +374,8 @@ def publish_scan_event(events: EventPublisher, scan: Scan, event: str, base_url:
             "status_url": f"{base}/v1/scans/{scan.scan_id}",
             "report_url": f"{base}/v1/scans/{scan.scan_id}/report" if complete else None,
             "error": scan.error.model_dump() if scan.error else None, **extra}
+    if scan.group_id:
+        data["group_id"] = scan.group_id
     finding = extra.get("finding")
     key = scan.scan_id + (f"/{finding['id']}" if isinstance(finding, dict) and "id" in finding else "")
     try:

@@ -9,15 +9,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # DESIGN.md section 7.
+# Additive (issue 12): finding.created, target.changed and group.completed (chalicelib/scans/groups.py).
 EVENT_TYPES: tuple[str, ...] = (
     "scan.started", "scan.completed", "scan.failed", "scan.cancelled", "critical.finding",
-    "scan.self_assessment_completed", "webhook.test",
+    "scan.self_assessment_completed", "webhook.test", "finding.created", "target.changed", "group.completed",
 )
 WILDCARD = "*"  # every event, present and future
 TEST_EVENT = "webhook.test"
 Subscription = Literal[
     "scan.started", "scan.completed", "scan.failed", "scan.cancelled", "critical.finding",
-    "scan.self_assessment_completed", "webhook.test", "*",
+    "scan.self_assessment_completed", "webhook.test", "finding.created", "target.changed", "group.completed", "*",
 ]
 
 ROTATION_OVERLAP = timedelta(hours=24)  # a rotated-out secret keeps signing this long

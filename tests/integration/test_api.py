@@ -10,6 +10,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.api.dialects import DIALECT_OPERATIONS
 from chalicelib.api.table import OPERATIONS
 from chalicelib.aws.dynamodb import DynamoDBStore
 from chalicelib.aws.stepfunctions import StepFunctionsWorkflow
@@ -273,7 +274,8 @@ def test_openapi_document_describes_every_route_of_the_app(wired: Services) -> N
     with Client(app) as client:
         doc = body(client.http.get("/v1/openapi.json"))
     documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
-    routed = {(method, path) for path, entry in app.routes.items() for method in entry}
+    dialect_paths = {op.path for op in DIALECT_OPERATIONS}  # each vendor dialect has its own document
+    routed = {(method, path) for path, entry in app.routes.items() for method in entry if path not in dialect_paths}
     assert documented == routed
     assert doc["openapi"] == "3.1.0"
     assert doc["paths"]["/v1/scans"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from chalicelib.webhooks.formats.base import WebhookFormat
 from chalicelib.webhooks.formats.perimeter import PerimeterFormat
+from chalicelib.webhooks.formats.secuscan import SecuScanFormat
 
 DEFAULT_FORMAT = "perimeter"
 
 FORMATS: dict[str, WebhookFormat] = {
-    fmt.name: fmt for fmt in (PerimeterFormat(),)
+    fmt.name: fmt for fmt in (PerimeterFormat(), SecuScanFormat())
 }
 
 
