@@ -35,7 +35,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "a610e169d4b71d879c6058a4783bbdfb80f45c3c3ffbff7769fcaab3a5c51084";
+export const OPENAPI_SHA256 = "0f9d413da683ad25b5acc8b014eb3c8c017721afcf71e8d4ab5668b9e605b101";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {
