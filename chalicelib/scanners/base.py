@@ -68,6 +68,7 @@ class ScanContext:
     identify_wait: float = 1.0  # the longest wait for one probe's answer (the NULL probe's greeting)
     service_probes: str | None = "/usr/share/nmap/nmap-service-probes"  # None or missing: built-in table
     nmap_version_timeout: float = 30.0  # `nmap -sV` on still-unknown ports (service_detection only)
+    timing: str | None = None  # the scan's `timing` option (T0-T5); None: nmap -T4, the built-in scanner's defaults
 
     @classmethod
     def from_settings(cls, settings: Settings, options: ScanOptions | None = None, **overrides: Any) -> ScanContext:
@@ -87,6 +88,7 @@ class ScanContext:
             breach_api_key=key,
             dkim_selectors=tuple(options.dkim_selectors or ()),
             service_detection=options.service_detection,
+            timing=options.timing,
         )
         return dataclasses.replace(ctx, **overrides) if overrides else ctx
 

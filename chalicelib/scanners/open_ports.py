@@ -5,6 +5,7 @@ exposures among them.
 connect scanner with the same output. Both scan the same expanded port list. Every open port is then
 identified (`chalicelib.scanners.identify`, budgeted); `service_detection` makes that deeper (more
 probes, and `nmap -sV` for ports still unnamed). The per-service exposure checks run on the result.
+The `timing` option (T0-T5) is nmap's `-T<n>`, and the built-in scanner's concurrency and connect timeout.
 """
 
 from __future__ import annotations
@@ -94,6 +95,21 @@ CATALOG = Catalog(SignalKey.SCAN, {
     "open-port": FindingSpec(Severity.INFO, "Open TCP port", "Close any port that does not need to be public."),
 })
 
+DEFAULT_TIMING = "T4"
+# The built-in scanner's (concurrency, connect timeout in seconds) per nmap timing template. It has no
+# inter-probe delay: the slow templates mean few connections at a time and patient timeouts.
+BUILTIN_TIMING: dict[str, tuple[int, float]] = {
+    "T0": (1, 5.0), "T1": (4, 3.0), "T2": (16, 2.5), "T3": (100, 2.0), "T4": (200, 1.5), "T5": (400, 0.5),
+}
+
+
+def builtin_pace(ctx: ScanContext) -> tuple[int, float]:
+    """(concurrency, connect timeout) of the built-in scanner: the timing template's, else the context's own."""
+    if ctx.timing is None:
+        return ctx.port_concurrency, ctx.connect_timeout
+    return BUILTIN_TIMING[ctx.timing]
+
+
 def compress_ports(ports: Iterable[int]) -> str:
     """The shortest nmap `-p` spelling of a port set: `22,80-82,443`."""
     ordered = sorted(set(ports))
@@ -167,6 +183,8 @@ def parse_nmap_xml(text: str) -> dict[str, list[int]]:
         raise NmapFailed(f"unreadable nmap XML: {exc}") from None
     result: dict[str, list[int]] = {}
     for host in root.iter("host"):
+        if host.get("timedout") == "true":  # nmap gave up on the host: no port list, not "nothing open"
+            raise NmapFailed("nmap timed out on a host (--host-timeout)")
         address_node = next((a for a in host.iter("address") if a.get("addrtype") in ("ipv4", "ipv6")), None)
         if address_node is None:
             continue
@@ -180,16 +198,23 @@ def parse_nmap_xml(text: str) -> dict[str, list[int]]:
     return result
 
 
-def nmap_command(addresses: Sequence[str], ports: Sequence[int], *, host_timeout: int = 300) -> list[str]:
-    """The nmap argv for a TCP connect scan (no raw sockets, no DNS, no host discovery)."""
-    cmd = ["nmap", "-sT", "-n", "-Pn", "-T4", "--max-retries", "1", "--host-timeout", f"{host_timeout}s",
+def nmap_command(addresses: Sequence[str], ports: Sequence[int], *, host_timeout: int = 300,
+                 timing: str = DEFAULT_TIMING) -> list[str]:
+    """The nmap argv for a TCP connect scan (no raw sockets, no DNS, no host discovery) at `timing` (T0-T5).
+
+    Raises ValueError for any other timing.
+    """
+    if timing not in BUILTIN_TIMING:
+        raise ValueError(f"unknown timing {timing!r}")
+    cmd = ["nmap", "-sT", "-n", "-Pn", f"-{timing}", "--max-retries", "1", "--host-timeout", f"{host_timeout}s",
            "-oX", "-", "-p", compress_ports(ports)]
     if any(":" in a for a in addresses):
         cmd.append("-6")
     return [*cmd, *addresses]
 
 
-def scan_nmap(addresses: Sequence[str], ports: Sequence[int], *, host_timeout: int = 300) -> dict[str, list[int]]:
+def scan_nmap(addresses: Sequence[str], ports: Sequence[int], *, host_timeout: int = 300,
+              timing: str = DEFAULT_TIMING) -> dict[str, list[int]]:
     """Run nmap once per address family; returns {address: sorted open ports}; raises NmapFailed."""
     result: dict[str, list[int]] = {a: [] for a in addresses}
     for family in (4, 6):
@@ -198,7 +223,7 @@ def scan_nmap(addresses: Sequence[str], ports: Sequence[int], *, host_timeout: i
             continue
         try:
             done = subprocess.run(  # noqa: S603 - fixed argv, addresses are validated IP literals
-                nmap_command(group, ports, host_timeout=host_timeout), capture_output=True,
+                nmap_command(group, ports, host_timeout=host_timeout, timing=timing), capture_output=True,
                 text=True, timeout=host_timeout + 30, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise NmapFailed(f"nmap did not run: {exc}") from None
@@ -219,10 +244,11 @@ def scan_open_ports(addresses: Sequence[IPAddress], ports: Sequence[int],
     names = [str(a) for a in addresses]
     if ctx.use_nmap and shutil.which("nmap"):
         try:
-            return scan_nmap(names, ports), "nmap"
+            return scan_nmap(names, ports, timing=ctx.timing or DEFAULT_TIMING), "nmap"
         except NmapFailed as exc:
             log.warning("nmap failed, using the built-in scanner: %s", exc)
-    return scan_builtin(names, ports, timeout=ctx.connect_timeout, concurrency=ctx.port_concurrency), "builtin"
+    concurrency, timeout = builtin_pace(ctx)
+    return scan_builtin(names, ports, timeout=timeout, concurrency=concurrency), "builtin"
 
 
 def scan_guarded(addresses: Sequence[IPAddress], ports: Sequence[int],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -159,6 +159,9 @@ class ScanError(BaseModel):
     message: str
 
 
+Timing = Literal["T0", "T1", "T2", "T3", "T4", "T5"]
+
+
 class ScanOptions(BaseModel):
     """Per-scan options a partner may set; anything else is refused."""
 
@@ -172,6 +175,10 @@ class ScanOptions(BaseModel):
         default=None, max_length=20, description="Extra DKIM selectors to probe.",
     )
     service_detection: bool = Field(default=False, description="Grab banners of open ports.")
+    timing: Timing | None = Field(
+        default=None, description="Port-scan speed, nmap's `-T0` (slowest) to `-T5` (fastest); default `T4`. "
+                                  "The built-in scanner maps it to its concurrency and connect timeout.",
+    )
 
 
 class Scan(BaseModel):

@@ -370,7 +370,7 @@ def publish_scan_event(events: EventPublisher, scan: Scan, event: str, base_url:
     data = {"scan_token": scan.scan_id, "target": scan.target, "scan_type": scan.scan_type.value,
             "status": scan.status.value, "score": scan.score, "grade": scan.grade,
             "grade_label": scan.grade_label, "ready": scan.ready,
-            "caps": [cap.model_dump() for cap in scan.caps],
+            "caps": [cap.model_dump() for cap in scan.caps], "findings_count": scan.findings_count,
             "status_url": f"{base}/v1/scans/{scan.scan_id}",
             "report_url": f"{base}/v1/scans/{scan.scan_id}/report" if complete else None,
             "error": scan.error.model_dump() if scan.error else None, **extra}
