@@ -35,7 +35,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "0f9d413da683ad25b5acc8b014eb3c8c017721afcf71e8d4ab5668b9e605b101";
+export const OPENAPI_SHA256 = "838454ea6cbe6227767e856ea107d6c86ac8368f3afae52034b5aa9263d285c8";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {
