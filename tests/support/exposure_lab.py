@@ -89,11 +89,12 @@ class Host:
 S, L, M, W = "scan", "layer", "mail", "web"
 HOSTS: tuple[Host, ...] = (
     Host("kev", "Apache httpd 2.4.49 (CVE-2021-41773, in CISA KEV)",
-         (Expect(S, "known-exploited-version", "Apache httpd", "2.4.49", "CVE-2021-41773", True, ("banner",)),),
+         (Expect(S, "known-exploited-version", "Apache httpd", "2.4.49", "CVE-2021-41773", True,
+                 ("rule", "kev", "intel_version")),),
          cap="D", tools=("nmap",)),
     Host("critical", "OpenSSH 9.2p1 (regreSSHion range, not in KEV)",
-         (Expect(S, "critical-vulnerable-version", "OpenSSH", "9.2p1", "CVE-2024-6387", False),), cap="C",
-         tools=("nmap",)),
+         (Expect(S, "critical-vulnerable-version", "OpenSSH", "9.2p1", "CVE-2024-6387", False, ("rule", "range")),),
+         cap="C", tools=("nmap",)),
     Host("eol", "nginx 1.18.0 (end-of-life cycle)", (Expect(S, "eol-software", "nginx", "1.18.0"),), cap="B",
          tools=("nmap",)),
     Host("outdated", "Apache httpd 2.4.58 (supported cycle, far behind)",
@@ -124,8 +125,12 @@ HOSTS: tuple[Host, ...] = (
     Host("mxbadcert", "MX with a self-signed STARTTLS certificate", (Expect(M, "mx-cert-invalid"),),
          tools=("checkdmarc",)),
     Host("mxname", "MX certificate for another name", (Expect(M, "mx-cert-name-mismatch"),), tools=("checkdmarc",)),
+    Host("mxdown", "MX host that does not answer SMTP", (Expect(M, "mx-smtp-unreachable"),)),
     Host("rsaonly", "HTTPS with RSA key exchange only (TLS 1.2)", (Expect(L, "no-forward-secrecy"),),
          tools=("testssl",)),
+    Host("rsamixed", "HTTPS accepting RSA key exchange beside ECDHE", (Expect(L, "rsa-key-exchange"),),
+         tools=("testssl",)),
+    Host("weakcipher", "HTTPS accepting a NULL-encryption suite", (Expect(L, "weak-cipher"),), tools=("testssl",)),
     Host("chain", "HTTPS without its intermediate certificate", (Expect(L, "chain-incomplete"),),
          tools=("testssl",)),
     Host("httponly", "HTTP only, no HTTPS", (Expect(L, "no-https"),), tools=("testssl",)),
@@ -337,6 +342,8 @@ def _mx(kind: str) -> Callable[[ExposureLab, Host], None]:
             context = server_context(lab.ca.issue(mx, self_signed=True))
         elif kind == "wrongname":
             context = server_context(lab.intermediate.issue(f"other.{host.domain}"))
+        if kind == "none":
+            return  # nothing listens: the MX host does not greet
         lab.serve(host, "smtp", 25, lambda p: SmtpServer(context=context, host=lab.address(host.name), port=p,
                                                          greeting=f"{mx} ESMTP"))
     return build
@@ -400,7 +407,10 @@ BUILDERS: dict[str, Callable[[ExposureLab, Host], None]] = {
     "files": _files,
     "status": _status,
     "mxplain": _mx("plain"), "mxbadcert": _mx("selfsigned"), "mxname": _mx("wrongname"),
+    "mxdown": _mx("none"),
     "rsaonly": _tls(maximum=TLS12, ciphers="kRSA:!eNULL:@SECLEVEL=0"),
+    "rsamixed": _tls(ciphers="ECDHE:kRSA:!aNULL:!eNULL:@SECLEVEL=0"),
+    "weakcipher": _tls(maximum=TLS12, ciphers="ECDHE-RSA-AES128-GCM-SHA256:NULL-SHA256:@SECLEVEL=0"),
     "chain": _tls(send_intermediate=False),
     "httponly": _httponly,
     "nodns": _tls(),
