@@ -127,6 +127,8 @@ async def _run(address: str, port: int, probes: ProbeSet, plan: Plan, result: Po
             result.banner = data
         if tls is None and _wants_tls(data, found):
             return True
+        if found is not None and result.identity is not None and found.service != result.identity.service:
+            continue  # after a softmatch only that service may be confirmed, as nmap does
         if found is not None and (not found.soft or result.identity is None):
             result.identity, result.probe = found, probe.name
             if not found.soft:
