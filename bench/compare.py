@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import shutil
+import re
 import subprocess
 import sys
 import tempfile
@@ -44,8 +45,9 @@ def tool_version(argv: list[str]) -> str:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.TimeoutExpired):
         return "absent"
-    lines = [line.strip() for line in out.splitlines() if any(c.isdigit() for c in line)]
-    return lines[0][:60] if lines else "unknown"
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)  # testssl colours its banner
+    lines = [line.strip() for line in plain.splitlines() if re.search(r"\d+\.\d+", line)]
+    return re.sub(r"\s+", " ", lines[0])[:60] if lines else "unknown"
 
 
 def perimeter(lab: ExposureLab, host: Host) -> tuple[dict[str, SignalResult], float]:
