@@ -14,8 +14,8 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
