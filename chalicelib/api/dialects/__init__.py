@@ -7,8 +7,11 @@ routes every dialect operation and each dialect serves its own OpenAPI document.
 from __future__ import annotations
 
 from chalicelib.api.dialects.base import Dialect
+from chalicelib.api.dialects.certiq import CERTIQ
 from chalicelib.api.operations import Op
 
-DIALECTS: tuple[Dialect, ...] = ()
+DIALECTS: tuple[Dialect, ...] = (
+    CERTIQ,
+)
 
 DIALECT_OPERATIONS: tuple[Op, ...] = tuple(op for dialect in DIALECTS for op in dialect.operations)
