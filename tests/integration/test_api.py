@@ -10,6 +10,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.api.dialects import DIALECT_OPERATIONS
 from chalicelib.api.table import OPERATIONS
 from chalicelib.aws.dynamodb import DynamoDBStore
 from chalicelib.aws.stepfunctions import StepFunctionsWorkflow
@@ -274,7 +275,8 @@ def test_openapi_document_describes_every_route_of_the_app(wired: Services) -> N
         doc = body(client.http.get("/v1/openapi.json"))
     documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
     routed = {(method, path) for path, entry in app.routes.items() for method in entry}
-    assert documented == routed
+    dialects = {(op.method, op.path) for op in DIALECT_OPERATIONS}  # each in its own document
+    assert documented == routed - dialects and dialects <= routed
     assert doc["openapi"] == "3.1.0"
     assert doc["paths"]["/v1/scans"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/CreateScan")

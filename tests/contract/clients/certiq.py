@@ -140,7 +140,7 @@ process.stdin.on("end", () => {
   const a = Buffer.from(sig), b = Buffer.from(expected);
   if (a.length !== b.length || !crypto.timingSafeEqual(a, b)) { process.exit(1); }
   const payload = JSON.parse(raw.toString("utf8"));
-  process.stdout.write(JSON.stringify({event: payload.event, scan_token: payload.scan_token}));
+  process.stdout.write(JSON.stringify(payload));
 });
 """
 

@@ -10,6 +10,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.api.dialects import DIALECT_OPERATIONS
 from chalicelib.api.table import OPERATIONS
 from chalicelib.bootstrap import Services
 from chalicelib.webhooks.models import DeliveryMessage, DisabledReason, EndpointStatus
@@ -210,7 +211,7 @@ def test_openapi_documents_the_webhook_routes(api: Api) -> None:
     doc = body(api.client.http.get("/v1/openapi.json"))
     documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
     routed = {(method, path) for path, entry in app.routes.items() for method in entry}
-    assert documented == routed
+    assert documented == routed - {(op.method, op.path) for op in DIALECT_OPERATIONS}  # each in its own document
     create = doc["paths"]["/v1/webhooks"]["post"]
     assert "201" in create["responses"] and create["requestBody"]["content"]["application/json"]["schema"][
         "$ref"].endswith("/CreateWebhook")
