@@ -16,7 +16,10 @@ from chalicelib.core import observability
 # configure_logs=False: Chalice would give the `perimeter` logger (and every `perimeter.*` one) its own
 # text handler at ERROR; chalicelib.core.observability configures one JSON handler for every logger instead.
 app = Chalice(app_name="perimeter", configure_logs=False)
-app.api.binary_types = []
+# Only PDFs leave the API as bytes (the CertIQ dialect answers its report in the body): base64 to API Gateway,
+# whose binary_media_types (infra/terraform/api.tf) must name the same types. Chalice then wants an Accept
+# that matches (`*/*` does, as curl, requests and fetch send); nothing else is binary.
+app.api.binary_types = ["application/pdf"]
 # JSON logs with the request id as a key, in every route and Lambda function (outermost: registered first).
 app.register_middleware(observability.http_middleware, "http")
 app.register_middleware(observability.lambda_middleware, "pure_lambda")

@@ -11,6 +11,7 @@ closes the connection without reading the body. A body that stops arriving is dr
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import socket
@@ -29,7 +30,7 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
-from chalicelib.api.http import problem_bytes
+from chalicelib.api.http import SECURITY_HEADERS, V1_STYLE, problem_bytes, style_for
 from chalicelib.api.report_routes import BRANDING_MAX_BODY
 from chalicelib.api.table import OPERATIONS
 from chalicelib.bootstrap import get_services
@@ -57,6 +58,16 @@ PUBLIC = frozenset((op.method, op.path) for op in OPERATIONS if op.public)
 _SERVER_ERRORS: dict[int, type[PerimeterError]] = {
     400: BadRequest, 408: RequestTimeout, 414: UriTooLong, 431: HeaderFieldsTooLarge, 505: HttpVersionNotSupported,
 }
+
+
+def styled_bytes(error: PerimeterError, path: str | None) -> tuple[int, dict[str, str], bytes]:
+    """A refusal in the style of the API surface `path` belongs to: problem+json, or a vendor dialect's shape."""
+    style = style_for(path)
+    if style is V1_STYLE:
+        return problem_bytes(error, path)
+    body, extra = style.error(error, path)
+    headers = {"Content-Type": style.error_media, **SECURITY_HEADERS, **style.headers(extra)}
+    return error.status, headers, json.dumps(body, separators=(",", ":")).encode()
 
 
 class Refused(Exception):
@@ -182,7 +193,7 @@ class Handler(ChaliceRequestHandler):
         if log_it:
             self.log_message("refused %s %s: %d %s", getattr(self, "command", "-"), getattr(self, "path", "-"),
                              error.status, error.code)
-        status, headers, body = problem_bytes(error, urlsplit(getattr(self, "path", "") or "").path or None)
+        status, headers, body = styled_bytes(error, urlsplit(getattr(self, "path", "") or "").path or None)
         self.close_connection = True
         with contextlib.suppress(OSError):  # a client that went away gets nothing
             self.send_response(status)

@@ -26,6 +26,7 @@ from chalicelib.core.errors import (
     InvalidLogo,
     InvalidReportFormat,
     NotFound,
+    PerimeterError,
     ReportNotRenderable,
     ScanNotComplete,
 )
@@ -59,6 +60,15 @@ class ReportLink(NamedTuple):
 
     url: str
     expires_at: datetime
+    sha256: str
+
+
+class StoredReport(NamedTuple):
+    """A stored report's bytes, verified against the digest recorded at render time."""
+
+    body: bytes
+    content_type: str
+    filename: str
     sha256: str
 
 
@@ -298,12 +308,8 @@ class ReportService:
         }
         return (json.dumps(document, sort_keys=True, indent=2) + "\n").encode()
 
-    def link(self, tenant_id: str, scan_id: str, fmt: str) -> ReportLink:
-        """A presigned link (at most 15 minutes) to a complete scan's report.
-
-        Raises InvalidReportFormat (422), NotFound (404, also for another tenant's scan),
-        ScanNotComplete (409) and NotFound `report-not-found` when a complete scan has no such report.
-        """
+    def _stored(self, tenant_id: str, scan_id: str, fmt: str) -> tuple[Scan, str, str]:
+        """A complete scan, the key and the recorded digest of its `fmt` report; raises as `link` does."""
         if fmt not in FORMATS:
             raise InvalidReportFormat(f"format must be one of {', '.join(FORMATS)}.")
         scan = self._scans.get(tenant_id, scan_id)
@@ -313,6 +319,33 @@ class ReportService:
         key, digest = scan.report_keys.get(fmt), scan.report_sha256.get(fmt)
         if not key or not digest or not key.startswith(scan_prefix(tenant_id, scan_id)):
             raise NotFound(f"Scan {scan_id} has no {fmt} report.", code="report-not-found")
+        return scan, key, digest
+
+    def link(self, tenant_id: str, scan_id: str, fmt: str) -> ReportLink:
+        """A presigned link (at most 15 minutes) to a complete scan's report.
+
+        Raises InvalidReportFormat (422), NotFound (404, also for another tenant's scan),
+        ScanNotComplete (409) and NotFound `report-not-found` when a complete scan has no such report.
+        """
+        scan, key, digest = self._stored(tenant_id, scan_id, fmt)
         expires_at = self._clock() + timedelta(seconds=self.link_seconds)  # taken before signing: never late
         url = self._objects.presign(key, self.link_seconds, report_filename(scan, fmt))
         return ReportLink(url, expires_at, digest)
+
+    def read(self, tenant_id: str, scan_id: str, fmt: str) -> StoredReport:
+        """The bytes of a complete scan's report, checked against the digest recorded when it was rendered.
+
+        For APIs that answer the report itself rather than a link (a vendor dialect). Raises what
+        `link` raises, NotFound `report-not-found` when the object is gone, and PerimeterError (500,
+        `report-integrity-failed`) when its bytes no longer match the recorded digest.
+        """
+        scan, key, digest = self._stored(tenant_id, scan_id, fmt)
+        try:
+            body = self._objects.get(key)
+        except ObjectMissing:
+            raise NotFound(f"Scan {scan_id} has no {fmt} report.", code="report-not-found") from None
+        if sha256_hex(body) != digest:
+            log.error("report %s of scan %s does not match its recorded digest", fmt, scan_id)
+            raise PerimeterError("The stored report failed its integrity check; it has been logged.",
+                                 code="report-integrity-failed")
+        return StoredReport(body, CONTENT_TYPES[fmt], report_filename(scan, fmt), digest)

@@ -82,7 +82,7 @@ resource "aws_api_gateway_rest_api" "api" {
   name               = "${var.prefix}-api"
   description        = "Perimeter public API (Chalice app, Lambda proxy integration)"
   body               = jsonencode(local.openapi)
-  binary_media_types = []
+  binary_media_types = ["application/pdf"] # app.py: the CertIQ dialect streams its report PDF
 
   endpoint_configuration {
     types = ["REGIONAL"]

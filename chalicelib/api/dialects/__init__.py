@@ -7,10 +7,11 @@ routes every dialect operation and each dialect serves its own OpenAPI document.
 from __future__ import annotations
 
 from chalicelib.api.dialects.base import Dialect
+from chalicelib.api.dialects.certiq import CERTIQ
 from chalicelib.api.dialects.certix_routes import CERTIX
 from chalicelib.api.dialects.secuscan import secuscan
 from chalicelib.api.operations import Op
 
-DIALECTS: tuple[Dialect, ...] = (CERTIX, secuscan)
+DIALECTS: tuple[Dialect, ...] = (CERTIX, CERTIQ, secuscan)
 
 DIALECT_OPERATIONS: tuple[Op, ...] = tuple(op for dialect in DIALECTS for op in dialect.operations)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.webhooks.formats.base import WebhookFormat
+from chalicelib.webhooks.formats.certiq import CertiqFormat
 from chalicelib.webhooks.formats.certix import CertixFormat
 from chalicelib.webhooks.formats.perimeter import PerimeterFormat
 from chalicelib.webhooks.formats.secuscan import SecuScanFormat
@@ -10,7 +11,7 @@ from chalicelib.webhooks.formats.secuscan import SecuScanFormat
 DEFAULT_FORMAT = "perimeter"
 
 FORMATS: dict[str, WebhookFormat] = {
-    fmt.name: fmt for fmt in (PerimeterFormat(), CertixFormat(), SecuScanFormat())
+    fmt.name: fmt for fmt in (PerimeterFormat(), CertixFormat(), CertiqFormat(), SecuScanFormat())
 }
 
 
