@@ -159,6 +159,7 @@ class Measured:
     stages: dict[str, list[float]] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)
     ours: list[dict[int, Named]] = field(default_factory=list)  # per run
+    codes: dict[str, list[str]] = field(default_factory=dict)  # the first run's finding codes per signal
     nmap_times: dict[str, list[float]] = field(default_factory=dict)
     nmap_named: dict[str, dict[int, Named]] = field(default_factory=dict)
 
@@ -171,6 +172,7 @@ class Measured:
             if self.statuses.get(key, SignalStatus.COMPLETE.value) == SignalStatus.COMPLETE.value:
                 self.statuses[key] = result.status.value
         self.ours.append(scan_named(results[SignalKey.SCAN.value]))
+        self.codes = self.codes or {k: sorted({f.code for f in r.findings}) for k, r in results.items()}
 
 
 def measure(lab: PostureLab, ctx: ScanContext, runs: int, nmap_runs: int) -> Measured:
@@ -206,7 +208,7 @@ def build_report(lab: PostureLab, ctx: ScanContext, measured: Measured, target: 
         "runs": len(measured.walls), "posture_s": [round(w, 3) for w in measured.walls],
         "posture": _stats(measured.walls), "target_p50_s": target,
         "signals_median_s": _medians(measured.signals, "signal."), "stages_median_s": _medians(measured.stages),
-        "statuses": measured.statuses,
+        "statuses": measured.statuses, "finding_codes": measured.codes,
         "ports_identified": sum(1 for p in lab.ports if ours.get(p, (None, None))[0]),
         "ports_open_reported": sorted(ours), "ports_named_differently_across_runs": unstable, "per_port": rows,
         "host": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
