@@ -1,16 +1,20 @@
 """Probing one open port the way nmap's version scan does, under a deadline.
 
 The NULL probe first (connect and read the greeting), then the probes listed for the port in rarity
-order, each on a fresh connection, each read stopping at the first hard match, at EOF, at the
-per-read wait or at the deadline. A port that answers with TLS (a handshake record or alert, a
-`ssl` match, or a port nmap lists as TLS) is probed again inside TLS, certificate not checked.
-The caller has checked the address against the target guard; this module connects nowhere else.
+order (once the port has answered like an HTTP server, only those that are text requests), each on a
+fresh connection, each read stopping at the first hard match, at EOF, at the per-read wait or at the
+deadline; once a probe's answer has begun, also after `idle` seconds without a further byte (a server
+that answered and holds the connection has said what it will say). A port that answers with TLS (a
+handshake record or alert, a `ssl` match, or a port nmap lists as TLS) is probed again inside TLS,
+certificate not checked. The caller has checked the address against the target guard; this module
+connects nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -19,17 +23,22 @@ from chalicelib.scanners.identify.probes import Identity, Probe, ProbeSet
 
 MAX_READ = 16384
 _TLS_RECORD = (b"\x15\x03", b"\x16\x03")
+_HTTP_ANSWER = b"HTTP/1."
+# GET /, OPTIONS / RTSP/1.0, OPTIONS sip:...: requests an HTTP server parses (and answers) at once
+_TEXT_REQUEST = re.compile(rb"[A-Z]{3,10} ")
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How hard to try: the per-read wait, how many probes after NULL, the rarity ceiling, the deadline."""
+    """How hard to try: the per-read wait, how many probes after NULL, the rarity ceiling, the deadline, and
+    the silence that ends the read of an answer to a probe with a payload (None: read until the wait ends)."""
 
     wait: float
     connect_timeout: float
     max_probes: int
     max_rarity: int
     deadline: float
+    idle: float | None = None
 
 
 @dataclass
@@ -60,7 +69,8 @@ async def exchange(address: str, port: int, probe: Probe, probes: ProbeSet, plan
     """Send one probe on a fresh connection and read its answer; None when the connection failed.
 
     Reads at most MAX_READ bytes, until a hard match, EOF, `wait` (default plan.wait, capped by the
-    probe's totalwaitms) or the deadline, whichever comes first.
+    probe's totalwaitms) or the deadline, whichever comes first; for a probe with a payload also after
+    plan.idle seconds without a byte once the answer has begun (the NULL probe's greeting is never cut).
     """
     remaining = plan.deadline - time.monotonic()
     if remaining <= 0:
@@ -77,7 +87,7 @@ async def exchange(address: str, port: int, probe: Probe, probes: ProbeSet, plan
         if probe.payload:
             writer.write(probe.payload)
             await writer.drain()
-        data, found = await _read(reader, probe, probes, end)
+        data, found = await _read(reader, probe, probes, end, plan.idle if probe.payload else None)
     except (OSError, ssl.SSLError):
         pass
     finally:
@@ -85,14 +95,17 @@ async def exchange(address: str, port: int, probe: Probe, probes: ProbeSet, plan
     return data, found
 
 
-async def _read(reader: asyncio.StreamReader, probe: Probe, probes: ProbeSet,
-                end: float) -> tuple[bytes, Identity | None]:
-    """Read until a hard match, EOF, MAX_READ bytes or `end`; match what arrived. Raises OSError, SSLError."""
+async def _read(reader: asyncio.StreamReader, probe: Probe, probes: ProbeSet, end: float,
+                idle: float | None = None) -> tuple[bytes, Identity | None]:
+    """Read until a hard match, EOF, MAX_READ bytes, `end`, or (with `idle`, once data arrived) `idle` seconds
+    without a byte; match what arrived. Raises OSError, SSLError."""
     data, found = b"", None
     while len(data) < MAX_READ:
         left = end - time.monotonic()
         if left <= 0:
             break
+        if data and idle is not None:
+            left = min(left, idle)
         try:
             chunk = await asyncio.wait_for(reader.read(MAX_READ - len(data)), left)
         except TimeoutError:
@@ -115,7 +128,10 @@ async def _run(address: str, port: int, probes: ProbeSet, plan: Plan, result: Po
     """Probe in one mode (plain or TLS); True when the port asked for TLS. Fills `result`."""
     sequence = [p for p in (probes.null,) if p is not None]
     sequence += probes.candidates(port, tls=tls is not None, max_rarity=plan.max_rarity, limit=plan.max_probes)
+    speaks_http = False
     for probe in sequence:
+        if speaks_http and not _TEXT_REQUEST.match(probe.payload):
+            continue  # an HTTP server waits silently for the end of a binary probe's "request line"
         answer = await exchange(address, port, probe, probes, plan, tls=tls, server_name=server_name,
                                 wait=plan.wait / 2 if tls is not None and probe is probes.null else None)
         if answer is None:
@@ -123,6 +139,7 @@ async def _run(address: str, port: int, probes: ProbeSet, plan: Plan, result: Po
                 result.refused = True  # not even the first connection: stop
             return False
         data, found = answer
+        speaks_http = speaks_http or data.startswith(_HTTP_ANSWER)
         if data and not result.banner and not data.startswith(_TLS_RECORD):
             result.banner = data
         if tls is None and _wants_tls(data, found):

@@ -132,6 +132,13 @@ def fetch_http_facts(service: Service, path: str, ctx: ScanContext, *, favicon: 
                      tls=_scheme(service) == "https", cert_subject=subject, cert_issuer=issuer, cert_names=names)
 
 
+def server_header(facts: HttpFacts) -> str | None:
+    """The Server header, whitespace collapsed, at most 80 characters (None when absent or empty): the product
+    a port is named by when no rule knows it, as nmap's version script http-server-header names it."""
+    text = " ".join(facts.headers.get("server", "").split())[:80]
+    return text or None
+
+
 def web_software(facts: HttpFacts) -> list[Software]:
     """The software the web rules name from the headers and the generator: one per header, the first rule wins."""
     values = dict(facts.headers)

@@ -21,7 +21,7 @@ from chalicelib.scanners.base import ScanContext, address_allowed
 from chalicelib.scanners.identify import nmap_sv
 from chalicelib.scanners.identify.engine import Plan, PortResult, identify_port
 from chalicelib.scanners.identify.fingerprints import load_probes
-from chalicelib.scanners.identify.http import fetch_http_facts, is_http, web_software
+from chalicelib.scanners.identify.http import fetch_http_facts, is_http, server_header, web_software
 from chalicelib.scanners.identify.model import Service
 from chalicelib.scanners.identify.portnames import port_name
 from chalicelib.scanners.identify.probes import Identity, ProbeSet
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 LIGHT = (4, 4)  # probes after NULL, rarity ceiling: nmap's --version-light is intensity 2
 DEEP = (10, 7)  # with service_detection: nmap's default intensity is 7
 MAX_CONCURRENT_PORTS = 64
+# An answer to a probe ends after this fraction of ctx.identify_wait without a byte (0.5 s of the default 1 s):
+# longer than a round trip, after which the rest of a reply larger than one TCP flight would arrive.
+ANSWER_IDLE = 0.5
 
 
 def clean_banner(raw: bytes, limit: int = 200) -> str:
@@ -99,6 +102,8 @@ def _add_http(service: Service, ctx: ScanContext, deadline: float) -> Service:
     if service.product is None and server is not None:
         service = dataclasses.replace(service, product=server.product, version=server.version, cpe=server.cpe,
                                       method="http")
+    elif service.product is None and server_header(facts):
+        service = dataclasses.replace(service, product=server_header(facts), method="http")
     others = tuple(s for s in software if s is not server or s.product != service.product)
     return dataclasses.replace(service, http=facts, software=others)
 
@@ -118,7 +123,8 @@ def identify_services(address: str, ports: Sequence[int], ctx: ScanContext, *,
     deadline = started + ctx.identify_budget
     probe_count, rarity = DEEP if ctx.service_detection else LIGHT
     # Probes get the first three quarters of the budget, the HTTP fetches the rest.
-    plan = Plan(ctx.identify_wait, ctx.connect_timeout, probe_count, rarity, started + 0.75 * ctx.identify_budget)
+    plan = Plan(ctx.identify_wait, ctx.connect_timeout, probe_count, rarity, started + 0.75 * ctx.identify_budget,
+                idle=ctx.identify_wait * ANSWER_IDLE)
     allowed = [p for p in dict.fromkeys(ports) if address_allowed(ip, ctx, p)]
     probes = load_probes(ctx.service_probes)
     results = dict(zip(allowed, asyncio.run(_probe_all(str(ip), allowed, probes, plan, host)), strict=True)) \

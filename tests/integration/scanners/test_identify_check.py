@@ -3,10 +3,12 @@ findings carrying them, self-signed HTTPS, the target guard, and the built-in ta
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import random
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +18,11 @@ from chalicelib.core.addresses import parse_self_endpoints
 from chalicelib.scanners import open_ports as ports
 from chalicelib.scanners.base import ScanContext
 from chalicelib.scanners.identify import Service, fetch_http_facts, identify_services
+from chalicelib.scanners.identify.engine import Plan, exchange
 from chalicelib.scanners.identify.fingerprints import NMAP_PROBES
+from chalicelib.scanners.identify.probes import Identity, ProbeSet, parse_probe_file
 from chalicelib.scans.models import SignalStatus
-from tests.support.banners import PRODUCTS, BannerServer
+from tests.support.banners import PRODUCTS, BannerServer, Reply, http_reply
 from tests.support.httpserver import LocalHTTPServer, Response
 from tests.support.lab import Lab
 from tests.support.tlsserver import server_context
@@ -222,3 +226,55 @@ def test_a_host_name_is_sent_as_sni_and_host_header(appliance: tuple[LocalHTTPSe
 def test_identification_needs_an_ip_address(lab: Lab) -> None:
     with pytest.raises(ValueError):
         identify_services("bad.test", [22], ScanContext(resolver=lab.context("bad.test").resolver))
+
+
+PAUSED = "Probe TCP NULL q||\nmatch ftp m|^220 part two ok| p/Two/\nProbe TCP Hello q|HELLO\\r\\n|\n" \
+         "match ftp m|^220 part two ok| p/Two/\n"
+
+
+def test_a_pause_ends_the_answer_to_a_probe_but_never_the_greeting(lab: Lab) -> None:
+    probes = ProbeSet(parse_probe_file(PAUSED), "test")
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 part")
+        await asyncio.sleep(0.4)
+        writer.write(b" two ok\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def scenario() -> list[tuple[bytes, Identity | None] | None]:
+        server = await asyncio.start_server(talk, lab.bad, 0)
+        port = server.sockets[0].getsockname()[1]
+        plan = Plan(wait=1.5, connect_timeout=1.0, max_probes=1, max_rarity=9, deadline=time.monotonic() + 6,
+                    idle=0.2)
+        try:
+            return [await exchange(lab.bad, port, probe, probes, plan) for probe in probes.probes]
+        finally:
+            server.close()
+
+    greeting, answer = asyncio.run(scenario())
+    assert greeting is not None and greeting[0] == b"220 part two ok\r\n"
+    assert greeting[1] is not None and greeting[1].product == "Two"
+    assert answer == (b"220 part", None)
+
+
+@needs_probe_file
+def test_an_http_port_no_rule_knows_is_named_by_its_server_header_and_spared_binary_probes(lab: Lab) -> None:
+    received: list[bytes] = []
+    answer = http_reply([("Server", "Wonder-Front 7"), ("Content-Type", "text/html")])
+
+    def recording(request: bytes) -> bytes | None:
+        received.append(request)
+        return answer(request)
+
+    try:
+        server = BannerServer(lab.bad, Reply(answer=recording), 8000).start()  # nmap lists binary X11Probe here
+    except OSError as exc:
+        pytest.skip(f"port 8000 of {lab.bad} is taken: {exc}")
+    try:
+        [service] = identify_services(lab.bad, [server.port], lab.context("bad.test"))
+    finally:
+        server.stop()
+    assert (service.product, service.version, service.cpe, service.method) == ("Wonder-Front 7", None, None, "http")
+    assert b"\r\n\r\n" in received and any(r.startswith(b"GET /nice%20ports") for r in received)
+    assert not any(r.startswith(b"\x6c\x00\x0b") for r in received)  # X11Probe, a binary request

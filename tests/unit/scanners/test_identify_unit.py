@@ -3,13 +3,15 @@ product banners (nmap's file when the system has it, and the built-in table), we
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from pathlib import Path
 
 import pytest
 
-from chalicelib.scanners.identify import fingerprints, nmap_sv
-from chalicelib.scanners.identify.http import generator_of, title_of, web_software
+from chalicelib.scanners.identify import engine, fingerprints, nmap_sv
+from chalicelib.scanners.identify.http import generator_of, server_header, title_of, web_software
 from chalicelib.scanners.identify.model import HttpFacts
 from chalicelib.scanners.identify.probes import (
     Identity,
@@ -259,3 +261,30 @@ def test_nmap_version_scan_command_is_a_connect_scan_with_a_host_timeout() -> No
 def test_an_unknown_rule_field_is_ignored_and_a_rule_that_cannot_compile_never_matches() -> None:
     broken = MatchRule("x", "^(unclosed", 0)
     assert broken.match(b"(unclosed") is None and broken.compiled() is None
+
+
+def _read_paused(idle: float | None) -> tuple[bytes, Identity | None]:
+    """engine._read of an nginx answer whose Server line arrives 0.3 s after its status line."""
+    probes = excerpt()
+
+    async def scenario() -> tuple[bytes, Identity | None]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(b"HTTP/1.0 200 OK\r\n")
+        asyncio.get_running_loop().call_later(0.3, reader.feed_data, b"Server: nginx/1.18.0\r\n\r\n")
+        return await engine._read(reader, probes.by_name["GetRequest"], probes, time.monotonic() + 2.0, idle)
+
+    return asyncio.run(scenario())
+
+
+def test_an_answer_ends_at_a_pause_longer_than_idle_and_is_read_whole_without_idle() -> None:
+    assert _read_paused(0.1) == (b"HTTP/1.0 200 OK\r\n", None)
+    data, found = _read_paused(None)
+    assert data.endswith(b"nginx/1.18.0\r\n\r\n") and found is not None and (found.product, found.version) == (
+        "nginx", "1.18.0")
+
+
+def test_the_server_header_names_what_no_rule_knows_trimmed_and_bounded() -> None:
+    assert server_header(HttpFacts("http://h/", 301, {"server": "  cloudflare \t"})) == "cloudflare"
+    assert server_header(HttpFacts("http://h/", 200, {"server": "x" * 300})) == "x" * 80
+    assert server_header(HttpFacts("http://h/", 200, {"server": " "})) is None
+    assert server_header(HttpFacts("http://h/", 200, {})) is None
