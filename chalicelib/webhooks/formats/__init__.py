@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from chalicelib.webhooks.formats.base import WebhookFormat
+from chalicelib.webhooks.formats.cypersecurity import CYPERSECURITY_FORMATS
 from chalicelib.webhooks.formats.perimeter import PerimeterFormat
 
 DEFAULT_FORMAT = "perimeter"
 
 FORMATS: dict[str, WebhookFormat] = {
-    fmt.name: fmt for fmt in (PerimeterFormat(),)
+    fmt.name: fmt for fmt in (PerimeterFormat(), *CYPERSECURITY_FORMATS)
 }
 
 
