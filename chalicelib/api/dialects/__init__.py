@@ -6,9 +6,10 @@ routes every dialect operation and each dialect serves its own OpenAPI document.
 
 from __future__ import annotations
 
+from chalicelib.api.dialects import cypersecurity
 from chalicelib.api.dialects.base import Dialect
 from chalicelib.api.operations import Op
 
-DIALECTS: tuple[Dialect, ...] = ()
+DIALECTS: tuple[Dialect, ...] = (cypersecurity.DIALECT,)
 
 DIALECT_OPERATIONS: tuple[Op, ...] = tuple(op for dialect in DIALECTS for op in dialect.operations)
