@@ -157,9 +157,10 @@ def to_command(body: m.CreateScanIn) -> tuple[CreateScan, list[m.IgnoredOption]]
     if scan_type is None:
         raise Unsupported(f"Scan type {body.type!r} ({UNSUPPORTED_TYPE_WHY[body.type]}) is not supported by "
                           "Perimeter yet; use 'nmap'.", field="type", value=body.type)
-    for name in sorted(body.options.model_extra or {}):
-        raise Unsupported(f"Option {name!r} is not supported by Perimeter for nmap scans.", field=f"options.{name}",
-                          value=name)
+    unknown = sorted(body.options.model_extra or {})
+    if unknown:
+        raise Unsupported(f"Option {unknown[0]!r} is not supported by Perimeter for nmap scans.",
+                          field=f"options.{unknown[0]}", value=unknown[0])
     warnings = [m.IgnoredOption(field=f"options.{name}", message=text) for name, text in IGNORED_OPTIONS.items()
                 if getattr(body.options, name)]
     options: dict[str, Any] = {"service_detection": body.options.service_detection}

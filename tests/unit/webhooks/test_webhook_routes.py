@@ -209,7 +209,8 @@ def test_webhook_list_pages_newest_first(api: Api) -> None:
 def test_openapi_documents_the_webhook_routes(api: Api) -> None:
     doc = body(api.client.http.get("/v1/openapi.json"))
     documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
-    routed = {(method, path) for path, entry in app.routes.items() for method in entry}
+    # Vendor dialects' routes are in their own documents (tests/integration/test_api.py checks them).
+    routed = {(method, path) for path, entry in app.routes.items() for method in entry if path.startswith("/v1/")}
     assert documented == routed
     create = doc["paths"]["/v1/webhooks"]["post"]
     assert "201" in create["responses"] and create["requestBody"]["content"]["application/json"]["schema"][
