@@ -347,6 +347,11 @@ def sorted_findings(scan: Scan) -> list[Finding]:
     return sorted(every, key=lambda f: (_SEVERITY_ORDER[f.severity], f.signal.value, f.code, f.id))
 
 
+def critical_count(scan: Scan) -> int:
+    """How many of the scan's findings are critical."""
+    return sum(f.severity is Severity.CRITICAL for result in scan.signals.values() for f in result.findings)
+
+
 def normalise_cwe(text: str) -> str:
     """`CWE-319`, `cwe-319` and `319` all become `CWE-319`."""
     digits = text.strip().upper().removeprefix("CWE-")
@@ -371,6 +376,7 @@ def publish_scan_event(events: EventPublisher, scan: Scan, event: str, base_url:
             "status": scan.status.value, "score": scan.score, "grade": scan.grade,
             "grade_label": scan.grade_label, "ready": scan.ready,
             "caps": [cap.model_dump() for cap in scan.caps], "findings_count": scan.findings_count,
+            "critical_count": critical_count(scan),
             "status_url": f"{base}/v1/scans/{scan.scan_id}",
             "report_url": f"{base}/v1/scans/{scan.scan_id}/report" if complete else None,
             "error": scan.error.model_dump() if scan.error else None, **extra}

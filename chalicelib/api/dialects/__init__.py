@@ -6,12 +6,13 @@ routes every dialect operation and each dialect serves its own OpenAPI document.
 
 from __future__ import annotations
 
+from chalicelib.api.dialects import cypersecurity
 from chalicelib.api.dialects.base import Dialect
 from chalicelib.api.dialects.certiq import CERTIQ
 from chalicelib.api.dialects.certix_routes import CERTIX
 from chalicelib.api.dialects.secuscan import secuscan
 from chalicelib.api.operations import Op
 
-DIALECTS: tuple[Dialect, ...] = (CERTIX, CERTIQ, secuscan)
+DIALECTS: tuple[Dialect, ...] = (CERTIX, CERTIQ, secuscan, cypersecurity.DIALECT)
 
 DIALECT_OPERATIONS: tuple[Op, ...] = tuple(op for dialect in DIALECTS for op in dialect.operations)

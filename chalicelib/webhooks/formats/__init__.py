@@ -5,13 +5,15 @@ from __future__ import annotations
 from chalicelib.webhooks.formats.base import WebhookFormat
 from chalicelib.webhooks.formats.certiq import CertiqFormat
 from chalicelib.webhooks.formats.certix import CertixFormat
+from chalicelib.webhooks.formats.cypersecurity import CYPERSECURITY_FORMATS
 from chalicelib.webhooks.formats.perimeter import PerimeterFormat
 from chalicelib.webhooks.formats.secuscan import SecuScanFormat
 
 DEFAULT_FORMAT = "perimeter"
 
 FORMATS: dict[str, WebhookFormat] = {
-    fmt.name: fmt for fmt in (PerimeterFormat(), CertixFormat(), CertiqFormat(), SecuScanFormat())
+    fmt.name: fmt for fmt in (PerimeterFormat(), CertixFormat(), CertiqFormat(), SecuScanFormat(),
+                              *CYPERSECURITY_FORMATS)
 }
 
 
