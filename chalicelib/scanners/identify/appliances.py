@@ -13,6 +13,7 @@ import functools
 import ipaddress
 import json
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,7 @@ class Matcher:
         texts: list[tuple[str, re.Pattern[str] | None, Sequence[str]]] = [
             ("title", self.title, [facts.title or ""]), ("body", self.body, [facts.body]),
             ("cookie", self.cookie, cookie_names(facts.headers)), ("cert", self.cert, [cert_text(facts)]),
-            *((f"header {name}", pattern, [facts.headers.get(name, "")]) for name, pattern in self.headers),
+            *((f"header {name}", pattern, [header_value(facts, name)]) for name, pattern in self.headers),
         ]
         for where, pattern, values in texts:
             if pattern is None:
@@ -126,6 +127,21 @@ class ApplianceMatch:
     def cpe(self) -> str:
         """The CPE 2.2 URI, with the version when known (`cpe:/a:jenkins:jenkins:2.426.1`)."""
         return f"{self.rule.cpe}:{self.version}" if self.version else self.rule.cpe
+
+
+def header_value(facts: HttpFacts, name: str) -> str:
+    """A response header as the rules judge it; a Location that only echoes the requested path is ''.
+
+    A redirector that keeps the path (`301 https://$host$request_uri`) answers a request for a portal
+    path with that same path: the redirect names the path we asked for, not an appliance.
+    """
+    value = facts.headers.get(name, "")
+    if name == "location" and value:
+        requested = urllib.parse.urlsplit(facts.url)
+        target = urllib.parse.urlsplit(urllib.parse.urljoin(facts.url, value))
+        if target.path == requested.path and requested.path not in ("", "/"):
+            return ""
+    return value
 
 
 def cookie_names(headers: Mapping[str, str]) -> list[str]:

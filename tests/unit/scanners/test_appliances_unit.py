@@ -209,3 +209,15 @@ def test_an_address_the_target_guard_refuses_is_never_requested() -> None:
 def test_without_a_fetcher_only_the_root_page_is_judged() -> None:
     assert ap.appliance_findings(service(facts(title="Welcome")), CTX) == []
     assert len(ap.appliance_findings(service(SAMPLES["kibana"]), CTX)) == 1
+
+
+@pytest.mark.parametrize("location", ["https://192.0.2.10/remote/login", "/remote/login"])
+def test_a_redirector_echoing_the_requested_portal_path_is_not_an_appliance(location: str) -> None:
+    # `return 301 https://$host$request_uri` answers /remote/login with /remote/login: that is our own path.
+    echoed = facts(url="http://192.0.2.10/remote/login", status=301, headers={"location": location})
+    assert ap.match_appliance(echoed) is None
+
+
+def test_a_root_page_redirecting_to_the_portal_path_still_names_the_appliance() -> None:
+    hit = ap.match_appliance(facts(url="https://192.0.2.10/", status=302, headers={"location": "/remote/login"}))
+    assert hit is not None and hit.rule.id == "fortinet-fortigate"
