@@ -17,6 +17,9 @@ from chalicelib.scanners.identify.model import Service
 
 # Names identification gives a port it could not name (nmap's, and ours for a port-number guess).
 UNNAMED = frozenset({"", "unknown", "tcpwrapped"})
+# Services whose identification is never a misreading (an HTTP status line, an SSH banner): another
+# protocol is not tried on them even on its own port.
+UNAMBIGUOUS = frozenset({"http", "https", "ssl/http", "ssh"})
 MAX_LINE = 4096  # longest protocol line read
 EXCHANGE_SECONDS_FACTOR = 3  # an exchange may take this many connect timeouts in all
 
@@ -26,9 +29,14 @@ class WireError(Exception):
 
 
 def handles(service: Service, names: Collection[str], ports: Collection[int]) -> bool:
-    """True when `service` is named one of `names`, or is unnamed on one of `ports`."""
+    """True when `service` is named one of `names`, or sits on one of the protocol's own `ports`.
+
+    On its own port the protocol is tried unless the service is plainly HTTP or SSH: a probe-file
+    match can misname a server whose reply arrived in pieces (memcached's two `ERROR` lines read as
+    "AChat"), and one harmless server-information command costs less than an open data store unseen.
+    """
     name = service.name.lower()
-    return name in names or (name in UNNAMED and service.port in ports)
+    return name in names or (service.port in ports and name not in UNAMBIGUOUS)
 
 
 def guarded_address(service: Service, ctx: ScanContext) -> str | None:

@@ -43,9 +43,11 @@ def test_a_silent_peer_ends_the_read_at_the_deadline(feed: tuple[Wire, socket.so
         wire.readline()
 
 
-def test_a_probe_takes_named_services_and_unnamed_ones_on_its_ports() -> None:
+def test_a_probe_takes_named_services_and_any_but_http_or_ssh_on_its_ports() -> None:
     assert handles(Service("192.0.2.1", 2121, "ftp"), {"ftp"}, {21})
     assert handles(Service("192.0.2.1", 21, "unknown"), {"ftp"}, {21})
+    # memcached whose two ERROR lines arrived apart is misread as "AChat": on 11211 it is still tried.
+    assert handles(Service("192.0.2.1", 11211, "achat"), {"memcached"}, {11211})
     assert not handles(Service("192.0.2.1", 21, "http"), {"ftp"}, {21})
     assert not handles(Service("192.0.2.1", 2121, "unknown"), {"ftp"}, {21})
 
