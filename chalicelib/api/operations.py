@@ -39,6 +39,7 @@ class Op:
     tags: tuple[str, ...] = ()
     media: str | None = None  # the success body's media type when it is not JSON (a download)
     path_max: int = 100  # the path parameters' maximum length
+    also_ok: tuple[int, ...] = ()  # further success statuses with the same body (202 while a report renders)
     handler: Handler | None = field(default=None, compare=False, repr=False)
 
     @property

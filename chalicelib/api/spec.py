@@ -105,7 +105,7 @@ def _success(op: Op, keyed: dict[Any, Any]) -> dict[str, Any]:
 
 
 def _operation(op: Op, keyed: dict[Any, Any], doc: DocInfo) -> dict[str, Any]:
-    responses: dict[str, Any] = {str(op.ok): _success(op, keyed)}
+    responses: dict[str, Any] = {str(code): _success(op, keyed) for code in (op.ok, *op.also_ok)}
     if op.ok == 302 and op.response:
         responses["200"] = {"description": "With `Accept: application/json`: the redirect target as JSON",
                             "content": {"application/json": {"schema": keyed[(op.response, "serialization")]}}}

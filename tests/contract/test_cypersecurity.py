@@ -355,3 +355,12 @@ def test_the_dialect_serves_its_own_openapi_document(http: Client, wired: Servic
     assert error["$ref"].endswith("/CyperError")
     created = document["components"]["schemas"]["ScanCreatedOut"]["properties"]
     assert {"id", "target", "type", "status", "created_at"} <= set(created)
+
+
+def test_the_document_declares_both_answers_of_report_generation() -> None:
+    from chalicelib.api.dialects import cypersecurity
+    from chalicelib.api.spec import openapi_document
+
+    document = openapi_document(tuple(cypersecurity.DIALECT.routes.operations), "", cypersecurity.DIALECT.doc)
+    answers = document["paths"]["/compat/cypersecurity/v1/scans/{scan_id}/report"]["post"]["responses"]
+    assert {"200", "202"} <= set(answers)  # 202 while generating, 200 once the download URL exists

@@ -267,7 +267,7 @@ def cypersecurity_get_scan(request: Request | None, scan_id: str) -> Response:
 
 @route("POST", DIALECT.path("/scans/{scan_id}/report"), "cyperGenerateReport",
        "Ask for a scan's report: `generating` until the scan completes, then `completed` with its download URL",
-       200, m.ReportOut, request=m.ReportIn, errors=(404, 409, 422), tags=("reports",))
+       200, m.ReportOut, request=m.ReportIn, errors=(404, 409, 422), tags=("reports",), also_ok=(202,))
 def cypersecurity_generate_report(request: Request | None, scan_id: str) -> Response:
     """POST /scans/{scan_id}/report (an empty body means pdf, technical)."""
     def op(ctx: Ctx) -> Result:
