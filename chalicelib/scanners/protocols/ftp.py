@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 from chalicelib.scanners.base import Catalog, FindingSpec, ScanContext
 from chalicelib.scanners.identify.model import Service
-from chalicelib.scanners.protocols.wire import Wire, WireError, guarded_address, handles, printable
+from chalicelib.scanners.protocols.wire import Wire, WireError, printable, run_probe
 from chalicelib.scans.models import Finding, Severity, SignalKey
-
-log = logging.getLogger(__name__)
 
 NAMES = frozenset({"ftp"})
 PORTS = frozenset({21})
@@ -107,18 +104,10 @@ def anonymous_session(address: str, port: int, ctx: ScanContext) -> dict[str, st
 
 def check_ftp(service: Service, ctx: ScanContext) -> list[Finding]:
     """`ftp-anonymous` when an FTP service lets `anonymous` log in; [] otherwise or for other services."""
-    if not handles(service, NAMES, PORTS):
+    ran = run_probe(service, ctx, NAMES, PORTS, "FTP", anonymous_session)
+    if ran is None:
         return []
-    address = guarded_address(service, ctx)
-    if address is None:
-        return []
-    try:
-        session = anonymous_session(address, service.port, ctx)
-    except (OSError, WireError, ValueError) as exc:
-        log.info("FTP probe of %s:%s ended: %s", address, service.port, exc)
-        return []
-    if session is None:
-        return []
+    address, session = ran
     return [CATALOG.make("ftp-anonymous", key=f"{address}:{service.port}",
                          detail=f"Logged in as anonymous on {address}:{service.port}; working directory "
                                 f"{session['pwd']}. Nothing was listed or read.",

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 from chalicelib.scanners.base import ScanContext
 from chalicelib.scanners.identify.model import Service
 from chalicelib.scanners.protocols.datastore import unauthenticated
-from chalicelib.scanners.protocols.wire import Wire, WireError, guarded_address, handles, printable
+from chalicelib.scanners.protocols.wire import Wire, printable, run_probe
 from chalicelib.scans.models import Finding
-
-log = logging.getLogger(__name__)
 
 NAMES = frozenset({"memcache", "memcached"})
 PORTS = frozenset({11211})
@@ -35,17 +32,9 @@ def memcached_version(address: str, port: int, ctx: ScanContext) -> tuple[str | 
 
 def check_memcached(service: Service, ctx: ScanContext) -> list[Finding]:
     """`datastore-unauthenticated` when memcached answers `version` unauthenticated; [] otherwise."""
-    if not handles(service, NAMES, PORTS):
+    ran = run_probe(service, ctx, NAMES, PORTS, "memcached", memcached_version)
+    if ran is None or ran[1][0] is None:
         return []
-    address = guarded_address(service, ctx)
-    if address is None:
-        return []
-    try:
-        version, reply = memcached_version(address, service.port, ctx)
-    except (OSError, WireError) as exc:
-        log.info("memcached probe of %s:%s ended: %s", address, service.port, exc)
-        return []
-    if version is None:
-        return []
+    address, (version, reply) = ran
     return [unauthenticated(service, address, "memcached", version, {"reply": reply},
                             f"memcached {version} on {address}:{service.port} answered without authentication.")]

@@ -16,7 +16,7 @@ from chalicelib.scanners.base import ScanContext
 from chalicelib.scanners.identify.model import Service
 from chalicelib.scanners.protocols import bson
 from chalicelib.scanners.protocols.datastore import unauthenticated
-from chalicelib.scanners.protocols.wire import Wire, WireError, guarded_address, handles, printable
+from chalicelib.scanners.protocols.wire import Wire, WireError, printable, run_probe
 from chalicelib.scans.models import Finding
 
 log = logging.getLogger(__name__)
@@ -112,18 +112,10 @@ def probe_mongodb(address: str, port: int, ctx: ScanContext) -> dict[str, Any]:
 
 def check_mongodb(service: Service, ctx: ScanContext) -> list[Finding]:
     """`datastore-unauthenticated` when MongoDB runs a command needing authentication without it; [] otherwise."""
-    if not handles(service, NAMES, PORTS):
+    ran = run_probe(service, ctx, NAMES, PORTS, "MongoDB", probe_mongodb)
+    if ran is None or ran[1]["auth_state"] != "open":
         return []
-    address = guarded_address(service, ctx)
-    if address is None:
-        return []
-    try:
-        evidence = probe_mongodb(address, service.port, ctx)
-    except (OSError, WireError, bson.BsonError) as exc:
-        log.info("MongoDB probe of %s:%s ended: %s", address, service.port, exc)
-        return []
-    if evidence["auth_state"] != "open":
-        return []
+    address, evidence = ran
     version = evidence["version"]
     named = f"MongoDB {version}" if version else "MongoDB"
     return [unauthenticated(service, address, "MongoDB", version, evidence,

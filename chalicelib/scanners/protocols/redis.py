@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from chalicelib.scanners.base import ScanContext
 from chalicelib.scanners.identify.model import Service
 from chalicelib.scanners.protocols.datastore import unauthenticated
-from chalicelib.scanners.protocols.wire import Wire, WireError, guarded_address, handles, printable
+from chalicelib.scanners.protocols.wire import Wire, printable, run_probe
 from chalicelib.scans.models import Finding
-
-log = logging.getLogger(__name__)
 
 NAMES = frozenset({"redis"})
 PORTS = frozenset({6379})
@@ -83,18 +79,10 @@ def info_server(address: str, port: int, ctx: ScanContext) -> dict[str, str] | N
 
 def check_redis(service: Service, ctx: ScanContext) -> list[Finding]:
     """`datastore-unauthenticated` when Redis answers INFO without AUTH; [] otherwise or for other services."""
-    if not handles(service, NAMES, PORTS):
+    ran = run_probe(service, ctx, NAMES, PORTS, "Redis", info_server)
+    if ran is None:
         return []
-    address = guarded_address(service, ctx)
-    if address is None:
-        return []
-    try:
-        info = info_server(address, service.port, ctx)
-    except (OSError, WireError, ValueError) as exc:
-        log.info("Redis probe of %s:%s ended: %s", address, service.port, exc)
-        return []
-    if info is None:
-        return []
+    address, info = ran
     version = info.get("redis_version")
     return [unauthenticated(service, address, "Redis", version, {"info_server": info},
                             f"Redis {version} on {address}:{service.port} answered INFO without a password.")]

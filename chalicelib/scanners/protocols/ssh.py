@@ -7,7 +7,6 @@ clear before any key exchange) and closes: no key exchange, no authentication at
 from __future__ import annotations
 
 import json
-import logging
 import re
 import struct
 from dataclasses import dataclass
@@ -18,10 +17,8 @@ from typing import Any
 
 from chalicelib.scanners.base import Catalog, FindingSpec, ScanContext
 from chalicelib.scanners.identify.model import Service
-from chalicelib.scanners.protocols.wire import Wire, WireError, guarded_address, handles, printable
+from chalicelib.scanners.protocols.wire import Wire, printable, run_probe
 from chalicelib.scans.models import Finding, Severity, SignalKey
-
-log = logging.getLogger(__name__)
 
 NAMES = frozenset({"ssh"})
 PORTS = frozenset({22, 2222})
@@ -146,19 +143,18 @@ def read_server_hello(wire: Wire) -> tuple[bytes, KexInit]:
     return line, parse_kexinit(payload)
 
 
+def server_hello(address: str, port: int, ctx: ScanContext) -> tuple[bytes, KexInit]:
+    """The server's identification line and KEXINIT; raises OSError, WireError, ValueError."""
+    with Wire.connect(address, port, ctx) as wire:
+        return read_server_hello(wire)
+
+
 def check_ssh(service: Service, ctx: ScanContext) -> list[Finding]:
     """`ssh-weak-algorithms` naming every weak algorithm the SSH server offers; [] otherwise or for other services."""
-    if not handles(service, NAMES, PORTS):
+    ran = run_probe(service, ctx, NAMES, PORTS, "SSH", server_hello)
+    if ran is None:
         return []
-    address = guarded_address(service, ctx)
-    if address is None:
-        return []
-    try:
-        with Wire.connect(address, service.port, ctx) as wire:
-            line, kexinit = read_server_hello(wire)
-    except (OSError, WireError, ValueError) as exc:
-        log.info("SSH probe of %s:%s ended: %s", address, service.port, exc)
-        return []
+    address, (line, kexinit) = ran
     weak = weak_algorithms(kexinit)
     if not weak:
         return []

@@ -7,13 +7,18 @@ reads through a `Wire`: every read is bounded in bytes and by one deadline for t
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import TypeVar
 
 from chalicelib.net.guard import parse_ip
 from chalicelib.scanners.base import ScanContext, address_allowed
 from chalicelib.scanners.identify.model import Service
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Names identification gives a port it could not name (nmap's, and ours for a port-number guess).
 UNNAMED = frozenset({"", "unknown", "tcpwrapped"})
@@ -37,6 +42,26 @@ def handles(service: Service, names: Collection[str], ports: Collection[int]) ->
     """
     name = service.name.lower()
     return name in names or (service.port in ports and name not in UNAMBIGUOUS)
+
+
+def run_probe(service: Service, ctx: ScanContext, names: Collection[str], ports: Collection[int], what: str,
+              probe: Callable[[str, int, ScanContext], T | None]) -> tuple[str, T] | None:
+    """`probe(address, port, ctx)` on a service the protocol handles (`handles`) at an address the guard allows.
+
+    Returns (address, what the probe found), or None when the service is not this protocol's, the guard
+    refuses it, the probe found nothing, or the exchange failed (OSError, WireError, ValueError: logged).
+    """
+    if not handles(service, names, ports):
+        return None
+    address = guarded_address(service, ctx)
+    if address is None:
+        return None
+    try:
+        found = probe(address, service.port, ctx)
+    except (OSError, WireError, ValueError) as exc:
+        log.info("%s probe of %s:%s ended: %s", what, address, service.port, exc)
+        return None
+    return None if found is None else (address, found)
 
 
 def guarded_address(service: Service, ctx: ScanContext) -> str | None:
