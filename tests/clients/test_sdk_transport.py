@@ -228,3 +228,14 @@ def test_the_sdk_parses_as_python_3_9() -> None:
 
     for path in SDK_SRC.rglob("*.py"):
         ast.parse(path.read_text(), filename=str(path), feature_version=(3, 9))
+
+
+def test_a_webhook_in_a_vendor_format_with_a_secret_of_ones_own_sends_both_and_reads_them_back() -> None:
+    answer = {"webhook_id": "wh_1", "url": "https://hooks.example.net/x", "events": ["*"], "description": "",
+              "status": "active", "disabled_reason": None, "disabled_at": None, "failing_since": None,
+              "previous_secret_expires_at": None, "format": "certiq", "own_secret": True,
+              "created_at": "2026-12-07T10:00:00Z", "updated_at": "2026-12-07T10:00:00Z", "secret": "whsec_x"}
+    client, session, _ = make([response(201, answer)])
+    hook = client.create_webhook("https://hooks.example.net/x", format="certiq", secret="my-own-secret-0123456")
+    assert session.calls[0]["json"]["format"] == "certiq" and session.calls[0]["json"]["secret"].startswith("my-own")
+    assert (hook.format, hook.own_secret, hook.secret) == ("certiq", True, "whsec_x")

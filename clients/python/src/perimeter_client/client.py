@@ -141,10 +141,19 @@ class Client:
     # -- webhooks ------------------------------------------------------------------------
 
     def create_webhook(self, url: str, events: Sequence[str] = ("*",), description: str = "", *,
+                       format: str | None = None, secret: str | None = None,
                        idempotency_key: str | None = None) -> Webhook:
-        """Register an endpoint; the returned Webhook's `secret` is shown this once."""
-        data = self.transport.json("POST", "/v1/webhooks", idempotency_key=idempotency_key,
-                                   json={"url": url, "events": list(events), "description": description})
+        """Register an endpoint; the returned Webhook's `secret` is shown this once.
+
+        `format` picks a vendor dialect's delivery format (default `perimeter`); `secret`, a secret of
+        your own (16-256 visible characters), then signs that format's signature header.
+        """
+        body: dict[str, Any] = {"url": url, "events": list(events), "description": description}
+        if format is not None:
+            body["format"] = format
+        if secret is not None:
+            body["secret"] = secret
+        data = self.transport.json("POST", "/v1/webhooks", idempotency_key=idempotency_key, json=body)
         return Webhook.from_dict(data)
 
     def get_webhook(self, webhook_id: str) -> Webhook:

@@ -237,6 +237,8 @@ class Webhook:
     disabled_at: datetime | None = None
     failing_since: datetime | None = None
     previous_secret_expires_at: datetime | None = None
+    format: str = "perimeter"  # `perimeter` or a vendor dialect's delivery format
+    own_secret: bool = False  # a secret of the partner's own signs the format's signature header
     secret: str | None = field(default=None, repr=False)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=SDK_ONLY)
 
@@ -250,6 +252,7 @@ class Webhook:
             disabled_reason=_opt_str(data.get("disabled_reason")), disabled_at=parse_time(data.get("disabled_at")),
             failing_since=parse_time(data.get("failing_since")),
             previous_secret_expires_at=parse_time(data.get("previous_secret_expires_at")),
+            format=str(data.get("format") or "perimeter"), own_secret=bool(data.get("own_secret", False)),
             secret=_opt_str(data.get("secret")), raw={k: v for k, v in data.items() if k != "secret"})
 
 
