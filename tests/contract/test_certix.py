@@ -22,7 +22,7 @@ from chalicelib.api.dialects.certix_routes import CERTIX
 from chalicelib.bootstrap import Services
 from chalicelib.scans.models import Finding, ScanStatus, Severity, SignalKey
 from chalicelib.webhooks.service import CreateWebhook
-from tests.contract.clients.certix import CertIXAPIError, CertIXScanClient, chalice_transport
+from tests.contract.clients.certix import CertixClient, CertixRefused, chalice_transport
 from tests.integration import conftest as _moto
 from tests.integration import test_api as _wired
 from tests.support.fakes import ManualClock
@@ -43,17 +43,17 @@ def chalice() -> Iterator[Client]:
 
 
 @pytest.fixture
-def certix(chalice: Client, keys: dict[str, str]) -> CertIXScanClient:
-    return CertIXScanClient(keys["acme"], BASE, chalice_transport(chalice), sleep=lambda _: None)
+def certix(chalice: Client, keys: dict[str, str]) -> CertixClient:
+    return CertixClient(keys["acme"], BASE, chalice_transport(chalice), sleep=lambda _: None)
 
 
-def refused(call: Any, *args: Any, **kwargs: Any) -> CertIXAPIError:
-    with pytest.raises(CertIXAPIError) as caught:
+def refused(call: Any, *args: Any, **kwargs: Any) -> CertixRefused:
+    with pytest.raises(CertixRefused) as caught:
         call(*args, **kwargs)
     return caught.value
 
 
-def test_a_documented_nmap_scan_is_perimeters_ports_scan_with_its_options(certix: CertIXScanClient,
+def test_a_documented_nmap_scan_is_perimeters_ports_scan_with_its_options(certix: CertixClient,
                                                                           wired: Services) -> None:
     scan = certix.create_scan("example.com", "nmap", name="Network audit", options=DOCUMENTED_OPTIONS,
                               tags=["ci"], timeout=600)
@@ -68,7 +68,7 @@ def test_a_documented_nmap_scan_is_perimeters_ports_scan_with_its_options(certix
 
 @pytest.mark.parametrize(("status", "word"), [(ScanStatus.SCANNING, "running"), (ScanStatus.SCORING, "running"),
                                               (ScanStatus.COMPLETE, "completed")])
-def test_statuses_read_in_cert_ix_words_until_terminal(certix: CertIXScanClient, wired: Services,
+def test_statuses_read_in_cert_ix_words_until_terminal(certix: CertixClient, wired: Services,
                                                        status: ScanStatus, word: str) -> None:
     scan_id = certix.create_scan("example.com", "nmap")["id"]
     path = [ScanStatus.SCANNING, ScanStatus.SCORING, ScanStatus.COMPLETE]
@@ -76,10 +76,10 @@ def test_statuses_read_in_cert_ix_words_until_terminal(certix: CertIXScanClient,
         wired.scans.transition("acme", scan_id, step)
     assert certix.get_scan(scan_id)["status"] == word
     if word == "completed":
-        assert certix.wait_for_scan(scan_id, "nmap", timeout=5)["progress"] == 100
+        assert certix.poll(scan_id, "nmap", limit=5)["progress"] == 100
 
 
-def test_results_carry_a_severity_summary_findings_and_open_services(certix: CertIXScanClient,
+def test_results_carry_a_severity_summary_findings_and_open_services(certix: CertixClient,
                                                                      wired: Services) -> None:
     findings = [Finding(id=f"f{port}", signal=SignalKey.SCAN, code=code, severity=severity, title=code,
                         evidence={"port": port, "protocol": "tcp", "service": name, "addresses": ["93.184.216.34"]})
@@ -89,10 +89,10 @@ def test_results_carry_a_severity_summary_findings_and_open_services(certix: Cer
     findings.append(Finding(id="m1", signal=SignalKey.MAIL, code="dmarc-none", severity=Severity.MEDIUM, title="x"))
     scan = make_scan(findings).model_copy(update={"tenant_id": "acme", "completed_at": None})
     wired.scans.repo.add(scan)
-    refusal = refused(certix.get_scan_results, scan.scan_id, "posture")
+    refusal = refused(certix.results, scan.scan_id, "posture")
     assert (refusal.status_code, refusal.code) == (409, "SCAN_NOT_COMPLETED") and "running" in refusal.message
     wired.scans.transition("acme", scan.scan_id, ScanStatus.COMPLETE)
-    results = certix.get_scan_results(scan.scan_id, "posture")
+    results = certix.results(scan.scan_id, "posture")
     expected = Counter(f.severity.value for f in findings)
     assert results["summary"] == {s.value: expected.get(s.value, 0) for s in Severity} | {"total": len(findings)}
     assert [f["severity"] for f in results["findings"]] == ["critical", "high", "medium", "info"]
@@ -102,26 +102,26 @@ def test_results_carry_a_severity_summary_findings_and_open_services(certix: Cer
     assert results["status"] == "completed" and results["scanType"] == "posture"
 
 
-def test_scan_type_on_get_results_and_cancel_must_match_or_is_named(certix: CertIXScanClient,
+def test_scan_type_on_get_results_and_cancel_must_match_or_is_named(certix: CertixClient,
                                                                     chalice: Client, keys: dict[str, str]) -> None:
     posture = json.loads(chalice.http.post("/v1/scans", headers={"X-API-Key": keys["acme"]},
                                            body=json.dumps({"domain": "example.com"})).body)["scan_token"]
     assert certix.get_scan(posture, "posture")["scanType"] == "posture"
-    for call in (certix.get_scan, certix.get_scan_results, certix.cancel_scan):
+    for call in (certix.get_scan, certix.results, certix.cancel_scan):
         assert refused(call, posture, "nmap").code == "SCAN_NOT_FOUND"
         error = refused(call, posture, "trivy")
         assert (error.status_code, error.code, error.body["value"]) == (422, "UNSUPPORTED_SCAN_TYPE", "trivy")
     assert refused(certix.get_scan, "scn_nope").code == "SCAN_NOT_FOUND"
 
 
-def test_cancel_then_cancel_again(certix: CertIXScanClient) -> None:
+def test_cancel_then_cancel_again(certix: CertixClient) -> None:
     scan_id = certix.create_scan("example.com", "nmap")["id"]
     assert certix.cancel_scan(scan_id)["status"] == "cancelled"
     again = refused(certix.cancel_scan, scan_id)
     assert (again.status_code, again.code) == (409, "SCAN_NOT_CANCELLABLE")
 
 
-def test_page_and_limit_walk_the_same_order_as_v1_with_filters(certix: CertIXScanClient, wired: Services) -> None:
+def test_page_and_limit_walk_the_same_order_as_v1_with_filters(certix: CertixClient, wired: Services) -> None:
     ids = [certix.create_scan("example.com", "nmap", name=f"n{i}")["id"] for i in range(5)]
     wired.scans.create(wired.auth.get_tenant("acme"), _wired_create({"domain": "example.com"}))
     newest_first = list(reversed(ids))
@@ -152,7 +152,7 @@ def _wired_create(body: dict[str, Any]) -> Any:
     ({"limit": 101}, "VALIDATION_ERROR", "limit"), ({"page": 0}, "VALIDATION_ERROR", "page"),
     ({"page": 101, "limit": 100}, "VALIDATION_ERROR", "page"),
 ])
-def test_list_refusals_name_the_parameter(certix: CertIXScanClient, params: dict[str, Any], code: str,
+def test_list_refusals_name_the_parameter(certix: CertixClient, params: dict[str, Any], code: str,
                                           field: str) -> None:
     error = refused(certix.list_scans, **params)
     assert (error.status_code, error.code) == (422, code)
@@ -172,7 +172,7 @@ def test_list_refusals_name_the_parameter(certix: CertIXScanClient, params: dict
     ({"target": "example.com", "scanType": "nmap", "admin": True}, "VALIDATION_ERROR", "admin"),
     ({"target": "internal.example", "scanType": "nmap"}, "TARGET_NOT_ALLOWED", None),
 ])
-def test_refused_scans_answer_the_cert_ix_error_shape_and_store_nothing(certix: CertIXScanClient, body: dict[str, Any],
+def test_refused_scans_answer_the_cert_ix_error_shape_and_store_nothing(certix: CertixClient, body: dict[str, Any],
                                                                         code: str, field: str | None) -> None:
     reply = certix.raw("POST", "/scans", json_body=body)
     error = reply.json()
@@ -183,14 +183,14 @@ def test_refused_scans_answer_the_cert_ix_error_shape_and_store_nothing(certix: 
     assert certix.list_scans()["data"] == []
 
 
-def test_auth_malformed_json_and_rate_limit_answer_in_cert_ix_shape(certix: CertIXScanClient, chalice: Client,
+def test_auth_malformed_json_and_rate_limit_answer_in_cert_ix_shape(certix: CertixClient, chalice: Client,
                                                                     keys: dict[str, str]) -> None:
-    stranger = CertIXScanClient("px_nope", BASE, chalice_transport(chalice))
+    stranger = CertixClient("px_nope", BASE, chalice_transport(chalice))
     error = refused(stranger.list_scans)
     assert (error.status_code, error.code, error.body["success"]) == (401, "UNAUTHORIZED", False)
     bad = certix.raw("POST", "/scans", headers={"Content-Type": "application/json"})
     assert bad.status == 400 and bad.json()["code"] in ("MISSING_BODY", "INVALID_JSON")
-    throttled = CertIXScanClient(keys["throttled"], BASE, chalice_transport(chalice), sleep=lambda _: None)
+    throttled = CertixClient(keys["throttled"], BASE, chalice_transport(chalice), sleep=lambda _: None)
     replies = [throttled.raw("GET", "/scans") for _ in range(4)]
     assert [r.status for r in replies] == [200, 200, 200, 429]
     limited = replies[-1]
@@ -200,7 +200,7 @@ def test_auth_malformed_json_and_rate_limit_answer_in_cert_ix_shape(certix: Cert
     assert exhausted.code == "RATE_LIMIT_EXCEEDED" and len(throttled.slept) == 3 and min(throttled.slept) >= 1
 
 
-def test_templates_create_launch_list_get_and_delete(certix: CertIXScanClient, wired: Services) -> None:
+def test_templates_create_launch_list_get_and_delete(certix: CertixClient, wired: Services) -> None:
     trivy = refused(certix.create_template, "Container CI Scan", "trivy", priority="high",
                     options={"scanners": ["vuln"], "severity": ["CRITICAL"]}, tags=["ci", "container"])
     assert (trivy.code, trivy.body["value"]) == ("UNSUPPORTED_SCAN_TYPE", "trivy")
@@ -220,17 +220,17 @@ def test_templates_create_launch_list_get_and_delete(certix: CertIXScanClient, w
     assert refused(certix.request, "GET", f"/scan-templates/{template['id']}").code == "TEMPLATE_NOT_FOUND"
 
 
-def test_usage_summary_in_cert_ix_words(certix: CertIXScanClient) -> None:
+def test_usage_summary_in_cert_ix_words(certix: CertixClient) -> None:
     for _ in range(3):
         certix.create_scan("example.com", "nmap")
-    usage = certix.get_usage_summary("30d")
+    usage = certix.usage("30d")
     assert (usage["period"], usage["totalScans"], usage["scansByType"]["nmap"]) == ("30d", 3, 3)
     assert usage["scansByStatus"]["inProgress"] == 3 and "ports" not in usage["scansByType"]
-    error = refused(certix.get_usage_summary, "365d")
+    error = refused(certix.usage, "365d")
     assert (error.code, error.body["value"]) == ("UNSUPPORTED_PERIOD", "365d")
 
 
-def test_webhooks_register_in_cert_ix_format_and_name_unknown_events(certix: CertIXScanClient,
+def test_webhooks_register_in_cert_ix_format_and_name_unknown_events(certix: CertixClient,
                                                                      wired: Services) -> None:
     hook = certix.create_webhook("Scan notifications", "https://example.com/webhooks/certix",
                                  ["scan.completed", "scan.failed"])
@@ -287,8 +287,8 @@ def test_deliveries_in_the_certix_format_pass_the_documented_verification() -> N
     assert (failed["event"], failed["data"]["error"], failed["data"]["status"]) == ("scan.failed", "too slow", "failed")
     for call in sender.calls:
         signature = call.headers["X-Webhook-Signature"]
-        assert CertIXScanClient.verify_webhook_signature(call.body, signature, whsec)
+        assert CertixClient.signature_ok(call.body, signature, whsec)
         assert signature == "sha256=" + hmac.new(whsec.encode(), call.body, hashlib.sha256).hexdigest()
         verify([whsec], call.headers, call.body, now=int(clock.time()))
-        assert not CertIXScanClient.verify_webhook_signature(call.body + b" ", signature, whsec)
+        assert not CertixClient.signature_ok(call.body + b" ", signature, whsec)
     assert endpoint.format == "certix"

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from chalicelib.local.stack import free_port
-from tests.contract.clients.certix import CertIXScanClient, requests_transport
+from tests.contract.clients.certix import CertixClient, requests_transport
 from tests.support.lab import Lab
 from tests.support.stack import RunningStack
 from tests.support.webhook_receiver import verify
@@ -36,14 +36,14 @@ OWN_SECRET = "certix-secret-the-partner-already-has"
 # The Express handler's logic, our own code: raw body, x-webhook-signature, HMAC hex, timingSafeEqual
 # (which throws on a length mismatch: a refusal), then JSON.parse and the fields it logs.
 NODE_VERIFIER = r"""
-const crypto = require("crypto");
+const { createHmac, timingSafeEqual } = require("node:crypto");
 const fs = require("fs");
 const body = fs.readFileSync(process.argv[1]);
 const header = process.env.SIGNATURE || "";
 let ok = false;
 if (header.startsWith("sha256=")) {
-  const expected = crypto.createHmac("sha256", process.env.SECRET).update(body).digest("hex");
-  try { ok = crypto.timingSafeEqual(Buffer.from(header.slice(7)), Buffer.from(expected)); } catch (e) { ok = false; }
+  const expected = createHmac("sha256", process.env.SECRET).update(body).digest("hex");
+  try { ok = timingSafeEqual(Buffer.from(header.slice(7)), Buffer.from(expected)); } catch (e) { ok = false; }
 }
 if (!ok) { console.log(JSON.stringify({status: 401})); process.exit(0); }
 const payload = JSON.parse(body);
@@ -126,7 +126,7 @@ def node_snippet(tmp_path: Path, body: bytes, header: str, secret: str) -> dict[
 
 def test_cert_ix_documented_flow_end_to_end(stack: RunningStack, lab: Lab, receiver: Receiver,
                                             tmp_path: Path) -> None:
-    client = CertIXScanClient(stack.api_key, stack.base_url + BASE, requests_transport,
+    client = CertixClient(stack.api_key, stack.base_url + BASE, requests_transport,
                               sleep=lambda s: time.sleep(min(s, 0.5)))
     kept = client.create_webhook("Scan notifications", receiver.url("/webhooks/certix"),
                                  ["scan.completed", "scan.failed"], secret=OWN_SECRET)
@@ -137,11 +137,11 @@ def test_cert_ix_documented_flow_end_to_end(stack: RunningStack, lab: Lab, recei
     scan = client.create_scan("good.test", "nmap", name="Network audit",
                               options={"ports": "80,443", "timing": "T4", "serviceDetection": True})
     assert scan["status"] == "queued" and scan["scanType"] == "nmap"
-    final = client.wait_for_scan(scan["id"], "nmap", timeout=120, interval=0.5)
+    final = client.poll(scan["id"], "nmap", limit=120, every=0.5)
     assert final["status"] == "completed", final
     assert final["progress"] == 100 and final["durationMs"] is not None and final["durationMs"] >= 0
 
-    results = client.get_scan_results(scan["id"], "nmap")
+    results = client.results(scan["id"], "nmap")
     assert {80, 443} <= {s["port"] for s in results["services"]}, results["services"]
     assert results["summary"]["total"] == len(results["findings"]) == final["resultCount"]
     assert sum(v for k, v in results["summary"].items() if k != "total") == results["summary"]["total"]
@@ -156,7 +156,7 @@ def test_cert_ix_documented_flow_end_to_end(stack: RunningStack, lab: Lab, recei
     for path, secret, standard in (("/webhooks/certix", OWN_SECRET, kept["secret"]), ("/webhooks/fresh", whsec, whsec)):
         delivery = receiver.wait_for(path, "scan.completed", scan["id"])
         signature = delivery.headers["X-Webhook-Signature"]
-        assert CertIXScanClient.verify_webhook_signature(delivery.body, signature, secret)  # the Python snippet
+        assert CertixClient.signature_ok(delivery.body, signature, secret)  # the Python snippet
         assert go_snippet_accepts(delivery.body, signature, secret)
         assert node_snippet(tmp_path, delivery.body, signature, secret) == {
             "status": 200, "event": "scan.completed", "scanId": scan["id"], "resultCount": final["resultCount"],

@@ -86,13 +86,14 @@ class CertiqClient:
         """Poll until `complete`; raises RuntimeError on `failed` and TimeoutError after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
-            scan = self.get_scan(token)
-            if scan["status"] == "complete":
-                return scan
-            if scan["status"] == "failed":
-                raise RuntimeError(f"scan failed: {scan}")
+            current = self.get_scan(token)
+            state = current["status"]
+            if state == "complete":
+                return current
+            if state == "failed":
+                raise RuntimeError(f"scan failed: {current}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"scan still {scan['status']} after {timeout} s")
+                raise TimeoutError(f"scan still {state} after {timeout} s")
             time.sleep(self.poll_seconds)
 
     def download_report(self, token: str) -> bytes:

@@ -53,106 +53,113 @@ def chalice_transport(client: Any) -> Transport:
     return send
 
 
-class CertIXAPIError(Exception):
-    """A Cert-IX error answer: status, `code` and `error`."""
+class CertixRefused(Exception):
+    """An error answer as a Cert-IX integration sees it: the HTTP status and the body's `code` and `error`."""
 
-    def __init__(self, status_code: int, code: str, message: str, body: Any = None) -> None:
-        self.status_code, self.code, self.message, self.body = status_code, code, message, body
-        super().__init__(f"[{status_code}] {code}: {message}")
+    def __init__(self, status: int, code: str, text: str, body: Any = None) -> None:
+        super().__init__(f"{code} (HTTP {status}): {text}")
+        self.status_code, self.code, self.message, self.body = status, code, text, body
+
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 @dataclass
-class CertIXScanClient:
-    """The documented client: scans, templates, webhooks, usage, and webhook signature verification."""
+class CertixClient:
+    """Scans, templates, webhooks and usage the way Cert-IX's documentation integrates them."""
 
     api_key: str
     base_url: str
     transport: Transport = requests_transport
     sleep: Callable[[float], None] = time.sleep
-    max_retries: int = 3
+    attempts: int = 3
     slept: list[float] = field(default_factory=list)
 
     def raw(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None,
             headers: Mapping[str, str] | None = None) -> Reply:
-        """One request as the documented clients send it, no retry."""
-        url = self.base_url + path + (f"?{urlencode(params)}" if params else "")
+        """One call, key in `X-API-Key`, no retry."""
+        query = f"?{urlencode(params)}" if params else ""
         sent = {"X-API-Key": self.api_key, "Content-Type": "application/json", **(headers or {})}
-        return self.transport(method, url, sent, json.dumps(json_body).encode() if json_body is not None else b"")
+        payload = b"" if json_body is None else json.dumps(json_body).encode()
+        return self.transport(method, f"{self.base_url}{path}{query}", sent, payload)
 
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                 json_body: Any = None) -> dict[str, Any]:
-        """The documented retry loop; returns the whole success body, raises CertIXAPIError."""
-        for attempt in range(self.max_retries):
-            reply = self.raw(method, path, params=params, json_body=json_body)
-            if reply.status < 400:
-                return dict(reply.json())
-            if reply.status == 429:
-                wait = float(reply.header("Retry-After") or 2 ** attempt)
-                self.slept.append(wait)
-                self.sleep(wait)
-                continue
-            if reply.status >= 500:
-                self.sleep(2 ** attempt)
-                continue
-            data = reply.json()
-            raise CertIXAPIError(reply.status, data.get("code", "UNKNOWN"), data.get("error", "Unknown error"), data)
-        raise CertIXAPIError(429, "RATE_LIMIT_EXCEEDED", "Max retries exceeded")
+        """The whole success body; 429 waits Retry-After and 5xx backs off, up to `attempts` calls.
+
+        Raises CertixRefused for any other error answer, and with the last answer's code when every
+        attempt was throttled or failed.
+        """
+        last: Reply | None = None
+        for attempt in range(self.attempts):
+            last = self.raw(method, path, params=params, json_body=json_body)
+            if last.status < 400:
+                return dict(last.json())
+            if last.status != 429 and last.status < 500:
+                body = last.json()
+                raise CertixRefused(last.status, body.get("code", "UNKNOWN"), body.get("error", ""), body)
+            pause = float(last.header("Retry-After") or 2 ** attempt) if last.status == 429 else 2.0 ** attempt
+            self.slept.append(pause)
+            self.sleep(pause)
+        assert last is not None
+        body = last.json()
+        raise CertixRefused(last.status, body.get("code", "UNKNOWN"), body.get("error", ""), body)
+
+    def data(self, method: str, path: str, **options: Any) -> Any:
+        """The `data` member of a success body."""
+        return self.request(method, path, **options)["data"]
 
     # -- scans
-    def create_scan(self, target: str, scan_type: str, name: str | None = None, priority: str = "normal",
-                    options: dict[str, Any] | None = None, tags: list[str] | None = None,
-                    timeout: int | None = None) -> dict[str, Any]:
-        payload: dict[str, Any] = {"target": target, "scanType": scan_type, "priority": priority}
-        for key, value in (("name", name), ("options", options), ("tags", tags), ("timeout", timeout)):
-            if value:
-                payload[key] = value
-        return dict(self.request("POST", "/scans", json_body=payload)["data"])
+    def create_scan(self, target: str, scan_type: str, priority: str = "normal", **fields: Any) -> dict[str, Any]:
+        """POST /scans with `scanType` and `priority`; further fields (name, options, tags, timeout) when given."""
+        body = {"target": target, "scanType": scan_type, "priority": priority,
+                **{k: v for k, v in fields.items() if v}}
+        return dict(self.data("POST", "/scans", json_body=body))
 
     def get_scan(self, scan_id: str, scan_type: str = "nmap") -> dict[str, Any]:
-        return dict(self.request("GET", f"/scans/{scan_id}", params={"scanType": scan_type})["data"])
+        return dict(self.data("GET", f"/scans/{scan_id}", params={"scanType": scan_type}))
 
-    def get_scan_results(self, scan_id: str, scan_type: str = "nmap") -> Any:
-        return self.request("GET", f"/scans/{scan_id}/results", params={"scanType": scan_type})["data"]
+    def results(self, scan_id: str, scan_type: str = "nmap") -> Any:
+        return self.data("GET", f"/scans/{scan_id}/results", params={"scanType": scan_type})
 
     def cancel_scan(self, scan_id: str, scan_type: str = "nmap") -> dict[str, Any]:
-        return dict(self.request("POST", f"/scans/{scan_id}/cancel", params={"scanType": scan_type})["data"])
+        return dict(self.data("POST", f"/scans/{scan_id}/cancel", params={"scanType": scan_type}))
 
     def list_scans(self, **filters: Any) -> dict[str, Any]:
         return self.request("GET", "/scans", params=filters)
 
-    def wait_for_scan(self, scan_id: str, scan_type: str = "nmap", timeout: float = 3600,
-                      interval: float = 5) -> dict[str, Any]:
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            scan = self.get_scan(scan_id, scan_type)
-            if scan["status"] in {"completed", "failed", "cancelled"}:
-                return scan
-            self.sleep(interval)
-        raise TimeoutError(f"Scan {scan_id} did not complete within {timeout}s")
+    def poll(self, scan_id: str, scan_type: str = "nmap", *, limit: float = 3600,
+             every: float = 5) -> dict[str, Any]:
+        """Read the scan until its status is terminal; raises TimeoutError after `limit` seconds."""
+        deadline = time.monotonic() + limit
+        while True:
+            current = self.get_scan(scan_id, scan_type)
+            if current["status"] in TERMINAL:
+                return current
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{scan_id} still {current['status']} after {limit} s")
+            self.sleep(every)
 
     # -- templates, webhooks, usage
     def create_template(self, name: str, scan_type: str, **fields: Any) -> dict[str, Any]:
-        return dict(self.request("POST", "/scan-templates", json_body={"name": name, "scanType": scan_type,
-                                                                        **fields})["data"])
+        return dict(self.data("POST", "/scan-templates", json_body={"name": name, "scanType": scan_type,
+                                                                     **fields}))
 
     def launch_template(self, template_id: str, target: str, **overrides: Any) -> dict[str, Any]:
-        return dict(self.request("POST", f"/scan-templates/{template_id}/launch",
-                                 json_body={"target": target, **overrides})["data"])
+        return dict(self.data("POST", f"/scan-templates/{template_id}/launch",
+                              json_body={"target": target, **overrides}))
 
     def create_webhook(self, name: str, url: str, events: list[str] | None = None,
                        **extra: Any) -> dict[str, Any]:
-        payload: dict[str, Any] = {"name": name, "url": url, **extra}
-        if events:
-            payload["events"] = events
-        return dict(self.request("POST", "/webhooks", json_body=payload)["data"])
+        body: dict[str, Any] = {"name": name, "url": url, **extra, **({"events": events} if events else {})}
+        return dict(self.data("POST", "/webhooks", json_body=body))
 
-    def get_usage_summary(self, period: str = "30d") -> dict[str, Any]:
-        return dict(self.request("GET", "/usage/summary", params={"period": period})["data"])
+    def usage(self, period: str = "30d") -> dict[str, Any]:
+        return dict(self.data("GET", "/usage/summary", params={"period": period}))
 
     @staticmethod
-    def verify_webhook_signature(body: bytes, signature_header: str, secret: str) -> bool:
-        """HMAC-SHA256 of the raw body, hex, after `sha256=`: what Cert-IX's Python and Go snippets check."""
-        if not signature_header.startswith("sha256="):
-            return False
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(signature_header[len("sha256="):], expected)
+    def signature_ok(body: bytes, header: str, secret: str) -> bool:
+        """Cert-IX's documented check: `sha256=` then the hex HMAC-SHA256 of the raw body, compared in constant time."""
+        prefix, _, received = header.partition("=")
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return prefix == "sha256" and hmac.compare_digest(received, digest)

@@ -108,23 +108,23 @@ class CyperSecurityClient:
 def verify_webhook(payload: Any, signature: str, secret: str) -> bool:
     """The Python verification the vendor documents: HMAC-SHA256 hex of the parsed payload re-serialised
     with sorted keys, compared in constant time."""
-    expected = hmac.new(secret.encode("utf-8"), json.dumps(payload, sort_keys=True).encode("utf-8"),
-                        hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature)
+    canonical = json.dumps(payload, sort_keys=True).encode("utf-8")
+    mac = hmac.new(secret.encode("utf-8"), canonical, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(signature, mac)
 
 
 # The Node verification the vendor documents, in our own words: parse the body, HMAC-SHA256 (hex) of
 # JSON.stringify of the parsed payload, constant-time compare. argv: secret, signature; stdin: raw body.
 NODE_VERIFY = r"""
-const crypto = require('crypto');
+const { createHmac, timingSafeEqual } = require('node:crypto');
 let raw = '';
 process.stdin.on('data', (chunk) => { raw += chunk; });
 process.stdin.on('end', () => {
   const [secret, signature] = process.argv.slice(1);
   const payload = JSON.parse(raw);
-  const mac = crypto.createHmac('sha256', secret).update(JSON.stringify(payload)).digest('hex');
+  const mac = createHmac('sha256', secret).update(JSON.stringify(payload)).digest('hex');
   const a = Buffer.from(mac), b = Buffer.from(signature);
-  process.stdout.write(a.length === b.length && crypto.timingSafeEqual(a, b) ? 'valid' : 'invalid');
+  process.stdout.write(a.length === b.length && timingSafeEqual(a, b) ? 'valid' : 'invalid');
 });
 """
 

@@ -117,7 +117,7 @@ class Transport:
                 self.retry.sleep(self.retry.backoff(attempt))
                 attempt += 1
                 continue
-            if response.status_code < 400:
+            if response.ok:  # any status below 400
                 return response
             error = error_for(response.status_code, _problem(response),
                               parse_retry_after(response.headers.get("Retry-After")))
