@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from tests.support.httpserver import LoopbackListener
 
 
 @dataclass(frozen=True)
@@ -34,38 +35,12 @@ class Expected:
     cpe: str | None
 
 
-class BannerServer:
+class BannerServer(LoopbackListener):
     """One fake TCP service on (host, port); port 0 picks a free one; counts accepted connections."""
 
     def __init__(self, host: str, reply: Reply, port: int = 0) -> None:
-        if not host.startswith("127."):
-            raise ValueError("test listeners bind loopback only")
-        self.host, self.reply, self.port = host, reply, port
-        self.accepted = 0
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def start(self) -> BannerServer:
-        """Bind (OSError when taken) and accept in a daemon thread."""
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((self.host, self.port))
-        self.port = self._sock.getsockname()[1]
-        self._sock.listen(128)
-        self._sock.settimeout(0.05)
-        self._thread.start()
-        return self
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+        super().__init__(host, port)
+        self.reply = reply
 
     def _talk(self, conn: socket.socket) -> None:
         try:
@@ -86,12 +61,6 @@ class BannerServer:
             pass
         finally:
             conn.close()
-
-    def stop(self) -> None:
-        """Stop accepting and close."""
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self._sock.close()
 
 
 def http_reply(headers: list[tuple[str, str]], body: bytes = b"<html><title>It works</title></html>",

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass
@@ -139,20 +139,24 @@ class LocalHTTPServer:
             self._server = None
 
 
-class RawListener:
-    """A fake TCP service: sends `greeting` on accept, or `reply` after the client speaks; counts connections."""
+class LoopbackListener:
+    """A TCP listener on a loopback address (port 0: a free one) accepting in a daemon thread.
 
-    def __init__(self, host: str, port: int, greeting: bytes = b"", reply: bytes = b"") -> None:
+    Subclasses answer one connection in `_talk(conn)` (called in its own thread, which closes nothing:
+    `_talk` owns the socket). `accepted` counts connections.
+    """
+
+    def __init__(self, host: str, port: int = 0) -> None:
         if not host.startswith("127."):
             raise ValueError("test listeners bind loopback only")
-        self.host, self.port, self.greeting, self.reply = host, port, greeting, reply
+        self.host, self.port = host, port
         self.accepted = 0
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def start(self) -> RawListener:
-        """Bind (raises OSError when the port is taken) and accept in a thread."""
+    def start(self) -> Self:
+        """Bind (raises OSError when the port is taken) and accept in a daemon thread."""
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((self.host, self.port))
         self.port = self._sock.getsockname()[1]
@@ -173,6 +177,23 @@ class RawListener:
             threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
 
     def _talk(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop accepting and close."""
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._sock.close()
+
+
+class RawListener(LoopbackListener):
+    """A fake TCP service: sends `greeting` on accept, or `reply` after the client speaks; counts connections."""
+
+    def __init__(self, host: str, port: int, greeting: bytes = b"", reply: bytes = b"") -> None:
+        super().__init__(host, port)
+        self.greeting, self.reply = greeting, reply
+
+    def _talk(self, conn: socket.socket) -> None:
         try:
             conn.settimeout(2)
             if self.greeting:
@@ -183,9 +204,3 @@ class RawListener:
             pass
         finally:
             conn.close()
-
-    def stop(self) -> None:
-        """Stop accepting and close."""
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self._sock.close()

@@ -18,7 +18,7 @@ import threading
 from typing import Any, Self
 
 from chalicelib.scanners.protocols import bson
-from tests.support.httpserver import LocalHTTPServer, Response
+from tests.support.httpserver import LocalHTTPServer, LoopbackListener, Response
 
 
 def loopback_address() -> str:
@@ -63,50 +63,17 @@ class Peer:
         self.sock = context.wrap_socket(self.sock, server_side=True)
 
 
-class ProtocolServer:
-    """Accept loop; subclasses implement `talk(peer)` for one connection."""
+class ProtocolServer(LoopbackListener):
+    """Accept loop (LoopbackListener); subclasses implement `talk(peer)` for one connection."""
 
     def __init__(self, host: str | None = None, port: int = 0) -> None:
-        self.host = host or loopback_address()
-        self.requested_port = port
-        self.port = 0
-        self.accepted = 0
+        super().__init__(host or loopback_address(), port)
         self.finished = 0
         self.commands: list[str] = []
         self.lock = threading.Lock()
         self._done = threading.Condition(self.lock)
-        self._sock: socket.socket | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> Self:
-        """Bind (raises OSError when the port is taken) and accept in a daemon thread."""
-        if not self.host.startswith("127."):
-            raise ValueError("test servers bind loopback only")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.requested_port))
-        sock.listen(64)
-        sock.settimeout(0.05)
-        self._sock, self.port = sock, sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        return self
-
-    def _serve(self) -> None:
-        assert self._sock is not None
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.accepted += 1
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn: socket.socket) -> None:
+    def _talk(self, conn: socket.socket) -> None:
         conn.settimeout(5)
         peer = Peer(conn)
         try:
@@ -133,14 +100,6 @@ class ProtocolServer:
 
     def talk(self, peer: Peer) -> None:
         raise NotImplementedError
-
-    def stop(self) -> None:
-        """Stop accepting and close the listening socket."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-        if self._sock is not None:
-            self._sock.close()
 
 
 class FtpServer(ProtocolServer):
