@@ -117,7 +117,8 @@ class ScanGroupService:
     def create(self, tenant: Tenant, targets: Sequence[str], scan_type: ScanType, *,
                priority: Priority = Priority.NORMAL, name: str | None = None,
                id_prefix: str = "grp") -> GroupView:
-        """Check every target, store the group, then start one scan per (distinct) target.
+        """Check every target, store the group, then start one scan per (distinct) target; returns the group
+        with its members as created (all pending).
 
         Nothing is stored when a target is refused (InvalidDomain, TargetNotAllowed, Unprocessable).
         When a member cannot start (it ends failed), no further member is created: the group keeps
@@ -132,16 +133,19 @@ class ScanGroupService:
                           name=name, created_at=utcnow(),
                           estimated_seconds=ESTIMATED_SECONDS[scan_type] * len(checked))
         self._store.put(_pk(group.tenant_id), _sk(group.group_id), group.model_dump(mode="json"), expect_version=0)
+        created: list[Scan] = []
         for index, (target, scan_id) in enumerate(zip(checked, group.members, strict=True)):
             command = CreateScan(target=target, scan_type=scan_type, priority=priority, name=name)
             try:
-                self._scans.create(tenant, command, scan_id=scan_id, group_id=group.group_id)
+                created.append(self._scans.create(tenant, command, scan_id=scan_id, group_id=group.group_id))
             except Exception:
                 log.warning("member %s of group %s could not start; no further member is created",
                             scan_id, group.group_id)
                 self._truncate(group, index + 1)
                 raise
-        return self.get(tenant.tenant_id, group.group_id)
+        # The answer to the request describes the members as created (not re-read: a member may already
+        # be scanning by now, and the acceptance answer is about what was accepted).
+        return GroupView(group, created, group_status([scan.status for scan in created]))
 
     def _truncate(self, group: ScanGroup, created: int) -> None:
         """Keep the first `created` members (those that exist) and end the group if they all have."""

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from chalice.test import Client
@@ -30,10 +29,10 @@ from tests.conftest import PEPPER, PUBLIC_DOMAINS
 from tests.contract.clients.cypersecurity import (
     CyperSecurityClient,
     CyperSecurityError,
-    Reply,
     verify_webhook,
     verify_webhook_node,
 )
+from tests.contract.clients.wire import chalice_transport
 from tests.integration.conftest import aws, resources  # noqa: F401 (fixtures)
 from tests.support.fakes import FakeResolver
 from tests.support.memory import MemoryObjectStore
@@ -58,15 +57,6 @@ def wired(aws: dict[str, Any], resources: Resources) -> Iterator[Services]:  # n
         services.auth.create_tenant(tenant, tenant.title(), rate_limit_per_minute=limit)
     yield services
     set_services(None)
-
-
-def chalice_transport(client: Client) -> Any:
-    def send(method: str, url: str, headers: dict[str, str], body: bytes) -> Reply:
-        parts = urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        answer = client.http.request(method, path, headers=headers, body=body)
-        return Reply(answer.status_code, dict(answer.headers), answer.body or b"")
-    return send
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import requests
 
 from chalicelib.local.stack import free_port
-from tests.contract.clients.cypersecurity import CyperSecurityClient, Reply, verify_webhook, verify_webhook_node
+from tests.contract.clients import wire
+from tests.contract.clients.cypersecurity import CyperSecurityClient, verify_webhook, verify_webhook_node
 from tests.e2e.conftest import E2E_PORTS
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.httpserver import Response as Canned
@@ -32,9 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SECRET = "cyper-e2e-secret-0001"
 
 
-def requests_transport(method: str, url: str, headers: dict[str, str], body: bytes) -> Reply:
-    answer = requests.request(method, url, headers=headers, data=body or None, timeout=15)
-    return Reply(answer.status_code, dict(answer.headers), answer.content)
+requests_transport = wire.requests_transport(follow_redirects=True)  # as `requests` does by default
 
 
 class Hooks:

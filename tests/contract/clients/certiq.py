@@ -10,30 +10,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass
-class Reply:
-    """One HTTP answer."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        """The body as JSON."""
-        return json.loads(self.body)
-
-    def header(self, name: str) -> str | None:
-        """A header, case-insensitively."""
-        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
-
-
-# (method, url or path, headers, body) -> Reply
-Transport = Callable[[str, str, dict[str, str], bytes | None], Reply]
+from tests.contract.clients import wire
+from tests.contract.clients.wire import Reply, Transport
 
 
 class CertiqError(Exception):
@@ -106,22 +86,10 @@ class CertiqClient:
 
 def requests_transport(timeout: float = 10.0) -> Transport:
     """A transport on `requests` that never follows redirects (curl without -L)."""
-    import requests
-
-    session = requests.Session()
-
-    def send(method: str, url: str, headers: dict[str, str], body: bytes | None) -> Reply:
-        answer = session.request(method, url, headers=headers, data=body, timeout=timeout, allow_redirects=False)
-        return Reply(answer.status_code, dict(answer.headers), answer.content)
-    return send
+    return wire.requests_transport(timeout=timeout)
 
 
-def chalice_transport(client: Any) -> Transport:
-    """A transport on Chalice's test client (`chalice.test.Client`); the base URL is then a path."""
-    def send(method: str, url: str, headers: dict[str, str], body: bytes | None) -> Reply:
-        answer = getattr(client.http, method.lower())(url, headers=headers, body=body or b"")
-        return Reply(answer.status_code, dict(answer.headers), answer.body or b"")
-    return send
+chalice_transport = wire.chalice_transport
 
 
 # -- the receiver's side: CertIQ's three verification snippets, each reimplemented -------------------

@@ -17,40 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
+from tests.contract.clients import wire
+from tests.contract.clients.wire import Reply, Transport
 
-
-@dataclass
-class Reply:
-    """One HTTP answer."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
-
-
-Transport = Callable[[str, str, Mapping[str, str], bytes], Reply]
-
-
-def requests_transport(method: str, url: str, headers: Mapping[str, str], body: bytes) -> Reply:
-    """Plain HTTP (redirects not followed, as a report download inspects them)."""
-    answer = requests.request(method, url, headers=dict(headers), data=body or None, timeout=15,
-                              allow_redirects=False)
-    return Reply(answer.status_code, dict(answer.headers), answer.content)
-
-
-def chalice_transport(client: Any) -> Transport:
-    """Chalice's test client (`chalice.test.Client`): URLs are paths."""
-    def send(method: str, url: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        answer = getattr(client.http, method.lower())(url, headers=dict(headers), body=body)
-        return Reply(answer.status_code, {k: str(v) for k, v in answer.headers.items()}, answer.body or b"")
-    return send
+requests_transport = wire.requests_transport()
+chalice_transport = wire.chalice_transport
 
 
 class CertixRefused(Exception):

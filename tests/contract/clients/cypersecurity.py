@@ -11,25 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-
-@dataclass
-class Reply:
-    """One HTTP answer."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-Transport = Callable[[str, str, dict[str, str], bytes], Reply]
+from tests.contract.clients.wire import Reply, Transport
 
 
 class CyperSecurityError(Exception):
