@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from chalicelib.access.roles import LEGACY_KEY_ROLE, Role
 from chalicelib.core.clock import utcnow
 from chalicelib.core.errors import AlreadyExists, NotFound, Unauthorized
 from chalicelib.core.ids import new_id
@@ -44,6 +45,8 @@ class ApiKey(BaseModel):
     key_hash: str
     created_at: datetime
     revoked_at: datetime | None = None
+    role: Role = LEGACY_KEY_ROLE  # the member's role, or the service key's own
+    member_id: str | None = None  # None: a service key of the organization
 
 
 class Principal(BaseModel):
@@ -51,6 +54,8 @@ class Principal(BaseModel):
 
     tenant: Tenant
     key_id: str
+    role: Role = LEGACY_KEY_ROLE
+    member_id: str | None = None
 
 
 def generate_key() -> str:
@@ -97,15 +102,17 @@ class AuthService:
             self._tenant_cache[tenant_id] = (now, tenant)
         return tenant
 
-    def issue_key(self, tenant_id: str, *, name: str = "", key: str | None = None) -> tuple[ApiKey, str]:
+    def issue_key(self, tenant_id: str, *, name: str = "", key: str | None = None, role: Role = LEGACY_KEY_ROLE,
+                  member_id: str | None = None) -> tuple[ApiKey, str]:
         """Create a key for a tenant and return (record, plaintext key). The plaintext is not stored.
 
-        `key` registers a given string (the local stack's bootstrap key); raises AlreadyExists.
+        `key` registers a given string (the local stack's bootstrap key); `role` and `member_id` say
+        whose key it is (no member: a service key). Raises AlreadyExists.
         """
         self.get_tenant(tenant_id)
         plaintext = key or generate_key()
         record = ApiKey(key_id=new_id("key"), tenant_id=tenant_id, name=name, hint=plaintext[:8] + "...",
-                        key_hash=self.hash_key(plaintext), created_at=utcnow())
+                        key_hash=self.hash_key(plaintext), created_at=utcnow(), role=role, member_id=member_id)
         try:
             self._store.put(f"APIKEY#{record.key_hash}", "APIKEY", record.model_dump(mode="json"), expect_version=0)
         except ConditionFailed:
@@ -150,7 +157,7 @@ class AuthService:
             tenant = self.get_tenant(key.tenant_id)
         except NotFound:
             raise Unauthorized() from None
-        return Principal(tenant=tenant, key_id=key.key_id)
+        return Principal(tenant=tenant, key_id=key.key_id, role=key.role, member_id=key.member_id)
 
 
 def _extract_key(authorization: str | None, x_api_key: str | None) -> str | None:

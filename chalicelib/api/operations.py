@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 from chalice.app import Response
 from pydantic import BaseModel
 
+from chalicelib.access.roles import Role
+
 VERSION = "0.1.0"  # the API's version: /v1/health and the document's info.version
 
 Handler = Callable[..., Response]
@@ -40,6 +42,7 @@ class Op:
     media: str | None = None  # the success body's media type when it is not JSON (a download)
     path_max: int = 100  # the path parameters' maximum length
     also_ok: tuple[int, ...] = ()  # further success statuses with the same body (202 while a report renders)
+    role: Role | None = None  # the least role allowed; None: derived from method and tags (chalicelib.access.roles)
     handler: Handler | None = field(default=None, compare=False, repr=False)
 
     @property

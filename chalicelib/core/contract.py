@@ -59,7 +59,7 @@ ASL_PLACEHOLDERS: tuple[str, ...] = (
 SCANNER_CONTAINER = "scanner"
 # Signal groups: one scanner task each, run side by side in the Parallel state.
 SIGNAL_GROUPS: dict[str, tuple[str, ...]] = {
-    "network": ("scan", "layer", "web"),   # connects to the target's own hosts; the slow one
+    "network": ("scan", "layer", "web", "webapp", "container"),  # connects to the target's hosts (or registry)
     "intel": ("mail", "reputation", "breach"),  # DNS and third-party lookups; never touches the hosts
 }
 # Set per task by the ASL (ECS container overrides).

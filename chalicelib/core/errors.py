@@ -36,6 +36,18 @@ class Unauthorized(PerimeterError):
     status, code, title = 401, "unauthorized", "Missing, malformed, unknown or revoked API key"
 
 
+class Forbidden(PerimeterError):
+    """The caller is known but may not do this (its role is below the operation's, DESIGN.md section 4)."""
+
+    status, code, title = 403, "insufficient-role", "Your role does not allow this"
+
+
+class TargetNotVerified(Forbidden):
+    """An active scan type on a target whose owner has not proven control (DESIGN.md section 10)."""
+
+    code, title = "target-not-verified", "The target's owner has not proven control"
+
+
 class NotFound(PerimeterError):
     status, code, title = 404, "not-found", "Not found"
 

@@ -11,10 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.reports.branding import Branding
 from chalicelib.scans import scoring
-from chalicelib.scans.models import GradeCap, Scan, ScanStatus, ScanType, Severity, SignalKey, SignalStatus
+from chalicelib.scans.models import (
+    SIGNALS_BY_TYPE,
+    GradeCap,
+    Scan,
+    ScanStatus,
+    ScanType,
+    Severity,
+    SignalKey,
+    SignalStatus,
+)
 
 SIGNAL_ORDER: tuple[SignalKey, ...] = (
     SignalKey.SCAN, SignalKey.BREACH, SignalKey.REPUTATION, SignalKey.MAIL, SignalKey.LAYER, SignalKey.WEB,
+    SignalKey.WEBAPP, SignalKey.CONTAINER,
 )
 SIGNAL_LABELS: dict[SignalKey, str] = {
     SignalKey.SCAN: "Exposed services",
@@ -23,6 +33,8 @@ SIGNAL_LABELS: dict[SignalKey, str] = {
     SignalKey.MAIL: "Email security",
     SignalKey.LAYER: "TLS configuration",
     SignalKey.WEB: "Web security headers",
+    SignalKey.WEBAPP: "Web application testing",
+    SignalKey.CONTAINER: "Container image",
 }
 SIGNAL_DESCRIPTIONS: dict[SignalKey, str] = {
     SignalKey.SCAN: "Ports and services reachable from the internet.",
@@ -31,6 +43,8 @@ SIGNAL_DESCRIPTIONS: dict[SignalKey, str] = {
     SignalKey.MAIL: "SPF, DKIM, DMARC, MX, MTA-STS and TLS-RPT records.",
     SignalKey.LAYER: "Certificate validity, chain, hostname, key strength, protocol versions.",
     SignalKey.WEB: "HTTP security headers; reported for information, not scored.",
+    SignalKey.WEBAPP: "Injection, cross-site scripting, traversal and redirects found by crawling and testing the app.",
+    SignalKey.CONTAINER: "Packages of the image with known vulnerabilities, secrets and misconfigurations.",
 }
 # The points per signal of the current scoring table, shown when a scan lacks a signal.
 DEFAULT_SIGNAL_MAX: dict[SignalKey, int] = {key: scoring.MAX_SCORES[key] for key in SIGNAL_ORDER}
@@ -205,6 +219,12 @@ def _coverage_reason(key: SignalKey, status: SignalStatus, error: str | None, de
     return "The check could not run."
 
 
+def shown_signals(scan: Scan) -> list[SignalKey]:
+    """The signals a report covers, in order: the posture signals (tested or not) and the scan's own."""
+    posture = set(SIGNALS_BY_TYPE[ScanType.POSTURE])
+    return [k for k in SIGNAL_ORDER if k in posture or k.value in scan.signals]
+
+
 def _signal_rows(scan: Scan) -> tuple[list[SignalRow], list[CoverageItem]]:
     rows: list[SignalRow] = []
     coverage: list[CoverageItem] = []
@@ -213,7 +233,7 @@ def _signal_rows(scan: Scan) -> tuple[list[SignalRow], list[CoverageItem]]:
     extra = sorted(k for k in scan.signals if k not in {s.value for s in SIGNAL_ORDER})
     if extra:
         raise ValueError(f"unknown signals in scan: {', '.join(extra)}")
-    for key in SIGNAL_ORDER:
+    for key in shown_signals(scan):
         label = SIGNAL_LABELS[key]
         if key not in known:
             coverage.append(CoverageItem(

@@ -17,6 +17,8 @@ class ScanType(StrEnum):
     TLS = "tls"
     MAIL = "mail"
     WEB = "web"
+    WEBAPP = "webapp"  # active: attack payloads against a verified host (DESIGN.md section 10)
+    CONTAINER = "container"  # an image reference or OCI archive: SBOM and known vulnerabilities
 
 
 class Priority(StrEnum):
@@ -77,6 +79,8 @@ class SignalKey(StrEnum):
     MAIL = "mail"
     LAYER = "layer"
     WEB = "web"
+    WEBAPP = "webapp"
+    CONTAINER = "container"
 
 
 class SignalStatus(StrEnum):
@@ -94,15 +98,19 @@ SIGNALS_BY_TYPE: dict[ScanType, tuple[SignalKey, ...]] = {
     ScanType.TLS: (SignalKey.LAYER,),
     ScanType.MAIL: (SignalKey.MAIL,),
     ScanType.WEB: (SignalKey.WEB,),
+    ScanType.WEBAPP: (SignalKey.WEBAPP,),
+    ScanType.CONTAINER: (SignalKey.CONTAINER,),
 }
 
 ESTIMATED_SECONDS: dict[ScanType, int] = {
     ScanType.POSTURE: 20, ScanType.PORTS: 10, ScanType.TLS: 5, ScanType.MAIL: 5, ScanType.WEB: 5,
+    ScanType.WEBAPP: 120, ScanType.CONTAINER: 60,
 }
 
 # Units billed when a scan completes (failed and cancelled scans are not billed).
 BILLABLE_UNITS: dict[ScanType, int] = {
     ScanType.POSTURE: 5, ScanType.PORTS: 1, ScanType.TLS: 1, ScanType.MAIL: 1, ScanType.WEB: 1,
+    ScanType.WEBAPP: 10, ScanType.CONTAINER: 2,
 }
 
 
@@ -140,6 +148,10 @@ class SignalResult(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     error: str | None = None
     intel_version: str | None = None  # the exposure-intelligence data the check matched against
+    # Documents a check produces beside its findings (a container scan's CycloneDX SBOM under "sbom"). Never
+    # dumped (not in the table item, not in views): the scanner task carries them in the evidence document
+    # explicitly and the pipeline stores them as objects of their own.
+    attachments: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
 
 class GradeCap(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,6 +17,10 @@ from chalicelib.scans.models import GradeCap, SignalKey, SignalResult, SignalSta
 SCORING_VERSION = "2026-12"
 TABLES = Path(__file__).with_name("scoring_tables")
 GRADE_ORDER = ("A", "B", "C", "D", "F")
+
+
+# Signals younger than some tables; never weighted (DESIGN.md section 6: max_score 0).
+_UNWEIGHTED_LATER = frozenset({SignalKey.WEBAPP, SignalKey.CONTAINER})
 
 
 class GradeCapRule(BaseModel):
@@ -49,6 +53,16 @@ class ScoringTable(BaseModel):
     grade_bands: tuple[GradeBandRow, ...]
     deductions: dict[SignalKey, dict[str, int]]
     caps: tuple[GradeCapRule, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _later_signals_score_nothing(cls, data: Any) -> Any:
+        """A signal added after a table was written (webapp, container) has max 0 and no deductions in it."""
+        if isinstance(data, dict):
+            later = {k.value for k in SignalKey if k in _UNWEIGHTED_LATER}
+            data = {**data, "max_scores": {**{k: 0 for k in later}, **data.get("max_scores", {})},
+                    "deductions": {**{k: {} for k in later}, **data.get("deductions", {})}}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> ScoringTable:

@@ -12,7 +12,6 @@ from chalicelib.reports.model import (
     SEVERITY_ORDER,
     SIGNAL_DESCRIPTIONS,
     SIGNAL_LABELS,
-    SIGNAL_ORDER,
     CoverageItem,
     SignalRow,
     grade_for,
@@ -112,7 +111,8 @@ def _severity_matrix(pdf: ReportPDF) -> None:
     label_w = 52.0
     col_w = (CONTENT_W - label_w) / (len(SEVERITY_ORDER) + 1)
     row_h = 6.5
-    pdf.ensure_space(row_h * (len(SIGNAL_ORDER) + 2))
+    keys = [item.signal for item in data.coverage]
+    pdf.ensure_space(row_h * (len(keys) + 2))
     y = pdf.y
     pdf.use(7, bold=True, colour=MUTED)
     pdf.line_at(MARGIN + 2, y, "SIGNAL", row_h)
@@ -120,7 +120,7 @@ def _severity_matrix(pdf: ReportPDF) -> None:
         pdf.line_at(MARGIN + label_w + i * col_w, y, severity.value.upper(), row_h, align="C", width=col_w)
     pdf.line_at(MARGIN + label_w + len(SEVERITY_ORDER) * col_w, y, "TOTAL", row_h, align="C", width=col_w)
     y += row_h
-    for n, key in enumerate(SIGNAL_ORDER):
+    for n, key in enumerate(keys):
         findings = [f for f in data.findings if f.signal is key]
         if n % 2 == 0:
             pdf.set_fill_color(*PANEL)
@@ -226,7 +226,7 @@ def draw_methodology(pdf: ReportPDF) -> None:
     maxima = {row.key: row.max_score for row in data.signals}
     header = [("Signal", 46.0, True), ("What is examined", 106.0, True), ("Points", 26.0, True)]
     table_row(pdf, header, shade=False)
-    for i, key in enumerate(SIGNAL_ORDER):
+    for i, key in enumerate(item.signal for item in data.coverage):
         points = maxima.get(key, DEFAULT_SIGNAL_MAX[key])
         shown = str(points) if points else "info"
         table_row(pdf, [(SIGNAL_LABELS[key], 46.0, False), (SIGNAL_DESCRIPTIONS[key], 106.0, False),

@@ -35,7 +35,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "838454ea6cbe6227767e856ea107d6c86ac8368f3afae52034b5aa9263d285c8";
+export const OPENAPI_SHA256 = "9c31560b68c95d978f033c84fcbec75c46137db6fefca063a5af3aa74dbf6950";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {

@@ -16,7 +16,7 @@ from chalicelib.reports.model import (
     target_forms,
 )
 from chalicelib.scans import scoring
-from chalicelib.scans.models import Severity, SignalKey, SignalStatus
+from chalicelib.scans.models import SIGNALS_BY_TYPE, ScanType, Severity, SignalKey, SignalStatus
 from tests.unit.reports.factories import T0, make_findings, make_scan
 
 
@@ -25,7 +25,7 @@ def test_findings_are_ordered_by_severity_and_counted(full_report: ReportData) -
     ranks = [SEVERITY_ORDER.index(f.severity) for f in full_report.findings]
     assert ranks == sorted(ranks)
     assert full_report.severity_counts == {s: 8 for s in SEVERITY_ORDER}
-    assert {f.signal for f in full_report.findings} == set(SignalKey)
+    assert {f.signal for f in full_report.findings} == set(SIGNALS_BY_TYPE[ScanType.POSTURE])
 
 
 def test_scores_grade_and_readiness_come_from_the_scan(full_report: ReportData) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.scanners import base, breach, checks, mail, reputation, tls, web
 from chalicelib.scanners import open_ports as ports
-from chalicelib.scans.models import Finding, Severity, SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.models import SIGNALS_BY_TYPE, Finding, ScanType, Severity, SignalKey, SignalResult, SignalStatus
 from chalicelib.scans.scoring import (
     CAPS,
     DEDUCTIONS,
@@ -50,12 +50,12 @@ def untested(signal: SignalKey, status: SignalStatus = SignalStatus.NOT_TESTED) 
 
 
 def all_clean() -> dict[str, SignalResult]:
-    return {k.value: complete(k) for k in SignalKey}
+    return {k.value: complete(k) for k in SIGNALS_BY_TYPE[ScanType.POSTURE]}
 
 
 def test_max_scores_follow_the_design_weights_and_sum_to_100() -> None:
     assert {k.value: v for k, v in MAX_SCORES.items()} == {
-        "scan": 25, "breach": 20, "reputation": 20, "mail": 20, "layer": 15, "web": 0}
+        "scan": 25, "breach": 20, "reputation": 20, "mail": 20, "layer": 15, "web": 0, "webapp": 0, "container": 0}
     assert sum(MAX_SCORES.values()) == 100
 
 
