@@ -59,9 +59,11 @@ class ScoringTable(BaseModel):
     def _later_signals_score_nothing(cls, data: Any) -> Any:
         """A signal added after a table was written (webapp, container) has max 0 and no deductions in it."""
         if isinstance(data, dict):
-            later = {k.value for k in SignalKey if k in _UNWEIGHTED_LATER}
-            data = {**data, "max_scores": {**{k: 0 for k in later}, **data.get("max_scores", {})},
-                    "deductions": {**{k: {} for k in later}, **data.get("deductions", {})}}
+            later = [k.value for k in SignalKey if k in _UNWEIGHTED_LATER]  # SignalKey order: a stable page
+            data = {**data, "max_scores": {**data.get("max_scores", {}), **{k: 0 for k in later
+                                                                           if k not in data.get("max_scores", {})}},
+                    "deductions": {**data.get("deductions", {}), **{k: {} for k in later
+                                                                    if k not in data.get("deductions", {})}}}
         return data
 
     @model_validator(mode="after")
