@@ -81,8 +81,9 @@ def _open_layer(layer: Layer) -> tarfile.TarFile | None:
     head = layer.data[:4]
     if head.startswith(ZSTD_MAGIC):
         return None
-    mode = "r:gz" if head.startswith(GZIP_MAGIC) else "r:"
-    return tarfile.open(fileobj=io.BytesIO(layer.data), mode=mode)
+    if head.startswith(GZIP_MAGIC):
+        return tarfile.open(fileobj=io.BytesIO(layer.data), mode="r:gz")
+    return tarfile.open(fileobj=io.BytesIO(layer.data), mode="r:")
 
 
 def _remove_under(files: dict[str, Entry], directory: str, below_layer: int) -> None:
