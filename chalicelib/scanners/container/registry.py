@@ -17,6 +17,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chalicelib.aws.ecr import EcrAuth
 from chalicelib.core.addresses import IPAddress
 from chalicelib.net import http as guarded_http
 from chalicelib.net.dns import DnsResolver
@@ -46,6 +47,11 @@ _ECR_BUCKET = re.compile(r"^prod-([a-z0-9-]+)-starport-layer-bucket\.s3\.([a-z0-
 
 EcrCredentials = Callable[[str], RegistryCredentials]
 """`credentials(region) -> RegistryCredentials` for an ECR registry (chalicelib/aws/ecr.py)."""
+
+
+def ecr_credentials(auth: EcrAuth) -> EcrCredentials:
+    """The `ecr` argument of RegistryClient (ScanContext.ecr_credentials) from an EcrAuth adapter."""
+    return lambda region: RegistryCredentials(*auth.credentials(region))
 
 
 class RegistryError(ImageError):
@@ -146,7 +152,10 @@ class RegistryClient:
         """Probe `/v2/` and set the Authorization this pull uses; raises RegistryError."""
         creds = self.credentials
         if creds is None and self.ref.ecr_region and self.ecr is not None:
-            creds = self.ecr(self.ref.ecr_region)
+            try:
+                creds = self.ecr(self.ref.ecr_region)
+            except Exception as exc:  # EcrAuthError or the SDK's: the pull cannot authenticate
+                raise RegistryError(f"ECR credentials unavailable: {exc}") from None
         probe = self._send(self._url("/v2/"), max_body=MAX_TOKEN_BYTES, authorize=False)
         if probe.status == 200:
             self._auth = self._basic(creds) if creds and self.ref.ecr_region else None
