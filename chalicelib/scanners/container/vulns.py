@@ -91,9 +91,10 @@ def affected_by_range(version: Version, events: Sequence[Mapping[str, str]],
                      key=lambda p: (p[0] is not None, p[0] if p[0] is not None else 0, order[p[1]]))
     affected = False
     for at, kind, _ in ordered:
-        if kind == "introduced" and (at is None or version >= at):
+        # Only `<` is used: univers's AlpineLinuxVersion answers `>=` wrongly (3.1.10-r0 >= 3.1.4-r5 is False).
+        if kind == "introduced" and (at is None or not version < at):
             affected = True
-        elif at is not None and ((kind == "fixed" and version >= at) or (kind == "last_affected" and version > at)):
+        elif at is not None and ((kind == "fixed" and not version < at) or (kind == "last_affected" and at < version)):
             affected = False
     if not affected:
         return False, None
