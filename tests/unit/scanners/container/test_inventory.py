@@ -135,7 +135,8 @@ def test_go_build_info_gives_stdlib_main_module_and_dependencies() -> None:
     binary = _go_binary(modinfo)
     build = read_buildinfo(binary)
     assert build is not None and build.go_version == "go1.21.3"
-    assert [(m.path, m.version) for m in build.deps] == [("golang.org/x/net", "v0.10.0"), ("github.com/new/lib", "v1.1.0")]
+    assert [(m.path, m.version) for m in build.deps] == [("golang.org/x/net", "v0.10.0"),
+                                                         ("github.com/new/lib", "v1.1.0")]
     purls = _purls(_layers(make_layer({"usr/local/bin/svc": File(binary + b"\x00" * 2048, 0o755)})))
     assert purls["stdlib"] == "pkg:golang/stdlib@v1.21.3"
     assert purls["golang.org/x/net"] == "pkg:golang/golang.org/x/net@v0.10.0"
