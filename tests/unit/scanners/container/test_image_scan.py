@@ -149,3 +149,14 @@ def test_run_reads_the_setup_from_the_context(tmp_path: Path) -> None:
                        container=ContainerOptions(scanners=("misconfig",)), osv=OsvData())
     result = run("oci-archive:plain.tar", ctx)
     assert result.status == SignalStatus.COMPLETE and result.findings == []
+
+
+def test_an_ssh_server_and_a_root_user_are_misconfigurations(tmp_path: Path) -> None:
+    layer = make_layer({"usr/sbin/sshd": b"\x7fELF" + b"\x00" * 10, "etc/os-release": b"ID=debian\nVERSION_ID=12\n"})
+    for user, root in (("root", True), ("0:0", True), ("1000:1000", False)):
+        write_oci_archive(build_image([layer], {"config": {"User": user}}), tmp_path / "ssh.tar")
+        ctx = ScanContext(resolver=dns.resolver.Resolver(configure=False))
+        result = scan_image("oci-archive:ssh.tar", ctx, ContainerSetup(archive_root=tmp_path))
+        codes = {f.code for f in result.findings}
+        assert "image-sshd-installed" in codes
+        assert ("image-runs-as-root" in codes) is root
