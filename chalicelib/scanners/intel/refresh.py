@@ -161,11 +161,16 @@ class RefreshResult:
     location: str
     kev_entries: int
     products: int
+    osv: Mapping[str, object] | None = None  # the OSV refresh's summary, or its error (the bundle stands either way)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
-        return {"intel_version": self.intel_version, "previous": self.previous, "written_to": self.location,
-                "kev_entries": self.kev_entries, "products": self.products}
+        out: dict[str, object] = {"intel_version": self.intel_version, "previous": self.previous,
+                                  "written_to": self.location, "kev_entries": self.kev_entries,
+                                  "products": self.products}
+        if self.osv is not None:
+            out["osv"] = dict(self.osv)
+        return out
 
 
 def refresh(bundle: Bundle, origin: Mapping[str, str], current: Intel, *, out_dir: Path | None = None,
