@@ -27,8 +27,9 @@ from chalicelib.core.pagination import decode_cursor, page_of
 from chalicelib.core.versioned import TooManyConflicts, update_versioned
 from chalicelib.net.guard import guard_addresses, normalise_domain
 from chalicelib.net.ports import DomainNotFound, Resolver, ResolverUnavailable
-from chalicelib.targets.challenge import ChallengeChecker, CheckReport
+from chalicelib.targets.challenge import CheckReport
 from chalicelib.targets.models import Target, TargetStatus
+from chalicelib.targets.ports import ChallengeCheck
 from chalicelib.targets.repository import TARGET_PREFIX, TargetRepository
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ _ATTEMPTS = 5
 class TargetService:
     """The target use cases the API calls, and `require_verified` for scan creation and the pipeline."""
 
-    def __init__(self, repository: TargetRepository, resolver: Resolver, checker: ChallengeChecker, *,
+    def __init__(self, repository: TargetRepository, resolver: Resolver, checker: ChallengeCheck, *,
                  allow_private: tuple[IPNetwork, ...] = (), verification_days: int = 30,
                  public_base_url: str = "", clock: Callable[[], datetime] = utcnow) -> None:
         self.repo = repository
@@ -174,10 +175,10 @@ class TargetService:
             raise self._not_verified(name, candidates, now)
         if not recheck:
             return valid[0]
-        problems = []
+        problems, rechecked = [], {}
         for target in valid:
             report = self._checker.check(target.domain, target.token)
-            updated = self._record(target, report)
+            updated = rechecked[target.target_id] = self._record(target, report)
             if report.method is not None and updated.covers(name):
                 return updated
             if report.method is not None:
@@ -186,6 +187,7 @@ class TargetService:
                 problems.append(f"the challenge of {target.domain} is gone, so the target lapsed")
             else:
                 problems.append(f"the challenge of {target.domain} could not be checked now; try again")
+        candidates = [rechecked.get(t.target_id, t) for t in candidates]
         raise self._not_verified(name, candidates, self._now(), "Re-checked before the scan: " + "; ".join(problems)
                                  + ".")
 
