@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.core.queue import MessageQueue
     from chalicelib.pipeline.steps import Pipeline
     from chalicelib.scans.ports import EventPublisher  # this and below: webhooks
+    from chalicelib.targets.service import TargetService
     from chalicelib.webhooks.consumer import WebhookConsumer
     from chalicelib.webhooks.outbox import WebhookOutbox
     from chalicelib.webhooks.repository import WebhookRepository
@@ -213,6 +214,25 @@ class Services:
 
         return WebhookOutbox(self.webhook_repository, self.webhook_queue, self.webhook_dlq,
                              fresh_queue=self.settings.stage == "local", metrics=self.metrics)
+
+    # -- proof of control for active scans
+    @cached_property
+    def targets(self) -> TargetService:
+        """Targets, their challenges (TXT first, then the HTTPS well-known file) and the active-scan gate."""
+        from chalicelib.net.dns import build_resolver
+        from chalicelib.net.http import Guard
+        from chalicelib.targets.challenge import ChallengeChecker
+        from chalicelib.targets.dnstxt import DnsTxtLookup
+        from chalicelib.targets.repository import TargetRepository
+        from chalicelib.targets.service import TargetService
+
+        txt = DnsTxtLookup(build_resolver(self.settings.dns_servers, self.settings.dns_timeout))
+        guard = Guard(allowed=self.settings.allow_private_targets, reserved=self.settings.self_endpoints)
+        checker = ChallengeChecker(txt, self.resolver, guard)
+        return TargetService(TargetRepository(self.store), self.resolver, checker,
+                             allow_private=self.settings.allow_private_targets,
+                             verification_days=self.settings.target_verification_days,
+                             public_base_url=self.settings.public_base_url)
 
     # -- exposure intelligence
     def refresh_intel(self, out_dir: Path | None = None) -> dict[str, object]:

@@ -92,6 +92,15 @@ class TargetNotAllowed(Unprocessable):
     code, title = "target-not-allowed", "Target is not allowed"
 
 
+class TargetVerificationFailed(Unprocessable):
+    """A proof-of-control check found neither the TXT record nor the well-known file (DESIGN.md section 10).
+
+    Raised with `checks=` (what each method saw) and `how_to_fix=`.
+    """
+
+    code, title = "target-verification-failed", "The challenge was not found"
+
+
 class Unsupported(Unprocessable):
     """A value a vendor dialect documents (a scan type, an option, an event) that Perimeter cannot do yet.
 

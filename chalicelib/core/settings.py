@@ -40,6 +40,8 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_MAX_BODY_BYTES": "max_body_bytes",
     "PERIMETER_READY_THRESHOLD": "ready_threshold",
     "PERIMETER_SCANNER_HEARTBEAT_SECONDS": "scanner_heartbeat_seconds",
+    # -- proof of control for active scans: how long a verified target stays verified
+    "PERIMETER_TARGET_VERIFICATION_DAYS": "target_verification_days",
     # -- reports
     "PERIMETER_REPORT_SIGNING_KEY": "report_signing_key",
     "PERIMETER_REPORT_LINK_SECONDS": "report_link_seconds",
@@ -153,6 +155,8 @@ class Settings(LogSettings):
     ready_threshold: Annotated[int, Field(ge=0, le=100)] = 65
     # -- pipeline: a scanner task that stays silent this long is declared dead (States.HeartbeatTimeout).
     scanner_heartbeat_seconds: Annotated[int, Field(ge=2, le=900)] = 60
+    # -- targets: a verification (TXT record or well-known file) holds this many days (DESIGN.md section 10).
+    target_verification_days: Annotated[int, Field(ge=1, le=365)] = 30
     # -- reports: HMAC key sealing stored reports (unset: derived from key_pepper, see
     # report_signing_secret()); lifetime of presigned report/logo links, 15 minutes at most (DESIGN.md section 4).
     report_signing_key: SecretStr | None = Field(default=None, min_length=16)

@@ -138,6 +138,17 @@ variable "scanner_heartbeat_seconds" {
   }
 }
 
+variable "target_verification_days" {
+  description = "PERIMETER_TARGET_VERIFICATION_DAYS: how long a target's proof of control holds before active scans need a new verify (1..365); null keeps the code's default (30)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.target_verification_days == null || (coalesce(var.target_verification_days, 1) >= 1 && coalesce(var.target_verification_days, 1) <= 365)
+    error_message = "target_verification_days must be within 1..365."
+  }
+}
+
 variable "public_base_url" {
   description = "PERIMETER_PUBLIC_BASE_URL: base of status URLs in responses. Empty: the API Gateway stage URL (https://<id>.execute-api.<region>.amazonaws.com/api)."
   type        = string

@@ -166,6 +166,7 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
     template = body(api.call("POST", "/v1/scan-templates", {"name": "t"}))["template_id"]
     hook = body(api.call("POST", "/v1/webhooks", {"url": "https://example.com/hook", "events": ["*"]}))["webhook_id"]
     delivery = body(api.call("POST", f"/v1/webhooks/{hook}/test"))["delivery_id"]
+    target = body(api.call("POST", "/v1/targets", {"domain": "example.com"}))["target_id"]
     rival = keys["rival"]
     attempts = [
         ("GET", f"/v1/scans/{scan}", None), ("GET", f"/v1/scans/{scan}/findings", None),
@@ -177,6 +178,8 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
         ("DELETE", f"/v1/webhooks/{hook}", None),
         ("GET", f"/v1/scan-templates/{template}", None), ("DELETE", f"/v1/scan-templates/{template}", None),
         ("POST", f"/v1/scan-templates/{template}/launch", {"target": "example.com"}),
+        ("GET", f"/v1/targets/{target}", None), ("POST", f"/v1/targets/{target}/verify", None),
+        ("DELETE", f"/v1/targets/{target}", None),
     ]
     # Public capability routes carry no tenant id: the signed token is the credential (test_downloads.py).
     id_routes = {(op.method, op.path) for op in OPERATIONS if "{" in op.path and not op.public}
@@ -187,6 +190,7 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
     assert body(api.call("GET", f"/v1/scans/{scan}"))["status"] == "pending"
     assert api.call("GET", f"/v1/scan-templates/{template}").status_code == 200
     assert api.call("GET", f"/v1/webhooks/{hook}").status_code == 200
+    assert body(api.call("GET", f"/v1/targets/{target}"))["status"] == "pending"
     assert body(api.call("GET", "/v1/scans", key=rival))["items"] == []
 
 

@@ -16,13 +16,17 @@ import type {
   LaunchTemplate,
   ListFindingsQuery,
   ListScansQuery,
+  ListTargetsQuery,
   ListTemplatesQuery,
   ListWebhookDeliveriesQuery,
   ListWebhooksQuery,
+  RegisterTarget,
   ReportLinkView,
   ScanCreated,
   ScanList,
   ScanView,
+  TargetList,
+  TargetView,
   TemplateList,
   TemplateView,
   UsageSummary,
@@ -35,7 +39,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "9c31560b68c95d978f033c84fcbec75c46137db6fefca063a5af3aa74dbf6950";
+export const OPENAPI_SHA256 = "28b4eb3baf8f10b8cb34c40a6c875f05bc4c5a5bc7be256592a6a44af8becf39";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {
@@ -353,6 +357,66 @@ export class PerimeterClient {
   redeliverWebhookDelivery(webhookId: string, deliveryId: string, options: PostOptions = {}): Promise<DeliveryQueued> {
     return this.transport.request<DeliveryQueued>(
       { method: "POST", path: "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", pathParams: { webhook_id: webhookId, delivery_id: deliveryId }, idempotent: true, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Register a domain for active scans and get its challenge (the same domain again: the same target)
+   *
+   * `POST /v1/targets`; throws PerimeterError on 400, 401, 409, 413, 415, 422, 429, 500, 503.
+   */
+  registerTarget(body: RegisterTarget, options: PostOptions = {}): Promise<TargetView> {
+    return this.transport.request<TargetView>(
+      { method: "POST", path: "/v1/targets", body, idempotent: true, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * List targets, newest first
+   *
+   * `GET /v1/targets`; throws PerimeterError on 400, 401, 422, 429, 500.
+   */
+  listTargets(query: ListTargetsQuery = {}, options: CallOptions = {}): Promise<TargetList> {
+    return this.transport.request<TargetList>(
+      { method: "GET", path: "/v1/targets", query: { ...query }, idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Read a target and its challenge
+   *
+   * `GET /v1/targets/{target_id}`; throws PerimeterError on 401, 404, 429, 500.
+   */
+  getTarget(targetId: string, options: CallOptions = {}): Promise<TargetView> {
+    return this.transport.request<TargetView>(
+      { method: "GET", path: "/v1/targets/{target_id}", pathParams: { target_id: targetId }, idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Forget a target (active scans of it are refused from now on)
+   *
+   * `DELETE /v1/targets/{target_id}`; throws PerimeterError on 401, 404, 429, 500.
+   */
+  deleteTarget(targetId: string, options: CallOptions = {}): Promise<void> {
+    return this.transport.request<void>(
+      { method: "DELETE", path: "/v1/targets/{target_id}", pathParams: { target_id: targetId }, idempotent: false, public: false, expect: "none" },
+      options,
+    );
+  }
+
+  /**
+   * Check the challenge now: the TXT record, then the HTTPS well-known file
+   *
+   * `POST /v1/targets/{target_id}/verify`; throws PerimeterError on 400, 401, 404, 409, 415, 422, 429, 500, 503.
+   */
+  verifyTarget(targetId: string, options: PostOptions = {}): Promise<TargetView> {
+    return this.transport.request<TargetView>(
+      { method: "POST", path: "/v1/targets/{target_id}/verify", pathParams: { target_id: targetId }, idempotent: true, public: false, expect: "json" },
       options,
     );
   }
