@@ -52,11 +52,11 @@ def questionnaire() -> Questionnaire:
 
 def session(domain: str = "example.com", *, partner: str = "Acme Insurance", color: str = "#1f4e79",
             logo: str | None = None, **changes: object) -> SaSession:
-    """An open session expiring in a week."""
+    """An open session expiring in a week (unless `changes` say otherwise)."""
+    fields: dict[str, object] = {"expires_at": datetime.now(UTC) + timedelta(days=7), **changes}
     return SaSession(domain=domain, branding=PageBranding(partner_name=partner, logo_data_uri=logo,
                                                           primary_color=color),
-                     questionnaire=questionnaire(), expires_at=datetime.now(UTC) + timedelta(days=7),
-                     **changes)  # type: ignore[arg-type]
+                     questionnaire=questionnaire(), **fields)  # type: ignore[arg-type]
 
 
 class FakeSelfAssessment:
