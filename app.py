@@ -41,7 +41,8 @@ def _view(op: Op) -> Callable[..., Response]:
 # Every route of the operation table (chalicelib/api/table.py: /v1, which its OpenAPI document renders, and
 # the vendor dialects of chalicelib/api/dialects, each with its own document).
 for _op in ROUTED:
-    app.route(_op.path, methods=[_op.method], name=_op.name)(_view(_op))
+    _accepts = {"content_types": list(_op.content_types)} if _op.content_types else {}
+    app.route(_op.path, methods=[_op.method], name=_op.name, **_accepts)(_view(_op))
 
 
 # -- pipeline steps: Lambda tasks of chalicelib/pipeline/scan-pipeline.asl.json --------------------

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(nmap poppler-utils fonts-dejavu-core python3-venv)
+DEBIAN_PACKAGES=(nmap poppler-utils fonts-dejavu-core python3-venv chromium chromium-driver)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -16,7 +16,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "setup: missing Debian packages (${missing[*]}); install them with apt-get as root." >&2
-    echo "setup: without nmap the built-in port scanner is used; without poppler-utils PDF page tests skip." >&2
+    echo "setup: without nmap the built-in port scanner is used; without poppler-utils PDF page tests skip;" >&2
+    echo "setup: without chromium and chromium-driver the browser tests (tests/browser) skip." >&2
   fi
 fi
 
@@ -49,8 +50,16 @@ if command -v npm >/dev/null; then
     npm install --prefix .tools --no-audit --no-fund --silent --save-exact "typescript@$TYPESCRIPT_VERSION" \
       || echo "setup: npm could not install typescript; the TypeScript client tests will skip" >&2
   fi
+  # axe-core (pinned) checks the self-assessment page's accessibility in tests/browser; without it those tests skip.
+  AXE_CORE_VERSION=4.14.1
+  if [ ! -f .tools/node_modules/axe-core/axe.min.js ] || \
+     ! grep -q "\"version\": \"$AXE_CORE_VERSION\"" .tools/node_modules/axe-core/package.json 2>/dev/null; then
+    mkdir -p .tools
+    npm install --prefix .tools --no-audit --no-fund --silent --save-exact "axe-core@$AXE_CORE_VERSION" \
+      || echo "setup: npm could not install axe-core; the browser tests will skip" >&2
+  fi
 else
-  echo "setup: npm not found; the asl-validator and TypeScript client tests will skip (apt-get install npm)" >&2
+  echo "setup: npm not found; the asl-validator, TypeScript client and browser tests will skip (apt-get install npm)" >&2
 fi
 sha256sum requirements.txt requirements-dev.txt scripts/setup.sh > .venv/.installed
 bash scripts/setup_checkov.sh

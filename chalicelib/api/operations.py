@@ -43,6 +43,7 @@ class Op:
     path_max: int = 100  # the path parameters' maximum length
     also_ok: tuple[int, ...] = ()  # further success statuses with the same body (202 while a report renders)
     role: Role | None = None  # the least role allowed; None: derived from method and tags (chalicelib.access.roles)
+    content_types: tuple[str, ...] = ()  # the request body's accepted media types; (): chalice's default (JSON)
     handler: Handler | None = field(default=None, compare=False, repr=False)
 
     @property

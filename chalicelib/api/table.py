@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from chalice.app import Request, Response
 
-from chalicelib.api import report_routes, routes, target_routes, views, webhook_routes
+from chalicelib.api import report_routes, routes, sa_routes, target_routes, views, webhook_routes
 from chalicelib.api.dialects import DIALECT_OPERATIONS
 from chalicelib.api.http import Result, handle
 from chalicelib.api.operations import VERSION, Op, Routes
@@ -37,5 +37,8 @@ OPERATIONS: tuple[Op, ...] = (
     *webhook_routes.route.operations, *target_routes.route.operations,
 )
 
-# Every route app.py serves: /v1 (the document above) and each vendor dialect (its own document).
-ROUTED: tuple[Op, ...] = (*OPERATIONS, *DIALECT_OPERATIONS)
+# The insured's self-assessment page (HTML, outside every document).
+PAGE_OPERATIONS: tuple[Op, ...] = tuple(sa_routes.route.operations)
+
+# Every route app.py serves: /v1 (the document above), each vendor dialect (its own document) and the pages.
+ROUTED: tuple[Op, ...] = (*OPERATIONS, *DIALECT_OPERATIONS, *PAGE_OPERATIONS)

@@ -32,7 +32,7 @@ from chalice.local import (
 
 from chalicelib.api.http import SECURITY_HEADERS, V1_STYLE, problem_bytes, style_for
 from chalicelib.api.report_routes import BRANDING_MAX_BODY
-from chalicelib.api.table import OPERATIONS
+from chalicelib.api.table import ROUTED
 from chalicelib.bootstrap import get_services
 from chalicelib.core.errors import (
     BadRequest,
@@ -51,9 +51,10 @@ from chalicelib.core.errors import (
 log = logging.getLogger("perimeter.local.api")
 READ_TIMEOUT_SECONDS = 30.0  # a client that stops sending (headers or body) loses its thread after this
 LINGER_BYTES = 64 * 1024  # after a refusal, what is drained so the client reads the answer, not a reset
-_DOWNLOAD_TOKEN = re.compile(r"(/v1/downloads/)[^\s\"]+")  # a download link is a capability: never logged
+# Download links and self-assessment pages are capabilities: never logged.
+_DOWNLOAD_TOKEN = re.compile(r"(/v1/downloads/|/sa/)[^\s\"]+")
 _LENGTH = re.compile(r"[0-9]{1,18}")  # ASCII digits only (str.isdigit takes "²"), and int() stays cheap
-PUBLIC = frozenset((op.method, op.path) for op in OPERATIONS if op.public)
+PUBLIC = frozenset((op.method, op.path) for op in ROUTED if op.public)
 # http.server's own refusals (request line, header lines, HTTP version) -> our errors.
 _SERVER_ERRORS: dict[int, type[PerimeterError]] = {
     400: BadRequest, 408: RequestTimeout, 414: UriTooLong, 431: HeaderFieldsTooLarge, 505: HttpVersionNotSupported,

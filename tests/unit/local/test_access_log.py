@@ -25,3 +25,8 @@ def test_an_access_line_is_logged_at_info_with_the_download_token_hidden() -> No
 
 def test_access_lines_are_quiet_at_the_default_level() -> None:
     assert _access_line("/v1/health", level="WARNING") == []
+
+
+def test_a_self_assessment_link_is_hidden_from_the_access_line() -> None:
+    [line] = _access_line("/sa/sa_live_0123456789abcdef?saved=1")
+    assert line["message"] == '127.0.0.1 "GET /sa/[redacted] HTTP/1.1" 200 -'
