@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from chalice.app import Request, Response
 
-from chalicelib.api import report_routes, routes, views, webhook_routes
+from chalicelib.api import audit_routes, key_routes, report_routes, routes, views, webhook_routes
 from chalicelib.api.dialects import DIALECT_OPERATIONS
 from chalicelib.api.http import Result, handle
-from chalicelib.api.operations import VERSION, Op, Routes
+from chalicelib.api.operations import VERSION, Op, Routes, register_routes
 from chalicelib.api.spec import openapi_document
 from chalicelib.bootstrap import get_services
 
@@ -34,8 +34,11 @@ def openapi(request: Request | None) -> Response:
 
 OPERATIONS: tuple[Op, ...] = (
     *meta.operations, *routes.route.operations, *report_routes.route.operations,
-    *webhook_routes.route.operations,
+    *webhook_routes.route.operations, *key_routes.route.operations, *audit_routes.route.operations,
 )
 
 # Every route app.py serves: /v1 (the document above) and each vendor dialect (its own document).
 ROUTED: tuple[Op, ...] = (*OPERATIONS, *DIALECT_OPERATIONS)
+
+# The least role of each route, for the role check every authenticated request passes (chalicelib.api.http).
+register_routes(ROUTED)
