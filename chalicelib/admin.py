@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
+from chalicelib.access.roles import LEGACY_KEY_ROLE, Role
 from chalicelib.bootstrap import Services, get_services
 from chalicelib.core.errors import ConfigurationError, PerimeterError, ServiceUnavailable
 from chalicelib.core.settings import Settings
@@ -33,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     issue = sub.add_parser("issue-key", help="issue another key (rotation); printed once")
     issue.add_argument("tenant_id")
     issue.add_argument("--name", default="")
+    issue.add_argument("--role", choices=[r.value for r in Role], default=LEGACY_KEY_ROLE.value,
+                       help="the key's role (default owner: a service key with every right)")
+    issue.add_argument("--member-id", default=None, help="the member the key belongs to (default: none, a service "
+                                                         "key); the member's role changes follow it")
     listing = sub.add_parser("list-keys", help="list a tenant's keys (never the keys themselves)")
     listing.add_argument("tenant_id")
     revoke = sub.add_parser("revoke-key", help="revoke a key at once")
@@ -67,8 +72,9 @@ def run(argv: Sequence[str], services: Services) -> dict[str, object]:
         return {"tenant_id": tenant.tenant_id, "key_id": record.key_id, "api_key": key,
                 "note": "The key is shown once; store it now."}
     if args.command == "issue-key":
-        record, key = auth.issue_key(args.tenant_id, name=args.name)
-        return {"key_id": record.key_id, "api_key": key, "note": "The key is shown once; store it now."}
+        record, key = auth.issue_key(args.tenant_id, name=args.name, role=Role(args.role), member_id=args.member_id)
+        return {"key_id": record.key_id, "role": record.role.value, "member_id": record.member_id, "api_key": key,
+                "note": "The key is shown once; store it now."}
     if args.command == "list-keys":
         return {"keys": [k.model_dump(mode="json", exclude={"key_hash"}) for k in auth.list_keys(args.tenant_id)]}
     revoked = auth.revoke_key(args.tenant_id, args.key_id)

@@ -7,7 +7,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.access.auth import AuthService
+from chalicelib.access.audit import AuditService
+from chalicelib.access.auth import AuthService, MemberRoles, no_members
 from chalicelib.access.idempotency import IdempotencyService
 from chalicelib.access.ratelimit import RateLimiter
 from chalicelib.core.objects import ObjectStore
@@ -96,8 +97,22 @@ class Services:
 
     @cached_property
     def auth(self) -> AuthService:
-        """Tenants and API keys."""
-        return AuthService(self.store, self.settings.key_pepper.get_secret_value().encode())
+        """Tenants and API keys (a member's key is checked against `member_roles` when it is minted)."""
+        return AuthService(self.store, self.settings.key_pepper.get_secret_value().encode(),
+                           members=lambda tenant_id, member_id: self.member_roles(tenant_id, member_id))
+
+    @cached_property
+    def member_roles(self) -> MemberRoles:
+        """(tenant_id, member_id) -> the active member's Role or None: nobody until organizations are wired.
+
+        Wire it to chalicelib.organizations' `is_active_member`; tests may assign a fake before use.
+        """
+        return no_members
+
+    @cached_property
+    def audit(self) -> AuditService:
+        """Audit events (kept PERIMETER_AUDIT_RETENTION_DAYS days); every feature records its own actions here."""
+        return AuditService(self.store, self.settings.audit_retention_days)
 
     @cached_property
     def usage(self) -> UsageService:

@@ -30,3 +30,8 @@ _RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 # Keys issued before roles existed (no `role` in their record) are the organization's service keys
 # with every right they had: owner (docs/decisions.md 2026-12-07).
 LEGACY_KEY_ROLE = Role.OWNER
+
+
+def role_named(value: str) -> Role:
+    """The role called `value` (case-insensitive); raises ValueError for any other word."""
+    return Role(value.strip().lower())

@@ -1,6 +1,6 @@
 """The request pipeline every route goes through, and the one place errors become HTTP.
 
-auth -> rate limit -> body bound -> (Idempotency-Key) -> operation -> JSON or problem+json.
+auth -> rate limit -> role -> body bound -> (Idempotency-Key) -> operation -> JSON or problem+json -> audit.
 Chalice's own 405/415/400/500 answers become problem+json in `chalice_errors_as_problems`.
 """
 
@@ -18,9 +18,11 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.access.auth import Principal
 from chalicelib.access.idempotency import StoredResponse, fingerprint
+from chalicelib.access.policy import POLICY, UNREGISTERED_ROLE
 from chalicelib.bootstrap import Services, get_services
 from chalicelib.core.errors import (
     BadRequest,
+    Forbidden,
     JsonTooDeep,
     MethodNotAllowed,
     NotFound,
@@ -270,17 +272,28 @@ def _error_response(error: PerimeterError, request: Request, headers: dict[str, 
 
 def handle(request: Request | None, operation: Callable[[Any], Result], *, public: bool = False,
            max_body: int | None = None, finish: Finish | None = None, style: ResponseStyle = V1_STYLE) -> Response:
-    """Run one API operation through auth, rate limits, body bounds and idempotency.
+    """Run one API operation through auth, rate limits, the route's role, body bounds and idempotency.
 
     A `public` operation skips all of that and is called with None instead of a Ctx. `max_body`
     raises the body bound for one operation (a base64 logo) above PERIMETER_MAX_BODY_BYTES.
     `finish` rewrites a 2xx body on its way out, after the idempotency record was written; a
     PerimeterError it raises becomes an error answer here like any other: problem+json, or the
-    error shape of `style` (a vendor dialect), which also renames the rate-limit headers. Raises
-    RuntimeError when called outside a request.
+    error shape of `style` (a vendor dialect), which also renames the rate-limit headers. A key
+    whose role is below the route's (chalicelib.access.policy) gets 403 `insufficient-role` before
+    the body is read. Every authenticated call that is not a read is recorded as an audit event
+    (but a 429). Raises RuntimeError when called outside a request.
     """
     if request is None:
         raise RuntimeError("handle() needs the current request")
+    caller: list[tuple[Services, Principal]] = []
+    response = _run(request, operation, caller, public, max_body, finish, style)
+    if caller and request.method.upper() not in ("GET", "HEAD") and response.status_code != 429:
+        audit_call(caller[0][0], caller[0][1], request, response.status_code)
+    return response
+
+
+def _run(request: Request, operation: Callable[[Any], Result], caller: list[tuple[Services, Principal]],
+         public: bool, max_body: int | None, finish: Finish | None, style: ResponseStyle) -> Response:
     headers: dict[str, str] = {}
     try:
         if public:
@@ -288,10 +301,12 @@ def handle(request: Request | None, operation: Callable[[Any], Result], *, publi
             return respond(result.status, dump(result.body), result.headers, media=style.error_media)
         services = get_services()
         principal = services.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        caller.append((services, principal))
         append_keys(tenant_id=principal.tenant.tenant_id, key_id=principal.key_id)
         limit = principal.tenant.rate_limit_per_minute or services.settings.rate_limit_per_minute
         decision = services.rate_limiter.enforce(principal.key_id, limit)
         headers.update(decision.headers())
+        check_role(principal, request)
         raw = request.raw_body or b""
         bound = max(services.settings.max_body_bytes, max_body or 0)
         if len(raw) > bound:
@@ -314,6 +329,41 @@ def handle(request: Request | None, operation: Callable[[Any], Result], *, publi
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _error_response(PerimeterError("An unexpected error occurred; it has been logged."), request, headers,
                                style)
+
+
+def route_of(request: Request) -> str | None:
+    """The route template Chalice matched (`/v1/scans/{token}`): API Gateway's and chalice local's resourcePath."""
+    return (request.context or {}).get("resourcePath") or request.path
+
+
+def check_role(principal: Principal, request: Request) -> None:
+    """Raise Forbidden (403 `insufficient-role`) when the caller's role is below the route's least role.
+
+    A route no operation table registered needs owner (fail closed).
+    """
+    rule = POLICY.rule_for(request.method, route_of(request))
+    needed = rule.role if rule is not None else UNREGISTERED_ROLE
+    if not principal.role.allows(needed):
+        raise Forbidden(f"This operation needs the {needed} role or above; this key has the {principal.role} role.",
+                        required_role=needed.value)
+
+
+def audit_call(services: Services, principal: Principal, request: Request, status: int) -> None:
+    """Record an authenticated call: its operation, the caller, the path ids and the answer's status.
+
+    Never the body, the headers or the query string. A failed write is logged, not raised.
+    """
+    rule = POLICY.rule_for(request.method, route_of(request))
+    context = request.context or {}
+    try:
+        services.audit.record(
+            principal.tenant.tenant_id, action=rule.operation_id if rule else f"{request.method} {route_of(request)}",
+            actor_key_id=principal.key_id, actor_member_id=principal.member_id,
+            target={k: str(v) for k, v in (request.uri_params or {}).items()} or None, status=status,
+            request_id=getattr(request.lambda_context, "aws_request_id", None) or context.get("requestId"),
+            source_ip=(context.get("identity") or {}).get("sourceIp"))
+    except Exception:
+        log.exception("audit event not recorded for %s %s", request.method, route_of(request))
 
 
 def _finished(finish: Finish | None, services: Services, status: int, body: Any) -> Any:

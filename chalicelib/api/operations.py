@@ -9,13 +9,14 @@ document (`chalicelib.api.spec`) read that one table. A handler is called as
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from chalice.app import Response
 from pydantic import BaseModel
 
+from chalicelib.access.policy import POLICY, RoutePolicy, RouteRule
 from chalicelib.access.roles import Role
 
 VERSION = "0.1.0"  # the API's version: /v1/health and the document's info.version
@@ -42,7 +43,7 @@ class Op:
     media: str | None = None  # the success body's media type when it is not JSON (a download)
     path_max: int = 100  # the path parameters' maximum length
     also_ok: tuple[int, ...] = ()  # further success statuses with the same body (202 while a report renders)
-    role: Role | None = None  # the least role allowed; None: derived from method and tags (chalicelib.access.roles)
+    role: Role | None = None  # the least role allowed; None: derived from method and tags (`required_role`)
     content_types: tuple[str, ...] = ()  # the request body's accepted media types; (): chalice's default (JSON)
     handler: Handler | None = field(default=None, compare=False, repr=False)
 
@@ -72,3 +73,33 @@ class Routes:
             self.operations.append(Op(method, path, operation_id, summary, ok, response, handler=handler, **options))
             return handler
         return declare
+
+
+# The least role of a write (any method but GET/HEAD) by the operation's tag; a tag not listed needs owner.
+WRITE_ROLE_BY_TAG: dict[str, Role] = {
+    "scans": Role.MEMBER, "reports": Role.MEMBER,
+    "templates": Role.ADMIN, "webhooks": Role.ADMIN, "branding": Role.ADMIN, "targets": Role.ADMIN,
+    "api-keys": Role.ADMIN, "audit": Role.ADMIN, "agents": Role.ADMIN,
+    "organization": Role.OWNER, "team": Role.OWNER, "account": Role.OWNER,
+}
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def required_role(op: Op) -> Role:
+    """The least role `op` needs: its explicit `role`, else viewer to read, else its tags' write role.
+
+    A write whose tags are all unknown (or that has none) needs owner: new operations fail closed
+    until someone says otherwise.
+    """
+    if op.role is not None:
+        return op.role
+    if op.method.upper() in READ_METHODS:
+        return Role.VIEWER
+    roles = [WRITE_ROLE_BY_TAG.get(tag, Role.OWNER) for tag in op.tags] or [Role.OWNER]
+    return max(roles, key=lambda role: role.rank)
+
+
+def register_routes(ops: Iterable[Op], policy: RoutePolicy = POLICY) -> None:
+    """Record every operation's least role under its (method, path) for `chalicelib.api.http.handle`."""
+    for op in ops:
+        policy.register(RouteRule(op.method, op.path, op.operation_id, required_role(op), op.public))

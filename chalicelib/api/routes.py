@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from chalice.app import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.access.roles import Role
 from chalicelib.api import views
 from chalicelib.api.http import Ctx, Result, handle, path_id
 from chalicelib.api.operations import Routes
@@ -146,7 +147,8 @@ def delete_template(request: Request | None, template_id: str) -> Response:
 
 
 @route("POST", "/v1/scan-templates/{template_id}/launch", "launchTemplate", "Start a scan from a template",
-       202, views.ScanCreated, request=LaunchTemplate, errors=(400, 404, 409, 413, 422, 503), tags=("templates",))
+       202, views.ScanCreated, request=LaunchTemplate, errors=(400, 404, 409, 413, 422, 503), tags=("templates",),
+       role=Role.MEMBER)
 def launch_template(request: Request | None, template_id: str) -> Response:
     """POST /v1/scan-templates/{template_id}/launch."""
     def op(ctx: Ctx) -> Result:

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from chalice.app import Request, Response
 
-from chalicelib.api import report_routes, routes, sa_routes, target_routes, views, webhook_routes
+from chalicelib.api import (
+    audit_routes,
+    key_routes,
+    report_routes,
+    routes,
+    sa_routes,
+    target_routes,
+    views,
+    webhook_routes,
+)
 from chalicelib.api.dialects import DIALECT_OPERATIONS
 from chalicelib.api.http import Result, handle
-from chalicelib.api.operations import VERSION, Op, Routes
+from chalicelib.api.operations import VERSION, Op, Routes, register_routes
 from chalicelib.api.spec import openapi_document
 from chalicelib.bootstrap import get_services
 
@@ -34,7 +43,8 @@ def openapi(request: Request | None) -> Response:
 
 OPERATIONS: tuple[Op, ...] = (
     *meta.operations, *routes.route.operations, *report_routes.route.operations,
-    *webhook_routes.route.operations, *target_routes.route.operations,
+    *webhook_routes.route.operations, *target_routes.route.operations, *key_routes.route.operations,
+    *audit_routes.route.operations,
 )
 
 # The insured's self-assessment page (HTML, outside every document).
@@ -42,3 +52,6 @@ PAGE_OPERATIONS: tuple[Op, ...] = tuple(sa_routes.route.operations)
 
 # Every route app.py serves: /v1 (the document above), each vendor dialect (its own document) and the pages.
 ROUTED: tuple[Op, ...] = (*OPERATIONS, *DIALECT_OPERATIONS, *PAGE_OPERATIONS)
+
+# The least role of each route, for the role check every authenticated request passes (chalicelib.api.http).
+register_routes(ROUTED)

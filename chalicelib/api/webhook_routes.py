@@ -13,6 +13,7 @@ from typing import Any
 
 from chalice.app import Request, Response
 
+from chalicelib.access.roles import Role
 from chalicelib.api import webhook_views as views
 from chalicelib.api.http import Ctx, Result, handle, path_id
 from chalicelib.api.operations import Routes
@@ -62,7 +63,7 @@ def create_webhook(request: Request | None) -> Response:
 
 
 @route("GET", "/v1/webhooks", "listWebhooks", "List webhook endpoints, newest first", 200, views.WebhookList,
-       query=PageQuery, errors=(400, 422), tags=("webhooks",))
+       query=PageQuery, errors=(400, 422), tags=("webhooks",), role=Role.ADMIN)
 def list_webhooks(request: Request | None) -> Response:
     """GET /v1/webhooks."""
     def op(ctx: Ctx) -> Result:
@@ -74,7 +75,7 @@ def list_webhooks(request: Request | None) -> Response:
 
 
 @route("GET", _WEBHOOK, "getWebhook", "Read a webhook endpoint", 200, views.WebhookView, errors=(404,),
-       tags=("webhooks",))
+       tags=("webhooks",), role=Role.ADMIN)
 def get_webhook(request: Request | None, webhook_id: str) -> Response:
     """GET /v1/webhooks/{webhook_id}."""
     def op(ctx: Ctx) -> Result:
@@ -128,7 +129,7 @@ def send_webhook_test(request: Request | None, webhook_id: str) -> Response:
 
 
 @route("GET", f"{_WEBHOOK}/deliveries", "listWebhookDeliveries", "Deliveries with every attempt, newest first",
-       200, views.DeliveryList, query=PageQuery, errors=(400, 404, 422), tags=("webhooks",))
+       200, views.DeliveryList, query=PageQuery, errors=(400, 404, 422), tags=("webhooks",), role=Role.ADMIN)
 def list_webhook_deliveries(request: Request | None, webhook_id: str) -> Response:
     """GET /v1/webhooks/{webhook_id}/deliveries."""
     def op(ctx: Ctx) -> Result:

@@ -61,6 +61,8 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_INTEL_KEV_URL": "intel_kev_url",
     "PERIMETER_INTEL_EOL_URL": "intel_eol_url",
     "PERIMETER_INTEL_RELEASES_URL": "intel_releases_url",
+    # -- access: how long audit events are kept (chalicelib/access/audit.py)
+    "PERIMETER_AUDIT_RETENTION_DAYS": "audit_retention_days",
 }
 
 _LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones", "self_endpoints"}
@@ -186,6 +188,8 @@ class Settings(LogSettings):
         "https://endoflife.date/api/{product}.json")
     intel_releases_url: Annotated[str, Field(pattern=r"^https?://\S*\{product\}\S*$")] = (
         "https://raw.githubusercontent.com/endoflife-date/release-data/main/releases/{product}.json")
+    # -- access: audit events expire this many days after they happened (the store's TTL).
+    audit_retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
 
     def metrics_sink(self) -> Literal["emf", "log", "off"]:
         """Where metrics go: PERIMETER_METRICS, else `emf` (CloudWatch EMF) outside the local stage, `off` on it."""

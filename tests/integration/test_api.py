@@ -167,6 +167,7 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
     hook = body(api.call("POST", "/v1/webhooks", {"url": "https://example.com/hook", "events": ["*"]}))["webhook_id"]
     delivery = body(api.call("POST", f"/v1/webhooks/{hook}/test"))["delivery_id"]
     target = body(api.call("POST", "/v1/targets", {"domain": "example.com"}))["target_id"]
+    api_key = body(api.call("POST", "/v1/api-keys", {"name": "k", "role": "viewer"}))["key_id"]
     rival = keys["rival"]
     attempts = [
         ("GET", f"/v1/scans/{scan}", None), ("GET", f"/v1/scans/{scan}/findings", None),
@@ -180,6 +181,7 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
         ("POST", f"/v1/scan-templates/{template}/launch", {"target": "example.com"}),
         ("GET", f"/v1/targets/{target}", None), ("POST", f"/v1/targets/{target}/verify", None),
         ("DELETE", f"/v1/targets/{target}", None),
+        ("DELETE", f"/v1/api-keys/{api_key}", None),
     ]
     # Public capability routes carry no tenant id: the signed token is the credential (test_downloads.py).
     id_routes = {(op.method, op.path) for op in OPERATIONS if "{" in op.path and not op.public}

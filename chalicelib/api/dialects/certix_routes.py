@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalice.app import Request, Response
 
+from chalicelib.access.roles import Role
 from chalicelib.api.dialects import certix_models as m
 from chalicelib.api.dialects.certix import (
     CERTIX,
@@ -165,7 +166,8 @@ def certix_delete_template(request: Request | None, template_id: str) -> Respons
 
 
 @route("POST", f"{_TEMPLATE}/launch", "launchScanTemplate", "Start a scan from a template (overrides optional)", 202,
-       ScanOut, request=m.LaunchRequest, errors=(400, 404, 409, 413, 422, 503), tags=("templates",))
+       ScanOut, request=m.LaunchRequest, errors=(400, 404, 409, 413, 422, 503), tags=("templates",),
+       role=Role.MEMBER)
 def certix_launch_template(request: Request | None, template_id: str) -> Response:
     """POST /scan-templates/{templateId}/launch."""
     def op(ctx: Ctx) -> Result:
@@ -209,7 +211,7 @@ def certix_create_webhook(request: Request | None) -> Response:
 
 
 @route("GET", CERTIX.path("/webhooks"), "listWebhooks", "List webhooks, newest first", 200, WebhookPage,
-       query=PageQuery, errors=(400, 422), tags=("webhooks",))
+       query=PageQuery, errors=(400, 422), tags=("webhooks",), role=Role.ADMIN)
 def certix_list_webhooks(request: Request | None) -> Response:
     """GET /webhooks."""
     def op(ctx: Ctx) -> Result:
@@ -222,7 +224,8 @@ def certix_list_webhooks(request: Request | None) -> Response:
     return handle(request, op)
 
 
-@route("GET", _WEBHOOK, "getWebhook", "Read a webhook", 200, WebhookOut, errors=(404,), tags=("webhooks",))
+@route("GET", _WEBHOOK, "getWebhook", "Read a webhook", 200, WebhookOut, errors=(404,), tags=("webhooks",),
+       role=Role.ADMIN)
 def certix_get_webhook(request: Request | None, webhook_id: str) -> Response:
     """GET /webhooks/{webhookId}."""
     def op(ctx: Ctx) -> Result:

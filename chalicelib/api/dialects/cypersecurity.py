@@ -15,6 +15,7 @@ from typing import Any
 
 from chalice.app import Request, Response
 
+from chalicelib.access.roles import Role
 from chalicelib.api.dialects import cypersecurity_models as m
 from chalicelib.api.dialects.base import Dialect, mount
 from chalicelib.api.http import Ctx, ResponseStyle, Result, path_id, validate
@@ -300,7 +301,7 @@ def cypersecurity_download_report(request: Request | None, report_id: str) -> Re
 
 
 @route("GET", DIALECT.path("/webhooks"), "cyperListWebhooks", "The webhooks created through this API", 200,
-       m.WebhookListOut, tags=("webhooks",))
+       m.WebhookListOut, tags=("webhooks",), role=Role.ADMIN)
 def cypersecurity_list_webhooks(request: Request | None) -> Response:
     """GET /webhooks."""
     def op(ctx: Ctx) -> Result:

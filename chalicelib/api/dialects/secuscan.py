@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from chalice.app import Request, Response
 from pydantic import SecretStr
 
+from chalicelib.access.roles import Role
 from chalicelib.api.dialects.base import Dialect, mount
 from chalicelib.api.dialects.secuscan_models import (
     CreateScanBody,
@@ -238,7 +239,7 @@ def secuscan_list_findings(request: Request | None, scan_id: str) -> Response:
 
 @route("POST", secuscan.path("/agents"), "secuscanCreateAgent",
        "Provision an endpoint agent: not supported by Perimeter (external scans only); answers unsupported_value",
-       201, None, errors=(401, 422, 429), tags=("agents",))
+       201, None, errors=(401, 422, 429), tags=("agents",), role=Role.ADMIN)
 def secuscan_create_agent(request: Request | None) -> Response:
     """POST /agents: refused in SecuScan's error shape, naming `agents`."""
     def op(ctx: Ctx) -> Result:

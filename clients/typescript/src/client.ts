@@ -2,8 +2,13 @@
 import { Transport } from "./runtime.js";
 import type { CallOptions, ClientOptions, PostOptions } from "./runtime.js";
 import type {
+  ApiKeyCreated,
+  ApiKeyList,
+  ApiKeyView,
+  AuditEventList,
   BrandingUpdate,
   BrandingView,
+  CreateApiKey,
   CreateScan,
   CreateTemplate,
   CreateWebhook,
@@ -14,6 +19,8 @@ import type {
   GetUsageSummaryQuery,
   Health,
   LaunchTemplate,
+  ListApiKeysQuery,
+  ListAuditEventsQuery,
   ListFindingsQuery,
   ListScansQuery,
   ListTargetsQuery,
@@ -39,7 +46,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "28b4eb3baf8f10b8cb34c40a6c875f05bc4c5a5bc7be256592a6a44af8becf39";
+export const OPENAPI_SHA256 = "8a678f6e58a72819f567386b57aa33ba1f0a2f094bcc3bb484b10a413ec10337";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {
@@ -417,6 +424,54 @@ export class PerimeterClient {
   verifyTarget(targetId: string, options: PostOptions = {}): Promise<TargetView> {
     return this.transport.request<TargetView>(
       { method: "POST", path: "/v1/targets/{target_id}/verify", pathParams: { target_id: targetId }, idempotent: true, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * List the organization's API keys, newest first (never the keys)
+   *
+   * `GET /v1/api-keys`; throws PerimeterError on 400, 401, 403, 422, 429, 500.
+   */
+  listApiKeys(query: ListApiKeysQuery = {}, options: CallOptions = {}): Promise<ApiKeyList> {
+    return this.transport.request<ApiKeyList>(
+      { method: "GET", path: "/v1/api-keys", query: { ...query }, idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Create an API key for a member (the member's role) or a service (a role of its own, at most yours); the key is shown once
+   *
+   * `POST /v1/api-keys`; throws PerimeterError on 400, 401, 403, 409, 413, 415, 422, 429, 500.
+   */
+  createApiKey(body: CreateApiKey, options: PostOptions = {}): Promise<ApiKeyCreated> {
+    return this.transport.request<ApiKeyCreated>(
+      { method: "POST", path: "/v1/api-keys", body, idempotent: true, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Revoke an API key at once (not one whose role is above yours)
+   *
+   * `DELETE /v1/api-keys/{key_id}`; throws PerimeterError on 401, 403, 404, 429, 500.
+   */
+  revokeApiKey(keyId: string, options: CallOptions = {}): Promise<ApiKeyView> {
+    return this.transport.request<ApiKeyView>(
+      { method: "DELETE", path: "/v1/api-keys/{key_id}", pathParams: { key_id: keyId }, idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Who did what, when, with which key: newest first; filters action, actor (key or member id), since
+   *
+   * `GET /v1/audit-events`; throws PerimeterError on 400, 401, 403, 422, 429, 500.
+   */
+  listAuditEvents(query: ListAuditEventsQuery = {}, options: CallOptions = {}): Promise<AuditEventList> {
+    return this.transport.request<AuditEventList>(
+      { method: "GET", path: "/v1/audit-events", query: { ...query }, idempotent: false, public: false, expect: "json" },
       options,
     );
   }
