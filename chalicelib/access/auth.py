@@ -102,6 +102,23 @@ class AuthService:
             self._tenant_cache[tenant_id] = (now, tenant)
         return tenant
 
+    def update_tenant(self, tenant_id: str, *, name: str | None = None,
+                      ready_threshold: int | None = None) -> Tenant:
+        """Change a tenant's name and/or ready threshold (optimistic lock; this process's cache forgets it
+        at once, other processes' within TENANT_CACHE_SECONDS); raises NotFound, ConditionFailed."""
+        record = self._store.get(f"TENANT#{tenant_id}", "TENANT")
+        if record is None:
+            raise NotFound(f"Tenant {tenant_id} does not exist.", code="tenant-not-found")
+        tenant = Tenant.model_validate(record.data)
+        changes = {k: v for k, v in (("name", name), ("ready_threshold", ready_threshold)) if v is not None}
+        if changes:
+            tenant = tenant.model_copy(update=changes)
+            self._store.put(f"TENANT#{tenant_id}", "TENANT", tenant.model_dump(mode="json"),
+                            expect_version=record.version)
+        with self._lock:
+            self._tenant_cache.pop(tenant_id, None)
+        return tenant
+
     def issue_key(self, tenant_id: str, *, name: str = "", key: str | None = None, role: Role = LEGACY_KEY_ROLE,
                   member_id: str | None = None) -> tuple[ApiKey, str]:
         """Create a key for a tenant and return (record, plaintext key). The plaintext is not stored.
@@ -136,6 +153,38 @@ class AuthService:
             self._store.put(f"APIKEY#{key.key_hash}", "APIKEY", key.model_dump(mode="json"))
             self._store.put(f"TENANT#{tenant_id}", f"KEY#{key_id}", key.model_dump(mode="json"))
         return key
+
+    def set_member_role(self, tenant_id: str, member_id: str, role: Role) -> int:
+        """Give every live key of a member `role` (effective on the next request); returns how many changed.
+
+        Each lookup item is rewritten under its version, so a revocation racing this never comes undone.
+        """
+        changed = 0
+        for listed in self.list_keys(tenant_id):
+            if listed.member_id != member_id:
+                continue
+            for _ in range(5):
+                record = self._store.get(f"APIKEY#{listed.key_hash}", "APIKEY")
+                key = ApiKey.model_validate(record.data) if record else None
+                if record is None or key is None or key.revoked_at is not None or key.role == role:
+                    break
+                key = key.model_copy(update={"role": role})
+                try:
+                    self._store.put(f"APIKEY#{key.key_hash}", "APIKEY", key.model_dump(mode="json"),
+                                    expect_version=record.version)
+                except ConditionFailed:
+                    continue
+                self._store.put(f"TENANT#{tenant_id}", f"KEY#{key.key_id}", key.model_dump(mode="json"))
+                changed += 1
+                break
+        return changed
+
+    def revoke_member_keys(self, tenant_id: str, member_id: str) -> int:
+        """Revoke every live key of a member at once; returns how many were revoked."""
+        live = [k for k in self.list_keys(tenant_id) if k.member_id == member_id and k.revoked_at is None]
+        for key in live:
+            self.revoke_key(tenant_id, key.key_id)
+        return len(live)
 
     def authenticate(self, authorization: str | None, x_api_key: str | None) -> Principal:
         """Resolve the caller from `Authorization: Bearer` or `X-API-Key`; raises Unauthorized.
