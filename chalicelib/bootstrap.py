@@ -23,7 +23,9 @@ from chalicelib.templates.service import TemplateService
 
 if TYPE_CHECKING:
     from chalicelib.aws.stepfunctions import TaskCallbacks
+    from chalicelib.core.mail import Mailer
     from chalicelib.core.queue import MessageQueue
+    from chalicelib.organizations.service import OrganizationService
     from chalicelib.pipeline.steps import Pipeline
     from chalicelib.scans.ports import EventPublisher  # this and below: webhooks
     from chalicelib.webhooks.consumer import WebhookConsumer
@@ -213,6 +215,37 @@ class Services:
 
         return WebhookOutbox(self.webhook_repository, self.webhook_queue, self.webhook_dlq,
                              fresh_queue=self.settings.stage == "local", metrics=self.metrics)
+
+    # -- organizations and team (tests may assign `mailer`, e.g. MemoryMailer, before first use)
+    @cached_property
+    def mailer(self) -> Mailer:
+        """Outgoing mail: JSON files in PERIMETER_DATA_DIR/outbox (the embedded stack), else SES from
+        PERIMETER_MAIL_FROM; raises ConfigurationError when neither is usable."""
+        from chalicelib.core.errors import ConfigurationError
+        from chalicelib.core.settings import LOCAL_MAIL_FROM
+        from chalicelib.storage.factory import data_directory
+
+        sender = self.settings.mail_sender()
+        directory = data_directory(self.settings)
+        if directory is not None:
+            from chalicelib.organizations.mail import LocalOutbox
+
+            return LocalOutbox(directory / "outbox", sender or LOCAL_MAIL_FROM)
+        if sender is None:
+            raise ConfigurationError("PERIMETER_MAIL_FROM must be set to send invitations outside the local stage.")
+        from chalicelib.aws.ses import SesMailer
+
+        return SesMailer(sender, client_factory=lambda: self.aws("ses"))
+
+    @cached_property
+    def organizations(self) -> OrganizationService:
+        """Organization settings, team members and invitations (mail built only when an invitation is sent)."""
+        from chalicelib.organizations.service import OrganizationService
+
+        return OrganizationService(self.store, self.auth, lambda: self.mailer,
+                                   token_key=self.settings.invitation_token_key(),
+                                   invitation_days=self.settings.invitation_days,
+                                   accept_url=f"{self.settings.public_base_url}/v1/team/invitations/accept")
 
     # -- exposure intelligence
     def refresh_intel(self, out_dir: Path | None = None) -> dict[str, object]:

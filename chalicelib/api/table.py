@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from chalice.app import Request, Response
 
-from chalicelib.api import report_routes, routes, views, webhook_routes
+from chalicelib.api import org_routes, report_routes, routes, views, webhook_routes
 from chalicelib.api.dialects import DIALECT_OPERATIONS
 from chalicelib.api.http import Result, handle
 from chalicelib.api.operations import VERSION, Op, Routes
@@ -34,7 +34,7 @@ def openapi(request: Request | None) -> Response:
 
 OPERATIONS: tuple[Op, ...] = (
     *meta.operations, *routes.route.operations, *report_routes.route.operations,
-    *webhook_routes.route.operations,
+    *webhook_routes.route.operations, *org_routes.route.operations,
 )
 
 # Every route app.py serves: /v1 (the document above) and each vendor dialect (its own document).
