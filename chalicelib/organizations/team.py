@@ -9,7 +9,8 @@ Items (pk / sk):
 
 The owner count never exceeds the real number of active owners: a change that adds an owner writes
 the member first and counts after; one that removes an owner counts down first (refusing to reach
-zero, 409 `last-owner`) and gives the count back if the member write then loses a race.
+zero, 409 `last-owner`) and gives the count back if the member write then loses a race. Anything that
+makes an active owner outside this package (an admin command, a migration) must call `add_owner`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from chalicelib.access.roles import Role
 from chalicelib.core.errors import Conflict, LastOwner
 from chalicelib.core.store import ConditionFailed, KeyValueStore, Record
-from chalicelib.organizations.models import Member, MemberStatus
+from chalicelib.organizations.models import Member
 
 MEMBER_PREFIX = "MEMBER#"
 OWNERS_SK = "TEAM#OWNERS"
@@ -110,21 +110,9 @@ class TeamRecords:
         return self._owners(tenant_id)[0]
 
     def _owners(self, tenant_id: str) -> tuple[int, int]:
+        """(count, version); no item yet is (0, 0): members are new, so a tenant without one has no owner."""
         record = self.store.get(tenant_pk(tenant_id), OWNERS_SK)
-        if record is not None:
-            return int(record.data.get("active_owners", 0)), record.version
-        return self._count_active_owners(tenant_id), 0
-
-    def _count_active_owners(self, tenant_id: str) -> int:
-        """Count from the members (the count's first write for a tenant)."""
-        count, after = 0, None
-        while True:
-            page = self.members(tenant_id, after=after, limit=100)
-            count += sum(1 for r in page if r.data.get("status") == MemberStatus.ACTIVE
-                         and r.data.get("role") == Role.OWNER)
-            if len(page) < 100:
-                return count
-            after = page[-1].sk
+        return (int(record.data.get("active_owners", 0)), record.version) if record else (0, 0)
 
     def _change_owners(self, tenant_id: str, delta: int) -> None:
         for _ in range(_ATTEMPTS):
