@@ -66,9 +66,13 @@ def _https_url(value: str) -> str:
 OrgName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_plain_text)]
 Industry = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_plain_text)]
 PersonName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_plain_text)]
-Email = Annotated[str, Field(min_length=3, max_length=254, examples=["ciso@example.com"]), AfterValidator(_email)]
+# The documented patterns are looser than the validators (which also bound labels and refuse `..`).
+Email = Annotated[str, Field(min_length=3, max_length=254, examples=["ciso@example.com"],
+                             json_schema_extra={"pattern": r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+"
+                                                           r"(\.[A-Za-z0-9-]+)+$"}), AfterValidator(_email)]
 Phone = Annotated[str, Field(min_length=3, max_length=32, examples=["+61 2 9000 0000"]), AfterValidator(_phone)]
-HttpsUrl = Annotated[str, Field(min_length=9, max_length=MAX_URL_LENGTH, examples=["https://partner.example"]),
+HttpsUrl = Annotated[str, Field(min_length=9, max_length=MAX_URL_LENGTH, examples=["https://partner.example"],
+                                json_schema_extra={"pattern": r"^https://[^\s/@?#]+([/?#]\S*)?$"}),
                      AfterValidator(_https_url)]
 Threshold = Annotated[StrictInt, Field(ge=0, le=100)]
 InvitationToken = Annotated[str, Field(min_length=1, max_length=200)]
