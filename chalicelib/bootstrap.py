@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.access.audit import AuditService
-from chalicelib.access.auth import AuthService, MemberRoles, no_members
+from chalicelib.access.auth import AuthService, MemberRoles
 from chalicelib.access.idempotency import IdempotencyService
 from chalicelib.access.ratelimit import RateLimiter
 from chalicelib.core.objects import ObjectStore
@@ -24,7 +24,9 @@ from chalicelib.templates.service import TemplateService
 
 if TYPE_CHECKING:
     from chalicelib.aws.stepfunctions import TaskCallbacks
+    from chalicelib.core.mail import Mailer
     from chalicelib.core.queue import MessageQueue
+    from chalicelib.organizations.service import OrganizationService
     from chalicelib.pipeline.steps import Pipeline
     from chalicelib.scans.ports import EventPublisher  # this and below: webhooks
     from chalicelib.targets.service import TargetService
@@ -103,11 +105,9 @@ class Services:
 
     @cached_property
     def member_roles(self) -> MemberRoles:
-        """(tenant_id, member_id) -> the active member's Role or None: nobody until organizations are wired.
-
-        Wire it to chalicelib.organizations' `is_active_member`; tests may assign a fake before use.
-        """
-        return no_members
+        """(tenant_id, member_id) -> the active member's Role or None (the organization's team; tests may assign
+        a fake, e.g. `no_members`, before use)."""
+        return lambda tenant_id, member_id: self.organizations.is_active_member(tenant_id, member_id)
 
     @cached_property
     def audit(self) -> AuditService:
@@ -248,6 +248,37 @@ class Services:
                              allow_private=self.settings.allow_private_targets,
                              verification_days=self.settings.target_verification_days,
                              public_base_url=self.settings.public_base_url)
+
+    # -- organizations and team (tests may assign `mailer`, e.g. MemoryMailer, before first use)
+    @cached_property
+    def mailer(self) -> Mailer:
+        """Outgoing mail: JSON files in PERIMETER_DATA_DIR/outbox (the embedded stack), else SES from
+        PERIMETER_MAIL_FROM; raises ConfigurationError when neither is usable."""
+        from chalicelib.core.errors import ConfigurationError
+        from chalicelib.core.settings import LOCAL_MAIL_FROM
+        from chalicelib.storage.factory import data_directory
+
+        sender = self.settings.mail_sender()
+        directory = data_directory(self.settings)
+        if directory is not None:
+            from chalicelib.organizations.mail import LocalOutbox
+
+            return LocalOutbox(directory / "outbox", sender or LOCAL_MAIL_FROM)
+        if sender is None:
+            raise ConfigurationError("PERIMETER_MAIL_FROM must be set to send invitations outside the local stage.")
+        from chalicelib.aws.ses import SesMailer
+
+        return SesMailer(sender, client_factory=lambda: self.aws("ses"))
+
+    @cached_property
+    def organizations(self) -> OrganizationService:
+        """Organization settings, team members and invitations (mail built only when an invitation is sent)."""
+        from chalicelib.organizations.service import OrganizationService
+
+        return OrganizationService(self.store, self.auth, lambda: self.mailer,
+                                   token_key=self.settings.invitation_token_key(),
+                                   invitation_days=self.settings.invitation_days,
+                                   accept_url=f"{self.settings.public_base_url}/v1/team/invitations/accept")
 
     # -- exposure intelligence
     def refresh_intel(self, out_dir: Path | None = None) -> dict[str, object]:

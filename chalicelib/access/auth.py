@@ -117,6 +117,23 @@ class AuthService:
             self._tenant_cache[tenant_id] = (now, tenant)
         return tenant
 
+    def update_tenant(self, tenant_id: str, *, name: str | None = None,
+                      ready_threshold: int | None = None) -> Tenant:
+        """Change a tenant's name and/or ready threshold (optimistic lock; this process's cache forgets it
+        at once, other processes' within TENANT_CACHE_SECONDS); raises NotFound, ConditionFailed."""
+        record = self._store.get(f"TENANT#{tenant_id}", "TENANT")
+        if record is None:
+            raise NotFound(f"Tenant {tenant_id} does not exist.", code="tenant-not-found")
+        tenant = Tenant.model_validate(record.data)
+        changes = {k: v for k, v in (("name", name), ("ready_threshold", ready_threshold)) if v is not None}
+        if changes:
+            tenant = tenant.model_copy(update=changes)
+            self._store.put(f"TENANT#{tenant_id}", "TENANT", tenant.model_dump(mode="json"),
+                            expect_version=record.version)
+        with self._lock:
+            self._tenant_cache.pop(tenant_id, None)
+        return tenant
+
     def issue_key(self, tenant_id: str, *, name: str = "", key: str | None = None, role: Role = LEGACY_KEY_ROLE,
                   member_id: str | None = None) -> tuple[ApiKey, str]:
         """Create a key for a tenant and return (record, plaintext key). The plaintext is not stored.

@@ -12,6 +12,7 @@ from chalice.app import Request, Response
 from chalicelib.api import (
     audit_routes,
     key_routes,
+    org_routes,
     report_routes,
     routes,
     sa_routes,
@@ -44,7 +45,7 @@ def openapi(request: Request | None) -> Response:
 OPERATIONS: tuple[Op, ...] = (
     *meta.operations, *routes.route.operations, *report_routes.route.operations,
     *webhook_routes.route.operations, *target_routes.route.operations, *key_routes.route.operations,
-    *audit_routes.route.operations,
+    *audit_routes.route.operations, *org_routes.route.operations,
 )
 
 # The insured's self-assessment page (HTML, outside every document).

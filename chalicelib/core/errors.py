@@ -210,3 +210,35 @@ class LinkExpired(LinkInvalid):
     """A genuine download link past its expiry."""
 
     code, title = "link-expired", "Expired download link"
+
+
+# -- organizations and team members (docs/decisions.md 2026-12-07) ------------------------
+
+class MemberNotFound(NotFound):
+    """A member id that is not one of the caller's organization (another tenant's answers the same)."""
+
+    code, title = "member-not-found", "No such team member"
+
+
+class InvitationNotFound(NotFound):
+    """An invitation token that is unknown, expired, already used or revoked: all answer alike."""
+
+    code, title = "invitation-not-found", "No such invitation"
+
+
+class MemberExists(Conflict):
+    """An invitation for an email address already active or invited in the organization."""
+
+    code, title = "member-exists", "That address is already a member or invited"
+
+
+class LastOwner(Conflict):
+    """A change that would leave the organization without an active owner."""
+
+    code, title = "last-owner", "The last active owner can be neither removed nor demoted"
+
+
+class MailUnavailable(ServiceUnavailable):
+    """The mail service refused or did not answer; nothing was changed."""
+
+    code, title = "mail-unavailable", "The mail service is unavailable"

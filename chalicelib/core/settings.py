@@ -63,10 +63,14 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_INTEL_RELEASES_URL": "intel_releases_url",
     # -- access: how long audit events are kept (chalicelib/access/audit.py)
     "PERIMETER_AUDIT_RETENTION_DAYS": "audit_retention_days",
+    # -- organizations: invitation lifetime and the sender of outgoing mail
+    "PERIMETER_INVITATION_DAYS": "invitation_days",
+    "PERIMETER_MAIL_FROM": "mail_from",
 }
 
 _LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones", "self_endpoints"}
 
+LOCAL_MAIL_FROM = "no-reply@perimeter.invalid"
 DEFAULT_DNSBL_ZONES = ("domain:dbl.spamhaus.org", "ip:zen.spamhaus.org")
 
 
@@ -190,6 +194,10 @@ class Settings(LogSettings):
         "https://raw.githubusercontent.com/endoflife-date/release-data/main/releases/{product}.json")
     # -- access: audit events expire this many days after they happened (the store's TTL).
     audit_retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    # -- organizations: how long a team invitation stays valid, and who outgoing mail is from (the SES
+    # sender identity in AWS, where it must be set; `no-reply@perimeter.invalid` on the local stage).
+    invitation_days: Annotated[int, Field(ge=1, le=30)] = 7
+    mail_from: Annotated[str, Field(pattern=r"^[^\s@<>]{1,64}@[A-Za-z0-9.-]{1,253}$")] | None = None
 
     def metrics_sink(self) -> Literal["emf", "log", "off"]:
         """Where metrics go: PERIMETER_METRICS, else `emf` (CloudWatch EMF) outside the local stage, `off` on it."""
@@ -214,6 +222,20 @@ class Settings(LogSettings):
         if self.stage == "local":
             return self.key_pepper.get_secret_value().encode()
         return None
+
+    def mail_sender(self) -> str | None:
+        """PERIMETER_MAIL_FROM, else `no-reply@perimeter.invalid` on the local stage, else None (unset)."""
+        if self.mail_from is not None:
+            return self.mail_from
+        return LOCAL_MAIL_FROM if self.stage == "local" else None
+
+    def invitation_token_key(self) -> bytes:
+        """The HMAC key under which team invitation tokens are stored: a subkey of the key pepper."""
+        import hashlib
+        import hmac
+
+        return hmac.new(self.key_pepper.get_secret_value().encode(), b"perimeter/invitation-token/v1",
+                        hashlib.sha256).digest()
 
     @field_validator("dns_servers", mode="before")
     @classmethod

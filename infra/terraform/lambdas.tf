@@ -8,6 +8,7 @@ locals {
   ]
   bucket_arn         = aws_s3_bucket.reports.arn
   execution_arn_glob = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.state_machine_name}:*"
+  ses_identity_glob  = "arn:${local.partition}:ses:${local.region}:${local.account_id}:identity/*"
   scanner_tasks_glob = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${local.cluster_name}/*"
 
   table_statement = { sid = "ScansTable", actions = local.table_actions, resources = [aws_dynamodb_table.main.arn] }
@@ -31,6 +32,11 @@ locals {
       },
       { sid = "StopScannerTasks", actions = ["ecs:DescribeTasks", "ecs:StopTask"], resources = [local.scanner_tasks_glob] },
       local.enqueue_webhook_event,
+      # Team invitations (chalicelib/aws/ses.py): only from the configured sender address.
+      {
+        sid       = "SendTeamInvitations", actions = ["ses:SendEmail"], resources = [local.ses_identity_glob],
+        condition = { test = "StringEquals", variable = "ses:FromAddress", values = [var.mail_from] }
+      },
     ]
     mark_scanning = [
       local.table_statement,

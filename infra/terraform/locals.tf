@@ -76,6 +76,9 @@ locals {
     PERIMETER_INTEL_KEV_URL      = var.intel_kev_url
     PERIMETER_INTEL_EOL_URL      = var.intel_eol_url
     PERIMETER_INTEL_RELEASES_URL = var.intel_releases_url
+    # Team invitations (chalicelib/organizations): the SES sender and the invitation lifetime.
+    PERIMETER_MAIL_FROM       = var.mail_from
+    PERIMETER_INVITATION_DAYS = var.invitation_days == null ? null : tostring(var.invitation_days)
   }
   # Secrets, kept apart so that filtering the map above never touches a sensitive value. Whether the
   # optional report signing key is set is not itself a secret (nonsensitive on the null test only).

@@ -270,6 +270,30 @@ variable "ready_threshold" {
   }
 }
 
+# --- Organizations: team invitations ------------------------------------------------------------
+
+variable "mail_from" {
+  description = "PERIMETER_MAIL_FROM: the SES-verified sender of team invitations; empty: inviting answers 503 until set."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.mail_from == "" || can(regex("^[^\\s@<>]{1,64}@[A-Za-z0-9.-]{1,253}$", var.mail_from))
+    error_message = "mail_from must be a plain address (name@domain)."
+  }
+}
+
+variable "invitation_days" {
+  description = "PERIMETER_INVITATION_DAYS: how long a team invitation stays valid; null keeps the code's default (7)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.invitation_days == null || (coalesce(var.invitation_days, 1) >= 1 && coalesce(var.invitation_days, 1) <= 30)
+    error_message = "invitation_days must be within 1..30."
+  }
+}
+
 # --- API Gateway ----------------------------------------------------------------------------------
 
 variable "api_throttle_rate_limit" {

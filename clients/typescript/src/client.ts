@@ -2,12 +2,14 @@
 import { Transport } from "./runtime.js";
 import type { CallOptions, ClientOptions, PostOptions } from "./runtime.js";
 import type {
+  AcceptInvitation,
   ApiKeyCreated,
   ApiKeyList,
   ApiKeyView,
   AuditEventList,
   BrandingUpdate,
   BrandingView,
+  ChangeMemberRole,
   CreateApiKey,
   CreateScan,
   CreateTemplate,
@@ -18,15 +20,21 @@ import type {
   GetScanReportQuery,
   GetUsageSummaryQuery,
   Health,
+  InvitationAccepted,
+  InviteMember,
   LaunchTemplate,
   ListApiKeysQuery,
   ListAuditEventsQuery,
   ListFindingsQuery,
   ListScansQuery,
   ListTargetsQuery,
+  ListTeamMembersQuery,
   ListTemplatesQuery,
   ListWebhookDeliveriesQuery,
   ListWebhooksQuery,
+  MemberList,
+  MemberView,
+  OrganizationView,
   RegisterTarget,
   ReportLinkView,
   ScanCreated,
@@ -36,6 +44,7 @@ import type {
   TargetView,
   TemplateList,
   TemplateView,
+  UpdateOrganization,
   UsageSummary,
   WebhookCreated,
   WebhookList,
@@ -46,7 +55,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "8a678f6e58a72819f567386b57aa33ba1f0a2f094bcc3bb484b10a413ec10337";
+export const OPENAPI_SHA256 = "4eec65368cf32483e4132cb4bcb3bb6a9c6d557d277bee34085ba1daf50476e9";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {
@@ -472,6 +481,102 @@ export class PerimeterClient {
   listAuditEvents(query: ListAuditEventsQuery = {}, options: CallOptions = {}): Promise<AuditEventList> {
     return this.transport.request<AuditEventList>(
       { method: "GET", path: "/v1/audit-events", query: { ...query }, idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Read your organization's settings
+   *
+   * `GET /v1/organization`; throws PerimeterError on 401, 404, 429, 500.
+   */
+  getOrganization(options: CallOptions = {}): Promise<OrganizationView> {
+    return this.transport.request<OrganizationView>(
+      { method: "GET", path: "/v1/organization", idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Change your organization's settings (only the fields given; unknown fields are refused)
+   *
+   * `PATCH /v1/organization`; throws PerimeterError on 400, 401, 404, 409, 413, 415, 422, 429, 500.
+   */
+  updateOrganization(body: UpdateOrganization, options: CallOptions = {}): Promise<OrganizationView> {
+    return this.transport.request<OrganizationView>(
+      { method: "PATCH", path: "/v1/organization", body, idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * List team members, invited and active, oldest first
+   *
+   * `GET /v1/team/members`; throws PerimeterError on 400, 401, 422, 429, 500.
+   */
+  listTeamMembers(query: ListTeamMembersQuery = {}, options: CallOptions = {}): Promise<MemberList> {
+    return this.transport.request<MemberList>(
+      { method: "GET", path: "/v1/team/members", query: { ...query }, idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Invite a member: the invitation token goes only to their email address
+   *
+   * `POST /v1/team/members`; throws PerimeterError on 400, 401, 409, 413, 415, 422, 429, 500, 503.
+   */
+  inviteTeamMember(body: InviteMember, options: PostOptions = {}): Promise<MemberView> {
+    return this.transport.request<MemberView>(
+      { method: "POST", path: "/v1/team/members", body, idempotent: true, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Read a team member
+   *
+   * `GET /v1/team/members/{member_id}`; throws PerimeterError on 401, 404, 429, 500.
+   */
+  getTeamMember(memberId: string, options: CallOptions = {}): Promise<MemberView> {
+    return this.transport.request<MemberView>(
+      { method: "GET", path: "/v1/team/members/{member_id}", pathParams: { member_id: memberId }, idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Change a member's role (and their API keys' role at once)
+   *
+   * `PATCH /v1/team/members/{member_id}`; throws PerimeterError on 400, 401, 404, 409, 413, 415, 422, 429, 500.
+   */
+  updateTeamMember(memberId: string, body: ChangeMemberRole, options: CallOptions = {}): Promise<MemberView> {
+    return this.transport.request<MemberView>(
+      { method: "PATCH", path: "/v1/team/members/{member_id}", pathParams: { member_id: memberId }, body, idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Remove a member: their API keys are revoked and a pending invitation dies
+   *
+   * `DELETE /v1/team/members/{member_id}`; throws PerimeterError on 401, 404, 409, 429, 500.
+   */
+  removeTeamMember(memberId: string, options: CallOptions = {}): Promise<void> {
+    return this.transport.request<void>(
+      { method: "DELETE", path: "/v1/team/members/{member_id}", pathParams: { member_id: memberId }, idempotent: false, public: false, expect: "none" },
+      options,
+    );
+  }
+
+  /**
+   * Accept an invitation with its token (no API key needed): answers your first API key, once
+   *
+   * `POST /v1/team/invitations/accept`; throws PerimeterError on 400, 404, 413, 415, 422, 429, 500.
+   */
+  acceptTeamInvitation(body: AcceptInvitation, options: CallOptions = {}): Promise<InvitationAccepted> {
+    return this.transport.request<InvitationAccepted>(
+      { method: "POST", path: "/v1/team/invitations/accept", body, idempotent: false, public: true, expect: "json" },
       options,
     );
   }
