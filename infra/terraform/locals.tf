@@ -66,6 +66,7 @@ locals {
     PERIMETER_READY_THRESHOLD           = var.ready_threshold == null ? null : tostring(var.ready_threshold)
     PERIMETER_SCANNER_HEARTBEAT_SECONDS = var.scanner_heartbeat_seconds == null ? null : tostring(var.scanner_heartbeat_seconds)
     PERIMETER_TARGET_VERIFICATION_DAYS  = var.target_verification_days == null ? null : tostring(var.target_verification_days)
+    PERIMETER_AUDIT_RETENTION_DAYS      = var.audit_retention_days == null ? null : tostring(var.audit_retention_days)
     PERIMETER_REPORT_LINK_SECONDS       = var.report_link_seconds == null ? null : tostring(var.report_link_seconds)
     PERIMETER_LOG_LEVEL                 = var.log_level
     PERIMETER_SERVICE_NAME              = var.prefix # the `service` key of log lines and dimension of metrics

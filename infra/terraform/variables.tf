@@ -528,3 +528,14 @@ variable "xray_tracing" {
   type        = bool
   default     = false
 }
+
+variable "audit_retention_days" {
+  description = "PERIMETER_AUDIT_RETENTION_DAYS: how long audit events are kept (1..3650); null keeps the code's default (365)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.audit_retention_days == null || (coalesce(var.audit_retention_days, 1) >= 1 && coalesce(var.audit_retention_days, 1) <= 3650)
+    error_message = "audit_retention_days must be within 1..3650."
+  }
+}

@@ -17,6 +17,7 @@ from chalicelib.aws.stepfunctions import StepFunctionsWorkflow
 from chalicelib.bootstrap import Services, set_services
 from chalicelib.core.settings import Settings
 from chalicelib.local.provision import Resources
+from chalicelib.organizations.mail import MemoryMailer
 from tests.conftest import PEPPER, PUBLIC_DOMAINS
 from tests.support.fakes import FakeResolver
 
@@ -44,6 +45,7 @@ def wired(aws: dict[str, Any], resources: Resources) -> Iterator[Services]:
     services = Services(settings, store=DynamoDBStore(resources.table, aws["dynamodb"]),
                         workflow=StepFunctionsWorkflow(resources.state_machine_arn, aws["stepfunctions"]),
                         resolver=FakeResolver(PUBLIC_DOMAINS))
+    services.__dict__["mailer"] = MemoryMailer()  # invitations (SES would need PERIMETER_MAIL_FROM)
     set_services(services)
     services.auth.create_tenant("acme", "Acme")
     services.auth.create_tenant("rival", "Rival")
@@ -168,6 +170,7 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
     delivery = body(api.call("POST", f"/v1/webhooks/{hook}/test"))["delivery_id"]
     target = body(api.call("POST", "/v1/targets", {"domain": "example.com"}))["target_id"]
     api_key = body(api.call("POST", "/v1/api-keys", {"name": "k", "role": "viewer"}))["key_id"]
+    member = body(api.call("POST", "/v1/team/members", {"email": "someone@example.com", "role": "viewer"}))["member_id"]
     rival = keys["rival"]
     attempts = [
         ("GET", f"/v1/scans/{scan}", None), ("GET", f"/v1/scans/{scan}/findings", None),
@@ -182,6 +185,8 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
         ("GET", f"/v1/targets/{target}", None), ("POST", f"/v1/targets/{target}/verify", None),
         ("DELETE", f"/v1/targets/{target}", None),
         ("DELETE", f"/v1/api-keys/{api_key}", None),
+        ("GET", f"/v1/team/members/{member}", None), ("PATCH", f"/v1/team/members/{member}", {"role": "admin"}),
+        ("DELETE", f"/v1/team/members/{member}", None),
     ]
     # Public capability routes carry no tenant id: the signed token is the credential (test_downloads.py).
     id_routes = {(op.method, op.path) for op in OPERATIONS if "{" in op.path and not op.public}
@@ -193,6 +198,7 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
     assert api.call("GET", f"/v1/scan-templates/{template}").status_code == 200
     assert api.call("GET", f"/v1/webhooks/{hook}").status_code == 200
     assert body(api.call("GET", f"/v1/targets/{target}"))["status"] == "pending"
+    assert body(api.call("GET", f"/v1/team/members/{member}"))["role"] == "viewer"
     assert body(api.call("GET", "/v1/scans", key=rival))["items"] == []
 
 
