@@ -27,7 +27,7 @@ from chalicelib.scans.commands import CreateScan
 from chalicelib.scans.history import previous_complete
 from chalicelib.scans.models import ESTIMATED_SECONDS, Finding, Priority, Scan, ScanStatus, ScanType
 from chalicelib.scans.ports import EventPublisher
-from chalicelib.scans.service import ScanService, sorted_findings
+from chalicelib.scans.service import ScanService
 
 log = logging.getLogger(__name__)
 
