@@ -209,8 +209,7 @@ class Pipeline:
                           sbom_key=sbom[0] if sbom else None, sbom_sha256=sbom[1] if sbom else None,
                           progress=PROGRESS["scored"])
         self._publish_findings(scan, split)
-        return {"score": summary.score, "grade": summary.grade, "findings": split.findings_count,
-                "findings_key": split.object_key}
+        return {"score": summary.score, "grade": summary.grade, "findings": split.findings_count}
 
     def _read_evidence(self, step: ScoreInput, pointer: EvidencePointer,
                        wanted: set[str]) -> dict[str, SignalResult]:
