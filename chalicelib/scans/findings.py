@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -123,8 +124,8 @@ def _json_size(findings: list[Finding], stop_after: int) -> int:
 class FindingsStore:
     """Reads a scan's full findings from its item or its object (digest-checked, a few cached)."""
 
-    def __init__(self, objects: ObjectStore | None) -> None:
-        self._objects = objects
+    def __init__(self, objects: Callable[[], ObjectStore] | None) -> None:
+        self._get_objects = objects  # a getter: the API builds its object store only when a scan needs it
         self._cache: OrderedDict[str, list[Finding]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -132,9 +133,9 @@ class FindingsStore:
         """Store the split's object when it has one; raises the object store's errors."""
         if split.object_key is None or split.object_body is None:
             return
-        if self._objects is None:
+        if self._get_objects is None:
             raise PerimeterError("No object store is configured for large findings sets.")
-        self._objects.put(split.object_key, split.object_body, "application/gzip")
+        self._get_objects().put(split.object_key, split.object_body, "application/gzip")
 
     def all(self, scan: Scan) -> list[Finding]:
         """Every finding of the scan in finding_order; raises FindingsUnavailable (object missing or altered)."""
@@ -155,10 +156,10 @@ class FindingsStore:
 
     def _read(self, scan: Scan) -> list[Finding]:
         key = scan.findings_key or ""
-        if self._objects is None or not key.startswith(scan_prefix(scan.tenant_id, scan.scan_id)):
+        if self._get_objects is None or not key.startswith(scan_prefix(scan.tenant_id, scan.scan_id)):
             raise FindingsUnavailable("The scan's findings are not readable here.", code="findings-unavailable")
         try:
-            body = self._objects.get(key)
+            body = self._get_objects().get(key)
         except ObjectMissing:
             log.error("findings object %s of scan %s is missing", key, scan.scan_id)
             raise FindingsUnavailable("The scan's findings are no longer stored.",

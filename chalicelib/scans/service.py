@@ -108,7 +108,7 @@ class ScanService:
         events: Callable[[], EventPublisher] | None = None,
         public_base_url: str = "",
         metrics: obs.Metrics | None = None,
-        objects: ObjectStore | None = None,
+        objects: Callable[[], ObjectStore] | None = None,
         verify_active: VerifyActive | None = None,
         seal: Seal | None = None,
     ) -> None:
