@@ -124,7 +124,18 @@ class Services:
         """Scan use cases."""
         return ScanService(self.store, self.workflow, self.resolver, self.usage,
                            self.settings.allow_private_targets, events=lambda: self.events,
-                           public_base_url=self.settings.public_base_url, metrics=self.metrics)
+                           public_base_url=self.settings.public_base_url, metrics=self.metrics,
+                           objects=lambda: self.objects, seal=self.seal_secret)
+
+    def seal_secret(self, secret: str, context: str) -> str:
+        """Wrap a write-only secret (registry passwords) with the SecretBox; raises ConfigurationError."""
+        from chalicelib.core.errors import ConfigurationError
+        from chalicelib.webhooks.secretbox import SecretBox
+
+        master = self.settings.webhook_secret_master()
+        if master is None:
+            raise ConfigurationError("PERIMETER_WEBHOOK_SECRET_KEY must be set outside the local stage.")
+        return SecretBox(master).wrap(secret, context)
 
     @cached_property
     def templates(self) -> TemplateService:

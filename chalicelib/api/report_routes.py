@@ -84,6 +84,19 @@ def get_report(request: Request | None, token: str) -> Response:
     return handle(request, op)
 
 
+@route("GET", "/v1/scans/{token}/sbom", "getScanSbom",
+       "Download a complete container scan's CycloneDX SBOM: 302 to a signed link valid 15 minutes at most", 302,
+       views.SbomLinkView, errors=(404, 409), tags=("scans",))
+def get_sbom(request: Request | None, token: str) -> Response:
+    """GET /v1/scans/{token}/sbom: 302 to a presigned URL, or the link as JSON."""
+    def op(ctx: Ctx) -> Result:
+        link = ctx.services.reports.sbom_link(ctx.tenant_id, path_id("token", token))
+        if wants_json(ctx.request.headers.get("accept")):
+            return Result(200, views.SbomLinkView(url=link.url, expires_at=link.expires_at, sha256=link.sha256))
+        return Result(302, None, {"Location": link.url, "Cache-Control": "no-store", "Vary": "Accept"})
+    return handle(request, op)
+
+
 @route("GET", "/v1/downloads/{token}", "download",
        "Download a report, evidence or logo through a signed, expiring link (embedded stack; the link is the "
        "credential)", 200, None, public=True, errors=(403, 404), tags=("scans",), media="*/*", path_max=4096)

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.net.guard import parse_ip
+from chalicelib.scans.active import ACTIVE_TYPES, Gate, gate, target_host
+from chalicelib.scans.findings import scan_severity_counts
 from chalicelib.scans.models import (
     ESTIMATED_SECONDS,
     Finding,
@@ -18,6 +20,7 @@ from chalicelib.scans.models import (
     ScanOptions,
     ScanStatus,
     ScanType,
+    Severity,
     SignalResult,
 )
 from chalicelib.templates.service import Template
@@ -71,6 +74,16 @@ class ScanView(BaseModel):
     completed_at: datetime | None
     report_url: str | None
     error: ScanError | None
+    # -- findings counts, CI gate and SBOM (issue 14) ---------------------------------------------------
+    severity_counts: dict[Severity, int] = Field(
+        description="Findings per severity over all of them (`signals[*].findings` may list only the most "
+                    "severe of a large set: `GET /v1/scans/{token}/findings` pages through every one).")
+    gate: Gate | None = Field(
+        default=None, description="`webapp` and `container` scans: the CI gate, failing when any finding is at "
+                                  "or above `fail_on` (option, default `high`); null for other scan types.")
+    sbom_url: str | None = Field(
+        default=None, description="`container` scans, once complete: the route that redirects to the "
+                                  "CycloneDX SBOM.")
 
 
 class FindingList(BaseModel):
@@ -149,7 +162,7 @@ class Problem(BaseModel):
 def scan_view(scan: Scan, base_url: str) -> ScanView:
     """The partner-facing view of a stored scan."""
     return ScanView(
-        scan_token=scan.scan_id, target=scan.target, domain=None if parse_ip(scan.target) else scan.target,
+        scan_token=scan.scan_id, target=scan.target, domain=domain_of(scan),
         scan_type=scan.scan_type, name=scan.name, priority=scan.priority, tags=scan.tags, options=scan.options,
         template_id=scan.template_id, status=scan.status, progress=100 if scan.status.terminal else scan.progress,
         signals=scan.signals, score=scan.score, grade=scan.grade, grade_label=scan.grade_label, ready=scan.ready,
@@ -158,7 +171,24 @@ def scan_view(scan: Scan, base_url: str) -> ScanView:
         findings_count=scan.findings_count, timeout_seconds=scan.timeout_seconds, created_at=scan.created_at,
         updated_at=scan.updated_at, started_at=scan.started_at, completed_at=scan.completed_at,
         report_url=report_url(scan, base_url), error=scan.error,
+        severity_counts=scan_severity_counts(scan), gate=gate(scan.scan_type, scan.options, scan.severity_counts),
+        sbom_url=sbom_url(scan, base_url),
     )
+
+
+def domain_of(scan: Scan) -> str | None:
+    """The scanned domain: none for an address or an image; a webapp scan's host."""
+    if scan.scan_type is ScanType.CONTAINER:
+        return None
+    host = target_host(scan.scan_type, scan.target) if scan.scan_type in ACTIVE_TYPES else scan.target
+    return None if parse_ip(host) else host
+
+
+def sbom_url(scan: Scan, base_url: str) -> str | None:
+    """The API route that redirects to a complete container scan's SBOM."""
+    if scan.status != ScanStatus.COMPLETE or not scan.sbom_key:
+        return None
+    return f"{base_url}/v1/scans/{scan.scan_id}/sbom"
 
 
 def scan_created(scan: Scan, base_url: str) -> ScanCreated:
@@ -190,6 +220,15 @@ class ReportLinkView(BaseModel):
     expires_at: datetime
     sha256: str = Field(description="Lower-case hex SHA-256 of the report's bytes, to verify the download.")
     format: Literal["pdf", "json"]
+
+
+class SbomLinkView(BaseModel):
+    """A short-lived link to a container scan's CycloneDX SBOM (the 302 target, as JSON on request)."""
+
+    url: str = Field(description="Presigned URL; valid until expires_at (15 minutes at most).")
+    expires_at: datetime
+    sha256: str = Field(description="Lower-case hex SHA-256 of the SBOM's bytes.")
+    format: Literal["cyclonedx+json"] = "cyclonedx+json"
 
 
 class LogoView(BaseModel):

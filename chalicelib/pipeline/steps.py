@@ -19,18 +19,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.core import observability as obs
 from chalicelib.core.contract import SIGNAL_GROUPS
-from chalicelib.core.errors import Conflict, IllegalTransition, NotFound, ReportNotRenderable
+from chalicelib.core.errors import Conflict, IllegalTransition, NotFound, ReportNotRenderable, TargetNotVerified
 from chalicelib.core.objects import ObjectMissing, ObjectStore
+from chalicelib.pipeline.artifacts import MAX_FINDING_EVIDENCE_BYTES as MAX_FINDING_EVIDENCE_BYTES
+from chalicelib.pipeline.artifacts import compact, store_sbom
 from chalicelib.pipeline.errors import BadStepInput, EvidenceInvalid, ScanTerminal, StepContention
+from chalicelib.scans import active
 from chalicelib.scans.evidence import EvidenceDocument, EvidencePointer
+from chalicelib.scans.findings import Split, finding_order, split_findings
 from chalicelib.scans.groups import announce_group_end
 from chalicelib.scans.history import previous_complete
 from chalicelib.scans.models import (
     SIGNALS_BY_TYPE,
-    Finding,
     Scan,
     ScanError,
     ScanStatus,
+    ScanType,
     Severity,
     SignalKey,
     SignalResult,
@@ -38,16 +42,16 @@ from chalicelib.scans.models import (
 )
 from chalicelib.scans.ports import EventPublisher
 from chalicelib.scans.scoring import UnknownFindingCode, apply_scores, score
-from chalicelib.scans.service import TERMINAL_EVENTS, ScanService, publish_scan_event, sorted_findings
+from chalicelib.scans.service import TERMINAL_EVENTS, ScanService, publish_scan_event
 
 log = logging.getLogger(__name__)
 
 # `finding.created`: one event per finding at or above this severity when a scan is scored, at most this many.
 FINDING_EVENT_SEVERITIES = frozenset({Severity.CRITICAL, Severity.HIGH})
 MAX_FINDING_EVENTS = 25
+MAX_CRITICAL_EVENTS = 100  # `critical.finding` per critical finding, at most this many (a container may have 1000s)
 # Progress shown on GET /v1/scans/{token} as the pipeline moves (0 while pending).
 PROGRESS = {"scanning": 10, "scored": 75, "rendered": 90}
-MAX_FINDING_EVIDENCE_BYTES = 4096  # per finding on the scan record; the full evidence stays in S3
 _ERROR_CODES: dict[str, tuple[str, str]] = {
     "States.Timeout": ("timeout", "The scan did not finish within its timeout_seconds."),
     "States.HeartbeatTimeout": ("scanner-unresponsive", "A scanner task stopped reporting progress."),
@@ -126,9 +130,40 @@ class Pipeline:
         Raises ScanTerminal when the scan was cancelled first, StepContention on write races.
         """
         step = _parse(StepInput, event)
+        self._recheck_control(step)
         scan = self._move(step, ScanStatus.SCANNING, progress=PROGRESS["scanning"])
         self._publish(scan, "scan.started")
         return run_plan(scan, self._clock(), self._heartbeat)
+
+    def _recheck_control(self, step: StepInput) -> None:
+        """Before an active (webapp) scan, prove control of its host again; on refusal fail the scan.
+
+        Raises ScanTerminal after failing the scan with code `target-not-verified` (or when it ended).
+        """
+        try:
+            scan = self._scans.get(step.tenant_id, step.scan_id)
+        except NotFound:
+            raise ScanTerminal(f"scan {step.scan_id} no longer exists") from None
+        if scan.scan_type is not ScanType.WEBAPP or scan.status.terminal:
+            return
+        gate = self._scans.verify_active
+        try:
+            if gate is None:
+                raise TargetNotVerified("Proof of control is not configured; active scans cannot run.")
+            gate(step.tenant_id, active.target_host(scan.scan_type, scan.target))
+        except TargetNotVerified as exc:
+            log.warning("active scan refused at MarkScanning: %s", exc.detail)
+            error = ScanError(code="target-not-verified",
+                              message=f"Proof of control no longer holds: {exc.detail}"[:500])
+            try:
+                failed = self._scans.transition(step.tenant_id, step.scan_id, ScanStatus.FAILED, error=error)
+            except IllegalTransition:
+                self._stop_if_ended(step)
+                raise
+            except Conflict as conflict:
+                raise StepContention(str(conflict)) from None
+            self._publish(failed, "scan.failed")
+            raise ScanTerminal(f"scan {step.scan_id} failed: target-not-verified") from None
 
     # -- Score -----------------------------------------------------------------------------------
     def score_scan(self, event: Any) -> dict[str, Any]:
@@ -158,19 +193,23 @@ class Pipeline:
             if result.status is SignalStatus.ERROR:
                 log.warning("signal %s could not be checked: %s", key, (result.error or "")[:200])
                 self._metrics.record(obs.SIGNAL_ERRORS, signal=key)
-        compact = {key: _compact(result) for key, result in scored.items()}
-        findings = sum(len(r.findings) for r in compact.values())
+        split = split_findings(step.tenant_id, step.scan_id, {key: compact(r) for key, r in scored.items()})
+        self._scans.findings_store.write(split)  # before the item points at it
+        sbom = store_sbom(self._objects, step.tenant_id, step.scan_id, scored)
         coverage: dict[str, Any] = dict(summary.coverage)
         if summary.not_scored:
             coverage["not_scored"] = summary.not_scored
         intel = sorted({r.intel_version for r in scored.values() if r.intel_version})
-        scan = self._move(step, ScanStatus.SCORING, signals=compact, score=summary.score, grade=summary.grade,
+        scan = self._move(step, ScanStatus.SCORING, signals=split.signals, score=summary.score, grade=summary.grade,
                           grade_label=summary.grade_label, ready=summary.ready,
                           scoring_version=summary.scoring_version, caps=summary.caps,
                           intel_version=intel[-1] if intel else None, coverage=coverage,
-                          findings_count=findings, progress=PROGRESS["scored"])
-        self._publish_findings(scan)
-        return {"score": summary.score, "grade": summary.grade, "findings": findings}
+                          findings_count=split.findings_count, severity_counts=split.severity_counts,
+                          findings_key=split.object_key, findings_sha256=split.object_sha256,
+                          sbom_key=sbom[0] if sbom else None, sbom_sha256=sbom[1] if sbom else None,
+                          progress=PROGRESS["scored"])
+        self._publish_findings(scan, split)
+        return {"score": summary.score, "grade": summary.grade, "findings": split.findings_count}
 
     def _read_evidence(self, step: ScoreInput, pointer: EvidencePointer,
                        wanted: set[str]) -> dict[str, SignalResult]:
@@ -195,7 +234,7 @@ class Pipeline:
         extra = {k.value for k in document.signals} - allowed
         if extra:
             raise EvidenceInvalid(f"group {pointer.group!r} reported signals it does not own: {sorted(extra)}")
-        return {key.value: result for key, result in document.signals.items()}
+        return {key.value: result for key, result in document.results().items()}
 
     # -- RenderReport ----------------------------------------------------------------------------
     def render_report(self, event: Any) -> dict[str, Any]:
@@ -286,11 +325,15 @@ class Pipeline:
         if scan.group_id and event in TERMINAL_EVENTS.values():
             announce_group_end(self._scans, self._events, scan)
 
-    def _publish_findings(self, scan: Scan) -> None:
-        """`critical.finding` per critical finding; `finding.created` per notable one (bounded), most severe first."""
-        for finding in (f for r in scan.signals.values() for f in r.findings if f.severity is Severity.CRITICAL):
+    def _publish_findings(self, scan: Scan, split: Split) -> None:
+        """`critical.finding` per critical finding and `finding.created` per notable one, both bounded, most
+        severe first, over every finding (also those kept only in the findings object)."""
+        every = sorted((f for r in split.signals.values() for f in r.findings), key=finding_order) \
+            if split.object_key is None else self._scans.all_findings(scan)
+        critical = [f for f in every if f.severity is Severity.CRITICAL]
+        for finding in critical[:MAX_CRITICAL_EVENTS]:
             self._publish(scan, "critical.finding", finding=finding.model_dump(mode="json"))
-        notable = [f for f in sorted_findings(scan) if f.severity in FINDING_EVENT_SEVERITIES]
+        notable = [f for f in every if f.severity in FINDING_EVENT_SEVERITIES]
         for finding in notable[:MAX_FINDING_EVENTS]:
             self._publish(scan, "finding.created", finding=finding.model_dump(mode="json"))
 
@@ -349,17 +392,3 @@ def _cause_text(cause: Any) -> str:
     if isinstance(parsed, dict) and "errorMessage" in parsed:
         text = str(parsed["errorMessage"])
     return " ".join(text.split())[:300]
-
-
-def _compact(result: SignalResult) -> SignalResult:
-    """The result with each finding's evidence bounded for the scan record."""
-    return result.model_copy(update={"findings": [_bounded(f) for f in result.findings]})
-
-
-def _bounded(finding: Finding) -> Finding:
-    size = len(json.dumps(finding.evidence, default=str))
-    if size <= MAX_FINDING_EVIDENCE_BYTES:
-        return finding
-    return finding.model_copy(update={"evidence": {"truncated": True, "bytes": size,
-                                                   "note": "The full evidence is in the scan's evidence document."}})
-

@@ -13,6 +13,7 @@ from chalicelib.reports.branding import Branding
 from chalicelib.scans import scoring
 from chalicelib.scans.models import (
     SIGNALS_BY_TYPE,
+    Finding,
     GradeCap,
     Scan,
     ScanStatus,
@@ -245,7 +246,8 @@ def _signal_rows(scan: Scan) -> tuple[list[SignalRow], list[CoverageItem]]:
         rows.append(SignalRow(
             key=key, label=label, description=SIGNAL_DESCRIPTIONS[key], status=result.status,
             score=result.score, max_score=result.max_score, informational=result.max_score == 0,
-            findings_count=len(result.findings), error=result.error,
+            findings_count=sum(result.severity_counts.values()) if result.severity_counts is not None
+            else len(result.findings), error=result.error,
         ))
         tested = result.status is SignalStatus.COMPLETE
         coverage.append(CoverageItem(
@@ -255,7 +257,7 @@ def _signal_rows(scan: Scan) -> tuple[list[SignalRow], list[CoverageItem]]:
     return rows, coverage
 
 
-def _findings(scan: Scan) -> list[ReportFinding]:
+def _findings(findings: list[Finding]) -> list[ReportFinding]:
     rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
     signal_rank = {s: i for i, s in enumerate(SIGNAL_ORDER)}
     found = [
@@ -264,15 +266,17 @@ def _findings(scan: Scan) -> list[ReportFinding]:
             remediation=f.remediation, cwe=f.cwe, evidence=f.evidence, product=f.product, version=f.version,
             cpe=f.cpe, cve=f.cve, kev=f.kev, ransomware=f.ransomware,
         )
-        for result in scan.signals.values()
-        for f in result.findings
+        for f in findings
     ]
     found.sort(key=lambda f: (rank[f.severity], signal_rank[f.signal], f.title.casefold(), f.id))
     return found
 
 
-def report_data(scan: Scan, branding: Branding | None, generated_at: datetime) -> ReportData:
+def report_data(scan: Scan, branding: Branding | None, generated_at: datetime,
+                findings: list[Finding] | None = None) -> ReportData:
     """Build the report's data from a scan the Score step has run on; ValueError if it has not.
+
+    `findings`: every finding of the scan (ScanService.all_findings); default: those in the scan item.
 
     A scan Score left without a score (no signal could be tested, or none carries points) gets a
     report too: score, grade and readiness None and `not_scored_reason` saying why.
@@ -280,7 +284,7 @@ def report_data(scan: Scan, branding: Branding | None, generated_at: datetime) -
     if not scan.scoring_version:
         raise ValueError("the scan has not been scored yet (no scoring_version)")
     rows, coverage = _signal_rows(scan)
-    findings = _findings(scan)
+    found = _findings(findings if findings is not None else [f for r in scan.signals.values() for f in r.findings])
     ascii_form, unicode_form = target_forms(scan.target)
     return ReportData(
         scan_token=scan.scan_id,
@@ -300,8 +304,8 @@ def report_data(scan: Scan, branding: Branding | None, generated_at: datetime) -
         completed_at=_aware(scan.completed_at, "completed_at") if scan.completed_at else None,
         generated_at=_aware(generated_at, "generated_at"),
         signals=rows,
-        findings=findings,
-        severity_counts=_severity_counts(findings),
+        findings=found,
+        severity_counts=_severity_counts(found),
         coverage=coverage,
         coverage_details=dict(scan.coverage or {}),
         branding=branding,

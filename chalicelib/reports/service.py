@@ -36,7 +36,7 @@ from chalicelib.reports.branding import Branding, ContactCard
 from chalicelib.reports.images import JPEG_SOI, MAX_LOGO_BYTES, PNG_SIGNATURE, ImageInfo, inspect_logo
 from chalicelib.reports.integrity import MIN_KEY_BYTES, sha256_hex, sign_report
 from chalicelib.scans.keys import branding_logo_key, report_key, scan_prefix
-from chalicelib.scans.models import Scan, ScanStatus
+from chalicelib.scans.models import Scan, ScanStatus, ScanType
 from chalicelib.scans.service import ScanService
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,8 @@ class ReportService:
         from chalicelib.reports.pdf import render_pdf
 
         try:
-            data = report_data(as_final, self.branding.for_report(tenant_id), generated_at)
+            data = report_data(as_final, self.branding.for_report(tenant_id), generated_at,
+                               self._scans.all_findings(scan))
         except ValueError as exc:
             raise ReportNotRenderable(f"Scan {scan_id} cannot be reported: {exc}.") from exc
         bodies = {"pdf": render_pdf(data), "json": render_json(data)}
@@ -331,6 +332,26 @@ class ReportService:
         expires_at = self._clock() + timedelta(seconds=self.link_seconds)  # taken before signing: never late
         url = self._objects.presign(key, self.link_seconds, report_filename(scan, fmt))
         return ReportLink(url, expires_at, digest)
+
+    def sbom_link(self, tenant_id: str, scan_id: str) -> ReportLink:
+        """A presigned link (at most 15 minutes) to a complete container scan's CycloneDX SBOM.
+
+        Raises NotFound (404, also for another tenant's scan; `sbom-not-available` for other scan types or
+        a container scan that produced none) and ScanNotComplete (409) while the scan is not complete.
+        """
+        scan = self._scans.get(tenant_id, scan_id)
+        if scan.scan_type is not ScanType.CONTAINER:
+            raise NotFound(f"Scan {scan_id} is a {scan.scan_type.value} scan; only container scans have an SBOM.",
+                           code="sbom-not-available")
+        if scan.status is not ScanStatus.COMPLETE:
+            raise ScanNotComplete(f"Scan {scan_id} is {scan.status.value}; its SBOM is available once it is "
+                                  "complete.")
+        if not scan.sbom_key or not scan.sbom_sha256 or not scan.sbom_key.startswith(scan_prefix(tenant_id, scan_id)):
+            raise NotFound(f"Scan {scan_id} produced no SBOM (see its container signal).", code="sbom-not-available")
+        expires_at = self._clock() + timedelta(seconds=self.link_seconds)
+        filename = report_filename(scan, "cdx.json")
+        return ReportLink(self._objects.presign(scan.sbom_key, self.link_seconds, filename), expires_at,
+                          scan.sbom_sha256)
 
     def read(self, tenant_id: str, scan_id: str, fmt: str) -> StoredReport:
         """The bytes of a complete scan's report, checked against the digest recorded when it was rendered.

@@ -72,7 +72,8 @@ class TaskEnv(BaseModel):
     task_token: str = Field(alias="TASK_TOKEN", min_length=1, max_length=2048)
     scan_id: str = Field(alias="SCAN_ID", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     tenant_id: str = Field(alias="TENANT_ID", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    target: str = Field(alias="TARGET", min_length=1, max_length=253)
+    # A domain or address; a webapp start URL; an image reference (registry/path:tag@sha256:...).
+    target: str = Field(alias="TARGET", min_length=1, max_length=2048)
     group: str = Field(alias="SIGNAL_GROUP")
     signals: tuple[SignalKey, ...] = Field(alias="SIGNALS")
     options: ScanOptions = Field(alias="SCAN_OPTIONS", default_factory=ScanOptions)
@@ -147,7 +148,9 @@ class ScannerTask:
             return self._fail("Scanner.Crashed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
         document = EvidenceDocument(scan_id=env.scan_id, tenant_id=env.tenant_id, group=env.group, target=env.target,
                                     started_at=started, finished_at=datetime.now(UTC),
-                                    signals={SignalKey(k): v for k, v in results.items()})
+                                    signals={SignalKey(k): v for k, v in results.items()},
+                                    attachments={SignalKey(k): v.attachments for k, v in results.items()
+                                                 if v.attachments})
         body = document.model_dump_json().encode()
         key = evidence_key(env.tenant_id, env.scan_id, env.group)
         try:

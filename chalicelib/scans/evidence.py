@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,14 @@ class EvidenceDocument(BaseModel):
     started_at: datetime
     finished_at: datetime
     signals: dict[SignalKey, SignalResult]
+    # SignalResult.attachments (excluded from its dumps by design), carried explicitly: e.g. the container
+    # signal's CycloneDX SBOM under "sbom". The Score step stores them as objects of their own.
+    attachments: dict[SignalKey, dict[str, Any]] = Field(default_factory=dict)
+
+    def results(self) -> dict[SignalKey, SignalResult]:
+        """The signal results with their attachments put back."""
+        return {key: result.model_copy(update={"attachments": self.attachments[key]})
+                if key in self.attachments else result for key, result in self.signals.items()}
 
 
 class EvidencePointer(BaseModel):

@@ -27,7 +27,7 @@ from chalicelib.scans.commands import CreateScan
 from chalicelib.scans.history import previous_complete
 from chalicelib.scans.models import ESTIMATED_SECONDS, Finding, Priority, Scan, ScanStatus, ScanType
 from chalicelib.scans.ports import EventPublisher
-from chalicelib.scans.service import ScanService, sorted_findings
+from chalicelib.scans.service import ScanService
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class ScanGroupService:
         """
         found: list[GroupFinding] = []
         for scan in view.scans:
-            current = sorted_findings(scan)
+            current = self._scans.all_findings(scan)
             found += [GroupFinding(scan.target, scan.scan_id, "open", f) for f in current]
             if scan.status is not ScanStatus.COMPLETE:
                 continue
@@ -186,7 +186,7 @@ class ScanGroupService:
             if before is not None:
                 seen = {f.id for f in current}
                 found += [GroupFinding(scan.target, scan.scan_id, "resolved", f)
-                          for f in sorted_findings(before) if f.id not in seen]
+                          for f in self._scans.all_findings(before) if f.id not in seen]
         order = {s: i for i, s in enumerate(("critical", "high", "medium", "low", "info"))}
         return sorted(found, key=lambda g: (order[g.finding.severity.value], g.target, g.status, g.finding.id))
 

@@ -21,3 +21,13 @@ def report_key(tenant_id: str, scan_id: str, fmt: str) -> str:
 def branding_logo_key(tenant_id: str, digest: str, ext: str) -> str:
     """The S3 key of a tenant's uploaded logo: outside `tenants/`, so report retention never expires it."""
     return f"branding/{tenant_id}/logo-{digest}.{ext}"
+
+
+def findings_key(tenant_id: str, scan_id: str) -> str:
+    """The S3 key of a scan's full findings when they exceed the table item (gzipped JSON)."""
+    return f"{scan_prefix(tenant_id, scan_id)}findings.json.gz"
+
+
+def sbom_key(tenant_id: str, scan_id: str) -> str:
+    """The S3 key of a container scan's CycloneDX SBOM."""
+    return f"{scan_prefix(tenant_id, scan_id)}sbom.cdx.json"

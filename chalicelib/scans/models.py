@@ -148,6 +148,9 @@ class SignalResult(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     error: str | None = None
     intel_version: str | None = None  # the exposure-intelligence data the check matched against
+    severity_counts: dict[Severity, int] | None = Field(
+        default=None, description="Findings of the signal per severity, over all of them (set when scored; "
+                                  "`findings` may list only the most severe when the scan has many).")
     # Documents a check produces beside its findings (a container scan's CycloneDX SBOM under "sbom"). Never
     # dumped (not in the table item, not in views): the scanner task carries them in the evidence document
     # explicitly and the pipeline stores them as objects of their own.
@@ -174,6 +177,50 @@ class ScanError(BaseModel):
 Timing = Literal["T0", "T1", "T2", "T3", "T4", "T5"]
 
 
+WebappEngine = Literal["crawler", "zap", "wapiti", "sqlmap"]
+
+
+class WebappOptions(BaseModel):
+    """Options of a `webapp` scan: its request budget and the engines it runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_pages: int = Field(default=200, ge=1, le=5000, description="Pages the crawler visits at most.")
+    max_requests: int = Field(default=5000, ge=1, le=100000, description="Requests the scan sends at most.")
+    requests_per_second: float = Field(default=5.0, gt=0, le=50, description="Request rate against the target.")
+    engines: list[WebappEngine] | None = Field(default=None, min_length=1, max_length=4,
+                                               description="Engines to run; default: every installed one.")
+
+
+class RegistryAuth(BaseModel):
+    """Credentials of a private registry; write-only (the password is sealed at submission, never shown)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=256)
+    # Never dumped (not stored in options, not in views): the pipeline input carries the scan's sealed
+    # blob here for the scanner task, which unwraps it with `registry_auth_context(tenant, scan)`.
+    password_sealed: str | None = Field(default=None, exclude=True)
+
+
+class ContainerOptions(BaseModel):
+    """Options of a `container` scan: what to report and how to pull the image."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    severity: list[Severity] | None = Field(default=None, min_length=1, max_length=5,
+                                            description="Report only findings of these severities.")
+    ignore_unfixed: bool = Field(default=False, description="Leave out vulnerabilities with no fixed version.")
+    platform: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$",
+                                 description="`os/arch[/variant]` of a multi-platform image, e.g. `linux/amd64`.")
+    registry_auth: RegistryAuth | None = Field(default=None, description="Write-only registry credentials.")
+
+
+def registry_auth_context(tenant_id: str, scan_id: str) -> str:
+    """The SecretBox context a scan's registry password is sealed under (binds it to tenant and scan)."""
+    return f"perimeter/registry-auth/{tenant_id}/{scan_id}"
+
+
 class ScanOptions(BaseModel):
     """Per-scan options a partner may set; anything else is refused."""
 
@@ -191,6 +238,11 @@ class ScanOptions(BaseModel):
         default=None, description="Port-scan speed, nmap's `-T0` (slowest) to `-T5` (fastest); default `T4`. "
                                   "The built-in scanner maps it to its concurrency and connect timeout.",
     )
+    webapp: WebappOptions | None = Field(default=None, description="`webapp` scans only.")
+    container: ContainerOptions | None = Field(default=None, description="`container` scans only.")
+    fail_on: Severity | None = Field(
+        default=None, description="`webapp` and `container` scans: the CI gate fails when any finding is at or "
+                                  "above this severity (default `high`).")
 
 
 class Scan(BaseModel):
@@ -230,3 +282,10 @@ class Scan(BaseModel):
     report_keys: dict[str, str] = Field(default_factory=dict)
     report_sha256: dict[str, str] = Field(default_factory=dict)
     error: ScanError | None = None
+    # -- findings beyond the item, SBOM and sealed registry credentials (issue 14) --------------------
+    severity_counts: dict[Severity, int] | None = None  # over every finding; None until scored
+    findings_key: str | None = None  # set when the full findings live in the reports bucket (findings.py)
+    findings_sha256: str | None = None
+    sbom_key: str | None = None  # a container scan's CycloneDX SBOM in the reports bucket
+    sbom_sha256: str | None = None
+    registry_auth_sealed: str | None = None  # SecretBox blob; never in a view, log, webhook or report

@@ -12,32 +12,52 @@ from chalicelib.access.auth import Tenant
 from chalicelib.core import observability as obs
 from chalicelib.core.addresses import IPNetwork
 from chalicelib.core.clock import utcnow
-from chalicelib.core.errors import Conflict, IllegalTransition, InvalidDomain, NotFound, ServiceUnavailable
+from chalicelib.core.errors import (
+    Conflict,
+    IllegalTransition,
+    InvalidDomain,
+    NotFound,
+    ServiceUnavailable,
+    Unsupported,
+)
 from chalicelib.core.ids import new_id
-from chalicelib.core.pagination import decode_cursor, encode_cursor, invalid_cursor
+from chalicelib.core.objects import ObjectStore
+from chalicelib.core.pagination import decode_cursor, encode_cursor
 from chalicelib.core.store import KeyValueStore, Record
 from chalicelib.core.versioned import TooManyConflicts, update_versioned
 from chalicelib.net.guard import guard_addresses, normalise_target
 from chalicelib.net.ports import DomainNotFound, Resolver, ResolverUnavailable
+from chalicelib.scans import active
 from chalicelib.scans.commands import CreateScan
 from chalicelib.scans.deadlines import OVERDUE_GRACE_SECONDS, OVERDUE_LIMIT, DeadlineIndex, DueEntry, due_sk
+from chalicelib.scans.findings import FindingsStore, page_findings
+from chalicelib.scans.findings import normalise_cwe as normalise_cwe  # re-exported (older importers)
+from chalicelib.scans.findings import sorted_findings as sorted_findings
 from chalicelib.scans.models import (
     BILLABLE_UNITS,
-    SIGNALS_BY_TYPE,
     Finding,
+    RegistryAuth,
     Scan,
     ScanError,
+    ScanOptions,
     ScanStatus,
     ScanType,
     Severity,
     SignalKey,
     check_transition,
+    registry_auth_context,
 )
+from chalicelib.scans.payloads import TERMINAL_EVENTS as TERMINAL_EVENTS
+from chalicelib.scans.payloads import critical_count as critical_count
+from chalicelib.scans.payloads import pipeline_input as pipeline_input
+from chalicelib.scans.payloads import publish_scan_event as publish_scan_event
 from chalicelib.scans.ports import EventPublisher, Workflow
 from chalicelib.scans.usage import UsageService
 
 log = logging.getLogger(__name__)
 
+VerifyActive = Callable[[str, str], None]  # (tenant_id, host); raises TargetNotVerified (403)
+Seal = Callable[[str, str], str]  # (secret, context) -> sealed blob (SecretBox.wrap)
 _PAGE = 100
 _MAX_PAGES = 20
 _UPDATE_ATTEMPTS = 10
@@ -88,8 +108,14 @@ class ScanService:
         events: Callable[[], EventPublisher] | None = None,
         public_base_url: str = "",
         metrics: obs.Metrics | None = None,
+        objects: Callable[[], ObjectStore] | None = None,
+        verify_active: VerifyActive | None = None,
+        seal: Seal | None = None,
     ) -> None:
         self.repo = ScanRepository(store)
+        self.findings_store = FindingsStore(objects)
+        self.verify_active = verify_active  # the proof-of-control gate of webapp scans (targets.require_verified)
+        self._seal = seal
         self.store = store
         self._metrics = metrics or obs.NullMetrics()
         self.deadlines = DeadlineIndex(store)
@@ -121,6 +147,44 @@ class ScanService:
         guard_addresses(host, addresses, self._allow_private)
         return host
 
+    def resolve_target(self, tenant_id: str, raw: str, scan_type: ScanType) -> str:
+        """The stored target of a new scan, guarded; raises InvalidDomain, TargetNotAllowed, TargetNotVerified.
+
+        webapp: a host or http(s) URL, stored as the normalised start URL, and the host must pass the
+        proof-of-control gate (`verify_active`) before anything is stored. container: an image reference
+        naming its registry; the registry host is guarded like any target.
+        """
+        if scan_type is ScanType.WEBAPP:
+            parsed = active.parse_webapp_target(raw)
+            host = self.check_target(parsed.host, scan_type)
+            if self.verify_active is None:
+                raise Unsupported("Active scans need proof of control, which is not configured here.",
+                                  code="active-scans-unavailable")
+            self.verify_active(tenant_id, host)
+            return parsed.url(host)
+        if scan_type is ScanType.CONTAINER:
+            ref = active.parse_image_ref(raw)
+            self.check_target(ref.host.strip("[]"), scan_type)
+            return ref.canonical
+        return self.check_target(raw, scan_type)
+
+    def _stored_options(self, tenant_id: str, scan_id: str, options: ScanOptions) -> tuple[ScanOptions, str | None]:
+        """The options as stored (registry username only) and the sealed registry password, if any."""
+        auth = options.container.registry_auth if options.container else None
+        if auth is None or options.container is None:
+            return ScanOptions.model_validate(options.model_dump()), None
+        if self._seal is None:
+            raise Unsupported("Registry credentials cannot be accepted: no secret-wrapping key is configured.",
+                              code="registry-auth-unavailable")
+        password = getattr(auth, "password", None)
+        if password is None:
+            raise Unsupported("options.container.registry_auth needs a password.", code="registry-auth-incomplete")
+        sealed = self._seal(password.get_secret_value(), registry_auth_context(tenant_id, scan_id))
+        container = options.container.model_copy(update={"registry_auth": RegistryAuth(username=auth.username)})
+        kept = ScanOptions.model_validate({**options.model_dump(exclude={"container"}),
+                                           "container": container.model_dump()})
+        return kept, sealed
+
     def create(self, tenant: Tenant, command: CreateScan, *, template_id: str | None = None,
                scan_id: str | None = None, group_id: str | None = None) -> Scan:
         """Validate, store and start a scan; raises InvalidDomain, TargetNotAllowed, ServiceUnavailable.
@@ -128,14 +192,17 @@ class ScanService:
         `scan_id` and `group_id` are set by a scan group, which allocates its members' ids first.
         """
         scan_type = command.effective_type
-        target = self.check_target(command.raw_target, scan_type)
+        active.check_options_for_type(scan_type, command.options)
+        target = self.resolve_target(tenant.tenant_id, command.raw_target, scan_type)
         now = utcnow()
+        scan_id = scan_id or new_id("scn")
+        options, sealed = self._stored_options(tenant.tenant_id, scan_id, command.options)
         scan = Scan(
-            scan_id=scan_id or new_id("scn"), tenant_id=tenant.tenant_id, target=target, scan_type=scan_type,
-            name=command.name, priority=command.priority, options=command.options, tags=command.tags,
+            scan_id=scan_id, tenant_id=tenant.tenant_id, target=target, scan_type=scan_type,
+            name=command.name, priority=command.priority, options=options, tags=command.tags,
             timeout_seconds=command.timeout_seconds, template_id=template_id, group_id=group_id,
             created_at=now, updated_at=now,
-            ready_threshold=tenant.ready_threshold,
+            ready_threshold=tenant.ready_threshold, registry_auth_sealed=sealed,
         )
         # The overdue sweeper's backstop, removed when the scan ends. Written first: a failure between
         # the two writes leaves an entry without a scan (the sweeper deletes it), never a scan without one.
@@ -313,91 +380,19 @@ class ScanService:
                 announce_group_end(self, publisher, scan)
 
     # -- findings -------------------------------------------------------------------------------
+    def all_findings(self, scan: Scan) -> builtins.list[Finding]:
+        """Every finding of the scan, most severe first, inline or from its object; raises FindingsUnavailable."""
+        return self.findings_store.all(scan)
+
     def findings(self, tenant_id: str, scan_id: str, *, severity: Severity | None = None,
                  signal: SignalKey | None = None, cwe: str | None = None, limit: int = 50,
                  cursor: str | None = None) -> tuple[Scan, builtins.list[Finding], str | None, int]:
         """A page of the scan's findings, most severe first; returns (scan, page, next cursor, total matching).
 
-        Raises NotFound (also across tenants) and BadRequest for a foreign cursor.
+        Raises NotFound (also across tenants), BadRequest for a foreign cursor, FindingsUnavailable.
         """
         scan = self.get(tenant_id, scan_id)
-        wanted_cwe = normalise_cwe(cwe) if cwe else None
-        matching = [f for f in sorted_findings(scan)
-                    if (severity is None or f.severity == severity) and (signal is None or f.signal == signal)
-                    and (wanted_cwe is None or (f.cwe is not None and normalise_cwe(f.cwe) == wanted_cwe))]
-        start = 0
-        if cursor:
-            after = decode_cursor(cursor, f"FINDING#{scan_id}#")
-            try:
-                start = int(after.rsplit("#", 1)[1])
-            except ValueError:
-                raise invalid_cursor() from None
-        page = matching[start:start + limit]
-        end = start + len(page)
-        next_cursor = encode_cursor(f"FINDING#{scan_id}#{end}") if end < len(matching) else None
-        return scan, page, next_cursor, len(matching)
+        page, next_cursor, total = page_findings(self.all_findings(scan), scan_id, severity=severity,
+                                                 signal=signal, cwe=cwe, limit=limit, cursor=cursor)
+        return scan, page, next_cursor, total
 
-
-_SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
-
-
-def sorted_findings(scan: Scan) -> list[Finding]:
-    """Every finding of the scan: most severe first, then by signal, code and id (a stable order)."""
-    every = [f for result in scan.signals.values() for f in result.findings]
-    return sorted(every, key=lambda f: (_SEVERITY_ORDER[f.severity], f.signal.value, f.code, f.id))
-
-
-def critical_count(scan: Scan) -> int:
-    """How many of the scan's findings are critical."""
-    return sum(f.severity is Severity.CRITICAL for result in scan.signals.values() for f in result.findings)
-
-
-def normalise_cwe(text: str) -> str:
-    """`CWE-319`, `cwe-319` and `319` all become `CWE-319`."""
-    digits = text.strip().upper().removeprefix("CWE-")
-    return f"CWE-{digits}"
-
-
-# The one event each terminal state publishes (DESIGN.md section 7).
-TERMINAL_EVENTS: dict[ScanStatus, str] = {ScanStatus.COMPLETE: "scan.completed", ScanStatus.FAILED: "scan.failed",
-                                          ScanStatus.CANCELLED: "scan.cancelled"}
-
-
-def publish_scan_event(events: EventPublisher, scan: Scan, event: str, base_url: str, **extra: Any) -> None:
-    """Publish a scan event (DESIGN.md section 7) with the scan fields partners need.
-
-    Keyed by scan and event (and finding, for `critical.finding`), so a step that publishes again
-    (a replay, MarkFailed finding the scan already ended) sends nothing twice. A failure to enqueue
-    is logged and swallowed: the scan record is the truth.
-    """
-    base = base_url.rstrip("/")
-    complete = scan.status is ScanStatus.COMPLETE and bool(scan.report_keys)
-    data = {"scan_token": scan.scan_id, "target": scan.target, "scan_type": scan.scan_type.value,
-            "status": scan.status.value, "score": scan.score, "grade": scan.grade,
-            "grade_label": scan.grade_label, "ready": scan.ready,
-            "caps": [cap.model_dump() for cap in scan.caps], "findings_count": scan.findings_count,
-            "critical_count": critical_count(scan),
-            "status_url": f"{base}/v1/scans/{scan.scan_id}",
-            "report_url": f"{base}/v1/scans/{scan.scan_id}/report" if complete else None,
-            "error": scan.error.model_dump() if scan.error else None, **extra}
-    if scan.group_id:
-        data["group_id"] = scan.group_id
-    finding = extra.get("finding")
-    key = scan.scan_id + (f"/{finding['id']}" if isinstance(finding, dict) and "id" in finding else "")
-    try:
-        events.publish(scan.tenant_id, event, data, key=key)
-    except Exception:
-        log.exception("could not publish %s for scan %s", event, scan.scan_id)
-
-
-def pipeline_input(scan: Scan) -> dict[str, Any]:
-    """The execution input: what every step needs to find and run the scan."""
-    return {
-        "scan_id": scan.scan_id,
-        "tenant_id": scan.tenant_id,
-        "target": scan.target,
-        "scan_type": scan.scan_type.value,
-        "signals": [s.value for s in SIGNALS_BY_TYPE[scan.scan_type]],
-        "timeout_seconds": scan.timeout_seconds,
-        "options": scan.options.model_dump(mode="json", exclude_none=True),
-    }

@@ -174,7 +174,8 @@ def test_every_id_route_hides_other_tenants_objects(api: Api, keys: dict[str, st
     rival = keys["rival"]
     attempts = [
         ("GET", f"/v1/scans/{scan}", None), ("GET", f"/v1/scans/{scan}/findings", None),
-        ("GET", f"/v1/scans/{scan}/report", None), ("POST", f"/v1/scans/{scan}/cancel", None),
+        ("GET", f"/v1/scans/{scan}/report", None), ("GET", f"/v1/scans/{scan}/sbom", None),
+        ("POST", f"/v1/scans/{scan}/cancel", None),
         ("GET", f"/v1/webhooks/{hook}", None), ("POST", f"/v1/webhooks/{hook}/rotate-secret", None),
         ("POST", f"/v1/webhooks/{hook}/test", None), ("GET", f"/v1/webhooks/{hook}/deliveries", None),
         ("POST", f"/v1/webhooks/{hook}/enable", None),

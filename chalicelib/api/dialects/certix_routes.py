@@ -32,7 +32,6 @@ from chalicelib.api.report_routes import wants_json
 from chalicelib.api.webhook_routes import SEALED_PREFIX
 from chalicelib.core.errors import ScanNotComplete, Unsupported
 from chalicelib.scans.models import ScanStatus
-from chalicelib.scans.service import sorted_findings
 from chalicelib.webhooks.formats.certix import EVENTS, vendor_status
 from chalicelib.webhooks.service import CreateWebhook
 
@@ -90,7 +89,7 @@ def certix_get_scan_results(request: Request | None, scan_id: str) -> Response:
         if scan.status is not ScanStatus.COMPLETE:
             raise ScanNotComplete(f"Scan {scan.scan_id} is {vendor_status(scan.status.value)}; results are "
                                   "available once it is completed.")
-        return ok(200, m.results_view(scan, sorted_findings(scan)))
+        return ok(200, m.results_view(scan, ctx.services.scans.all_findings(scan)))
     return handle(request, op)
 
 

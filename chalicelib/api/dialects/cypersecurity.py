@@ -23,8 +23,8 @@ from chalicelib.api.spec import DocInfo
 from chalicelib.bootstrap import Services
 from chalicelib.core.errors import NotFound, PerimeterError, ReportNotRenderable, Unprocessable, Unsupported
 from chalicelib.scans.commands import CreateScan
-from chalicelib.scans.models import Scan, ScanStatus, ScanType, SignalKey
-from chalicelib.scans.service import critical_count, sorted_findings
+from chalicelib.scans.models import Finding, Scan, ScanStatus, ScanType, SignalKey
+from chalicelib.scans.service import critical_count
 from chalicelib.webhooks.formats.cypersecurity import NODE_FORMAT, PYTHON_FORMAT, vulnerability
 from chalicelib.webhooks.models import EVENT_TYPES, WebhookEndpoint
 from chalicelib.webhooks.service import CreateWebhook
@@ -139,12 +139,12 @@ def services_of(scan: Scan) -> list[m.ServiceOut]:
     return sorted(found, key=lambda s: s.port)
 
 
-def scan_details(scan: Scan) -> m.ScanDetailsOut:
-    """The scan with its results once completed (null before)."""
+def scan_details(scan: Scan, findings: list[Finding]) -> m.ScanDetailsOut:
+    """The scan with its results once completed (null before); `findings`: all of them (ScanService.all_findings)."""
     results = None
     if scan.status is ScanStatus.COMPLETE:
         vulns = [m.VulnerabilityOut.model_validate(vulnerability(f.model_dump(mode="json")))
-                 for f in sorted_findings(scan) if f.cve]
+                 for f in findings if f.cve]
         results = m.ResultsOut(services=services_of(scan), vulnerabilities=vulns)
     return m.ScanDetailsOut(**scan_fields(scan), results=results)
 
@@ -262,7 +262,9 @@ def cypersecurity_create_scan(request: Request | None) -> Response:
 def cypersecurity_get_scan(request: Request | None, scan_id: str) -> Response:
     """GET /scans/{scan_id}."""
     def op(ctx: Ctx) -> Result:
-        return Result(200, scan_details(ctx.services.scans.get(ctx.tenant_id, path_id("scan_id", scan_id))))
+        scan = ctx.services.scans.get(ctx.tenant_id, path_id("scan_id", scan_id))
+        findings = ctx.services.scans.all_findings(scan) if scan.status is ScanStatus.COMPLETE else []
+        return Result(200, scan_details(scan, findings))
     return DIALECT.handle(request, op)
 
 

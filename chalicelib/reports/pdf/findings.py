@@ -23,6 +23,13 @@ from chalicelib.reports.pdf.style import (
 # Evidence is shown in full in the JSON report; the PDF shortens it.
 EVIDENCE_VALUE_CHARS = 400
 EVIDENCE_LINES_PER_FINDING = 20
+# The PDF lists the most severe findings up to this many; the JSON report lists every one.
+PDF_MAX_FINDINGS = 100
+
+
+def listed(findings: Sequence[ReportFinding]) -> Sequence[ReportFinding]:
+    """The findings the PDF lists (the most severe first, at most PDF_MAX_FINDINGS)."""
+    return findings[:PDF_MAX_FINDINGS]
 
 
 def evidence_lines(evidence: dict[str, Any], value_chars: int = EVIDENCE_VALUE_CHARS) -> list[str]:
@@ -100,9 +107,10 @@ def draw_findings(pdf: ReportPDF) -> None:
         pdf.use(10, colour=INK)
         pdf.paragraph("No findings were raised for this domain.", MARGIN, CONTENT_W, 5)
         return
+    shown = listed(data.findings)
     for severity in SEVERITY_ORDER:
         group = [f for f in data.findings if f.severity is severity]
-        if not group:
+        if not any(f.severity is severity for f in shown):
             continue
         pdf.ensure_space(36)
         colour = SEVERITY_COLOURS[severity]
@@ -112,9 +120,15 @@ def draw_findings(pdf: ReportPDF) -> None:
         count = f"{len(group)} finding{'s' if len(group) != 1 else ''}"
         pdf.line_at(MARGIN + 3, pdf.y, f"{severity.value.upper()}  ·  {count}", 7.5)
         pdf.y += 11
-        for ref, finding in _numbered(data.findings):
+        for ref, finding in _numbered(shown):
             if finding.severity is severity:
                 _finding(pdf, ref, finding)
+    hidden = total - len(shown)
+    if hidden:
+        pdf.ensure_space(12)
+        pdf.use(10, bold=True, colour=INK)
+        pdf.paragraph(f"{hidden:,} more finding{'s' if hidden != 1 else ''} in the JSON report "
+                      f"(this PDF lists the {len(shown)} most severe).", MARGIN, CONTENT_W, 5)
 
 
 def _evidence_entry(pdf: ReportPDF, ref: str, finding: ReportFinding) -> None:
@@ -155,7 +169,7 @@ def _evidence_entry(pdf: ReportPDF, ref: str, finding: ReportFinding) -> None:
 
 def draw_appendix(pdf: ReportPDF) -> None:
     data = pdf.data
-    with_evidence = [(ref, f) for ref, f in _numbered(data.findings) if f.evidence]
+    with_evidence = [(ref, f) for ref, f in _numbered(listed(data.findings)) if f.evidence]
     if not with_evidence:
         return
     pdf.add_page()

@@ -186,6 +186,8 @@ class Scan:
     completed_at: datetime | None = None
     report_url: str | None = None
     error: ScanError | None = None
+    severity_counts: dict[str, int] = field(default_factory=dict)  # over every finding, not only those inline
+    sbom_url: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=SDK_ONLY)
 
     @classmethod
@@ -208,7 +210,9 @@ class Scan:
             coverage=data.get("coverage"), findings_count=int(data.get("findings_count") or 0),
             timeout_seconds=int(data.get("timeout_seconds") or 0), started_at=parse_time(data.get("started_at")),
             completed_at=parse_time(data.get("completed_at")), report_url=_opt_str(data.get("report_url")),
-            error=ScanError.from_dict(error) if isinstance(error, dict) else None, raw=data)
+            error=ScanError.from_dict(error) if isinstance(error, dict) else None,
+            severity_counts={str(k): int(v) for k, v in (data.get("severity_counts") or {}).items()},
+            sbom_url=_opt_str(data.get("sbom_url")), raw=data)
 
     @property
     def terminal(self) -> bool:
