@@ -8,6 +8,7 @@ path, User-Agent) so tests count what the scanner sent, per second, where and ho
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
@@ -86,7 +87,8 @@ class VulnApp:
                 try:
                     answer = app.route(method, parts.path, {**query, **form})
                 except Exception as exc:  # the vulnerable app shows its errors; the clean one does not
-                    answer = Answer(500, f"<pre>{type(exc).__name__}: {exc}</pre>" if not app.safe else "error")
+                    answer = Answer(500, f"<pre>{type(exc).__module__}.{type(exc).__name__}: {exc}</pre>"
+                                    if not app.safe else "error")
                 data = answer.body.encode()
                 self.send_response(answer.status)
                 self.send_header("Content-Type", answer.kind)
@@ -94,7 +96,8 @@ class VulnApp:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(OSError):  # a client that stopped reading (a cut-off tool)
+                    self.wfile.write(data)
 
             def do_GET(self) -> None:
                 self._serve("GET")
@@ -105,8 +108,13 @@ class VulnApp:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
-        self._server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass
+
+        self._server = Server((self.host, 0), Handler)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
@@ -218,9 +226,9 @@ class VulnApp:
         return self.page("Deleted", "<p>account deleted</p>")
 
     # What tests read.
-    def requests_per_second(self) -> int:
-        """The most requests seen in any one-second window (sliding, from each request)."""
-        times = sorted(h.at for h in self.hits)
+    def requests_per_second(self, user_agent: str) -> int:
+        """The most requests with `user_agent` in any one-second window (sliding, from each request)."""
+        times = sorted(h.at for h in self.hits if h.user_agent == user_agent)
         best, j = 0, 0
         for i, t in enumerate(times):
             while times[j] < t - 1.0 + 1e-9:

@@ -108,6 +108,8 @@ def merge(first: list[Finding], *others: list[Finding]) -> list[Finding]:
                 merged[finding.id] = finding
                 continue
             engine = finding.evidence.get("engine", "builtin")
+            if engine == kept.evidence.get("engine", "builtin"):
+                continue
             confirmed = sorted({*kept.evidence.get("confirmed_by", []), engine})
             merged[finding.id] = kept.model_copy(update={"evidence": {**kept.evidence, "confirmed_by": confirmed}})
     return list(merged.values())

@@ -50,11 +50,13 @@ class EngineRun:
     seconds: float = 0.0
     ended: str = "not run"  # finished, cancelled, deadline, budget, failed: <why>, not installed
     exit_code: int | None = None
+    log_tail: str | None = None  # the end of the tool's output when it did not finish cleanly
 
     def summary(self) -> dict[str, Any]:
         """The coverage line of this engine."""
         return {"engine": self.name, "available": self.available, "ended": self.ended,
-                "seconds": round(self.seconds, 2), "findings": len(self.findings), "exit_code": self.exit_code}
+                "seconds": round(self.seconds, 2), "findings": len(self.findings), "exit_code": self.exit_code,
+                "log_tail": self.log_tail}
 
 
 def available(name: str) -> bool:
@@ -160,8 +162,7 @@ def parse_sqlmap(output: Path, proxy: EngineProxy) -> list[Finding]:
     return findings
 
 
-def wapiti_argv(proxy: EngineProxy, start_path: str, out: Path, home: Path, depth: int, seconds: float,
-                excluded: list[str]) -> list[str]:
+def wapiti_argv(proxy: EngineProxy, start_path: str, out: Path, home: Path, depth: int, seconds: float) -> list[str]:
     """wapiti's command line: our modules, scope the start folder, polite limits, JSON report."""
     argv = ["wapiti", "-u", proxy.base + start_path, "--scope", "folder", "-m", WAPITI_MODULES,
             "-d", str(depth), "--max-links-per-page", "50", "--max-files-per-dir", "50",
@@ -169,8 +170,8 @@ def wapiti_argv(proxy: EngineProxy, start_path: str, out: Path, home: Path, dept
             "-t", "5", "-A", USER_AGENT, "-f", "json", "-o", str(out), "--flush-session",
             "--store-session", str(home / "session"), "--store-config", str(home / "config"),
             "--no-bugreport", "-v", "0"]
-    for path in excluded:
-        argv += ["-x", proxy.base + path]
+    # Not `-x`: wapiti 3.0.4's wildcard_translate builds a regex Python 3.11 refuses (re.error, exit 1).
+    # The proxy refuses the excluded paths (403) instead, which holds for every engine.
     return argv
 
 
@@ -197,11 +198,14 @@ def run_engine(name: str, client: WebClient, *, start_path: str, depth: int, exc
             proxy.start()
             if name == "wapiti":
                 report = home / "report.json"
-                argv = wapiti_argv(proxy, start_path, report, home, depth, client.remaining_time(), excluded)
+                argv = wapiti_argv(proxy, start_path, report, home, depth, client.remaining_time())
             else:
                 report = home / "out"
                 argv = sqlmap_argv(proxy, start_path, report, depth, client.limits.rate)
             run.ended, run.exit_code = supervise(argv, home=home, proxy=proxy, client=client, on_start=on_start)
+            if run.exit_code not in (0, None) or run.ended != "finished":
+                tail = (home / "engine.log").read_bytes()[-600:].decode("utf-8", "replace")
+                run.log_tail = redact_text(proxy.to_origin(tail)).strip() or None
             if name == "wapiti" and report.exists():
                 run.findings = parse_wapiti(json.loads(report.read_text(errors="replace")), proxy)
             elif name == "sqlmap":
