@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.scanners import breach, mail, reputation, tls, web
 from chalicelib.scanners import open_ports as ports
+from chalicelib.scanners import webapp
 from chalicelib.scanners.base import Check, ScanContext
 from chalicelib.scans.models import SignalKey, SignalResult, SignalStatus
 from chalicelib.scans.scoring import MAX_SCORES
@@ -18,6 +19,7 @@ CHECKS: dict[SignalKey, Check] = {
     SignalKey.MAIL: mail.run,
     SignalKey.LAYER: tls.run,
     SignalKey.WEB: web.run,
+    SignalKey.WEBAPP: webapp.run,
 }
 
 
