@@ -13,8 +13,8 @@ RESOURCE_ATTRIBUTES = {"script": "src", "img": "src", "iframe": "src", "link": "
                        "video": "src", "source": "src", "embed": "src", "object": "data"}
 # Words that make a form look like it changes or destroys something for real: never submitted.
 DESTRUCTIVE = re.compile(
-    r"(?<![a-z])(delete|del|remove|drop|destroy|erase|wipe|purge|truncate|logout|log_out|log-out|signout|"
-    r"sign_out|sign-out|unsubscribe|deactivate|disable|cancel|close.?account|pay|payment|purchase|buy|order|"
+    r"(?<![a-z])(delete|del|remove|drop|destroy|erase|wipe|purge|truncate|log.?out|sign.?out|"
+    r"unsubscribe|deactivate|disable|cancel|close.?account|pay|payment|purchase|buy|order|"
     r"checkout|transfer|withdraw|refund|send.?money|reset|shutdown|reboot|revoke|ban)(?![a-z])", re.IGNORECASE)
 
 
