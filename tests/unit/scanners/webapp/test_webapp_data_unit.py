@@ -8,8 +8,8 @@ import pytest
 
 from chalicelib.scanners.webapp.data import Library, libraries, signatures, version_key
 from chalicelib.scanners.webapp.findings import CATALOG
-from chalicelib.scans.scoring import DEDUCTIONS
 from chalicelib.scans.models import SignalKey
+from chalicelib.scans.scoring import DEDUCTIONS
 
 
 def library(name: str) -> Library:

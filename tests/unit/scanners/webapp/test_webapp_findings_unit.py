@@ -80,7 +80,8 @@ def test_wapiti_reports_map_to_our_codes_on_the_origin() -> None:
     }}
     found = parse_wapiti(report, FakeProxy())  # type: ignore[arg-type]
     assert [(f.code, f.evidence["url"], f.evidence["parameter"]) for f in found] == [
-        ("sql-injection", "https://shop.example/item", "id"), ("xss-stored", "https://shop.example/guestbook", "message")]
+        ("sql-injection", "https://shop.example/item", "id"),
+        ("xss-stored", "https://shop.example/guestbook", "message")]
     assert "s3cr3t" not in found[0].evidence["request"] and found[0].cwe == "CWE-89"
 
 
