@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib.scanners import breach, mail, reputation, tls, web
+from chalicelib.scanners import breach, mail, reputation, tls, web, webapp
 from chalicelib.scanners import open_ports as ports
-from chalicelib.scanners import webapp
 from chalicelib.scanners.base import Check, ScanContext
 from chalicelib.scans.models import SignalKey, SignalResult, SignalStatus
 from chalicelib.scans.scoring import MAX_SCORES
