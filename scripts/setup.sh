@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(nmap poppler-utils fonts-dejavu-core python3-venv chromium chromium-driver)
+# wapiti and sqlmap (GPL) are optional engines of the `webapp` signal, run as separate programs behind its
+# proxy; without them the built-in engine runs alone and the coverage says so. chromium and chromium-driver run
+# the self-assessment page's browser tests (tests/browser).
+DEBIAN_PACKAGES=(nmap poppler-utils fonts-dejavu-core python3-venv wapiti sqlmap chromium chromium-driver)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,12 @@ class ScanContext:
     service_probes: str | None = "/usr/share/nmap/nmap-service-probes"  # None or missing: built-in table
     nmap_version_timeout: float = 30.0  # `nmap -sV` on still-unknown ports (service_detection only)
     timing: str | None = None  # the scan's `timing` option (T0-T5); None: nmap -T4, the built-in scanner's defaults
+    # The scan's own options (a check with options of its own, e.g. `webapp`, reads them here); None: defaults.
+    scan_options: ScanOptions | None = field(default=None, compare=False)
+    # The scan's deadline (epoch seconds, time.time()) and its cancel signal: long checks (webapp) stop at
+    # either and kill their child processes. None: no deadline beyond the check's own time budget.
+    deadline: float | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, options: ScanOptions | None = None, **overrides: Any) -> ScanContext:
@@ -89,6 +96,7 @@ class ScanContext:
             dkim_selectors=tuple(options.dkim_selectors or ()),
             service_detection=options.service_detection,
             timing=options.timing,
+            scan_options=options,
         )
         return dataclasses.replace(ctx, **overrides) if overrides else ctx
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib.scanners import breach, mail, reputation, tls, web
+from chalicelib.scanners import breach, mail, reputation, tls, web, webapp
 from chalicelib.scanners import open_ports as ports
 from chalicelib.scanners.base import Check, ScanContext
 from chalicelib.scanners.container import check as container
@@ -19,6 +19,7 @@ CHECKS: dict[SignalKey, Check] = {
     SignalKey.MAIL: mail.run,
     SignalKey.LAYER: tls.run,
     SignalKey.WEB: web.run,
+    SignalKey.WEBAPP: webapp.run,
     SignalKey.CONTAINER: container.run,
 }
 
