@@ -18,6 +18,7 @@ from chalicelib.scans.models import (
     ScanOptions,
     ScanStatus,
     ScanType,
+    SelfAssessmentResult,
     SignalResult,
 )
 from chalicelib.templates.service import Template
@@ -30,7 +31,8 @@ class ScanCreated(BaseModel):
     status: ScanStatus
     status_url: str
     self_assessment_url: str | None = Field(
-        description="Not offered yet: always null (see docs/decisions.md).")
+        description="The insured's public self-assessment page (no login; the link is the key: forward it only to "
+                    "the insured). Posture scans only; null for other scan types. Shown once, in this answer.")
     estimated_seconds: int
     created_at: datetime
 
@@ -71,6 +73,14 @@ class ScanView(BaseModel):
     completed_at: datetime | None
     report_url: str | None
     error: ScanError | None
+    sa_score: int | None = Field(description="The self-assessment score 0-100; null until the insured submits.")
+    sa_complete: bool = Field(description="True once the insured submitted the self-assessment.")
+    combined_score: int | None = Field(
+        description="The weighted hybrid of `score` and `sa_score` (scoring table `combined`; grade caps apply); "
+                    "null until both exist. `grade`, `grade_label` and `ready` follow it when present.")
+    combined_grade: str | None = Field(description="The grade of `combined_score`; null whenever it is null.")
+    self_assessment: SelfAssessmentResult | None = Field(
+        description="The submitted answers and the answers the scan's findings contradict; null until submitted.")
 
 
 class FindingList(BaseModel):
@@ -157,14 +167,16 @@ def scan_view(scan: Scan, base_url: str) -> ScanView:
         intel_version=scan.intel_version, coverage=scan.coverage,
         findings_count=scan.findings_count, timeout_seconds=scan.timeout_seconds, created_at=scan.created_at,
         updated_at=scan.updated_at, started_at=scan.started_at, completed_at=scan.completed_at,
-        report_url=report_url(scan, base_url), error=scan.error,
+        report_url=report_url(scan, base_url), error=scan.error, sa_score=scan.sa_score,
+        sa_complete=scan.sa_complete, combined_score=scan.combined_score, combined_grade=scan.combined_grade,
+        self_assessment=scan.self_assessment,
     )
 
 
-def scan_created(scan: Scan, base_url: str) -> ScanCreated:
-    """The 202 body for a new scan."""
+def scan_created(scan: Scan, base_url: str, self_assessment_url: str | None = None) -> ScanCreated:
+    """The 202 body for a new scan (with its self-assessment link, when it has one)."""
     return ScanCreated(scan_token=scan.scan_id, status=scan.status, status_url=f"{base_url}/v1/scans/{scan.scan_id}",
-                       self_assessment_url=None, estimated_seconds=ESTIMATED_SECONDS[scan.scan_type],
+                       self_assessment_url=self_assessment_url, estimated_seconds=ESTIMATED_SECONDS[scan.scan_type],
                        created_at=scan.created_at)
 
 

@@ -59,6 +59,8 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_INTEL_KEV_URL": "intel_kev_url",
     "PERIMETER_INTEL_EOL_URL": "intel_eol_url",
     "PERIMETER_INTEL_RELEASES_URL": "intel_releases_url",
+    # -- the self-assessment: how long its link lives after the scan is created (scans themselves never expire)
+    "PERIMETER_SA_LINK_DAYS": "sa_link_days",
 }
 
 _LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones", "self_endpoints"}
@@ -182,6 +184,8 @@ class Settings(LogSettings):
         "https://endoflife.date/api/{product}.json")
     intel_releases_url: Annotated[str, Field(pattern=r"^https?://\S*\{product\}\S*$")] = (
         "https://raw.githubusercontent.com/endoflife-date/release-data/main/releases/{product}.json")
+    # -- self-assessment links (DESIGN.md section 9): scans are kept until deleted, so the link gets its own lifetime.
+    sa_link_days: Annotated[int, Field(ge=1, le=3650)] = 90
 
     def metrics_sink(self) -> Literal["emf", "log", "off"]:
         """Where metrics go: PERIMETER_METRICS, else `emf` (CloudWatch EMF) outside the local stage, `off` on it."""

@@ -39,6 +39,7 @@ from chalicelib.scans.models import (
 from chalicelib.scans.ports import EventPublisher
 from chalicelib.scans.scoring import UnknownFindingCode, apply_scores, score
 from chalicelib.scans.service import TERMINAL_EVENTS, ScanService, publish_scan_event, sorted_findings
+from chalicelib.selfassessment.combine import COMPLETED_EVENT, assessment_fields
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,19 @@ class Pipeline:
                           intel_version=intel[-1] if intel else None, coverage=coverage,
                           findings_count=findings, progress=PROGRESS["scored"])
         self._publish_findings(scan)
-        return {"score": summary.score, "grade": summary.grade, "findings": findings}
+        if scan.sa_complete:  # the insured submitted while the scan ran: combine now (DESIGN.md section 9)
+            scan = self._combine(step)
+        return {"score": summary.score, "grade": scan.grade, "findings": findings}
+
+    def _combine(self, step: StepInput) -> Scan:
+        """Contradictions and the combined score of a scored scan with a submitted self-assessment, then the
+        `scan.self_assessment_completed` event (keyed: sent once whoever raises it). Raises StepContention."""
+        try:
+            scan = self._scans.update(step.tenant_id, step.scan_id, assessment_fields)
+        except Conflict as exc:
+            raise StepContention(str(exc)) from None
+        self._publish(scan, COMPLETED_EVENT)
+        return scan
 
     def _read_evidence(self, step: ScoreInput, pointer: EvidencePointer,
                        wanted: set[str]) -> dict[str, SignalResult]:

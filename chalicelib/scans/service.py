@@ -382,6 +382,9 @@ def publish_scan_event(events: EventPublisher, scan: Scan, event: str, base_url:
             "error": scan.error.model_dump() if scan.error else None, **extra}
     if scan.group_id:
         data["group_id"] = scan.group_id
+    if scan.sa_complete:  # DESIGN.md section 9: the self-assessment fields, once the insured submitted
+        data = {**data, "sa_complete": True, "sa_score": scan.sa_score, "combined_score": scan.combined_score,
+                "combined_grade": scan.combined_grade, **extra}
     finding = extra.get("finding")
     key = scan.scan_id + (f"/{finding['id']}" if isinstance(finding, dict) and "id" in finding else "")
     try:
