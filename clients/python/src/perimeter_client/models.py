@@ -186,6 +186,12 @@ class Scan:
     completed_at: datetime | None = None
     report_url: str | None = None
     error: ScanError | None = None
+    # The insured's self-assessment: null until submitted; `grade` and `ready` follow `combined_score` when set.
+    sa_score: int | None = None
+    sa_complete: bool = False
+    combined_score: int | None = None
+    combined_grade: str | None = None
+    self_assessment: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=SDK_ONLY)
 
     @classmethod
@@ -208,7 +214,11 @@ class Scan:
             coverage=data.get("coverage"), findings_count=int(data.get("findings_count") or 0),
             timeout_seconds=int(data.get("timeout_seconds") or 0), started_at=parse_time(data.get("started_at")),
             completed_at=parse_time(data.get("completed_at")), report_url=_opt_str(data.get("report_url")),
-            error=ScanError.from_dict(error) if isinstance(error, dict) else None, raw=data)
+            error=ScanError.from_dict(error) if isinstance(error, dict) else None,
+            sa_score=_opt_int(data.get("sa_score")), sa_complete=bool(data.get("sa_complete", False)),
+            combined_score=_opt_int(data.get("combined_score")), combined_grade=_opt_str(data.get("combined_grade")),
+            self_assessment=assessment if isinstance(assessment := data.get("self_assessment"), dict) else None,
+            raw=data)
 
     @property
     def terminal(self) -> bool:
