@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from chalicelib.organizations.service import OrganizationService
     from chalicelib.pipeline.steps import Pipeline
     from chalicelib.scans.ports import EventPublisher  # this and below: webhooks
+    from chalicelib.selfassessment.models import PageBranding
+    from chalicelib.selfassessment.service import SelfAssessmentService
     from chalicelib.targets.service import TargetService
     from chalicelib.webhooks.consumer import WebhookConsumer
     from chalicelib.webhooks.outbox import WebhookOutbox
@@ -290,6 +292,34 @@ class Services:
                                    token_key=self.settings.invitation_token_key(),
                                    invitation_days=self.settings.invitation_days,
                                    accept_url=f"{self.settings.public_base_url}/v1/team/invitations/accept")
+
+    # -- the self-assessment (DESIGN.md section 9)
+    @cached_property
+    def self_assessment(self) -> SelfAssessmentService:
+        """Self-assessment links, the public page's port, and submissions onto their scans."""
+        from chalicelib.selfassessment.service import SelfAssessmentService
+
+        return SelfAssessmentService(self.store, self.scans, self.settings.key_pepper.get_secret_value().encode(),
+                                     public_base_url=self.settings.public_base_url,
+                                     link_days=self.settings.sa_link_days, branding=self.page_branding,
+                                     events=lambda: self.events,
+                                     renderer=lambda tenant_id, scan_id: self.reports.render_and_store(tenant_id,
+                                                                                                      scan_id))
+
+    def page_branding(self, tenant_id: str) -> PageBranding:
+        """The partner's name, logo and colour as the public self-assessment page shows them."""
+        import base64
+
+        from chalicelib.selfassessment.models import PageBranding
+
+        branding = self.reports.branding.for_report(tenant_id)
+        if branding is None:
+            return PageBranding(partner_name=self.auth.get_tenant(tenant_id).name)
+        info = branding.logo_info
+        logo = (f"data:{info.mime_type};base64,{base64.b64encode(branding.logo).decode()}"
+                if branding.logo is not None and info is not None else None)
+        return PageBranding(partner_name=branding.partner_name, logo_data_uri=logo,
+                            primary_color=branding.primary_color)
 
     # -- exposure intelligence
     def refresh_intel(self, out_dir: Path | None = None) -> dict[str, object]:

@@ -32,6 +32,7 @@ def tables() -> str:
     lines += [f"| {g} | {floor} and above | {label} |" for floor, g, label in scoring.GRADE_BANDS]
     lines += ["", "### Grade caps", "", "| finding | signal | grade at best | why |", "|---|---|---|---|"]
     lines += [f"| `{c.code}` | `{c.signal.value}` | {c.max_grade} | {c.reason} |" for c in scoring.CAPS]
+    lines += combined_section()
     lines += ["", "### Every finding code", "",
               "| signal | code | severity | deduction | cap | title |", "|---|---|---|---|---|---|"]
     for signal, codes in scoring.DEDUCTIONS.items():
@@ -42,6 +43,30 @@ def tables() -> str:
             lines.append(f"| `{signal.value}` | `{code}` | {severity} | {points} | "
                          f"{caps.get((signal.value, code), '')} | {title} |")
     return "\n".join(lines)
+
+
+def combined_section() -> list[str]:
+    """The combined score (DESIGN.md section 9): the table's weights, the reasoning and how caps still apply."""
+    weights = scoring.COMBINED
+    if weights is None:
+        return ["", "### Combined score", "", "This scoring version defines no combined score."]
+    total = weights.external_weight + weights.self_assessment_weight
+    return [
+        "", "### Combined score (self-assessment)", "",
+        "| part | weight |", "|---|---|",
+        f"| external score (`score`) | {weights.external_weight} of {total} |",
+        f"| self-assessment score (`sa_score`) | {weights.self_assessment_weight} of {total} |",
+        "",
+        f"{weights.rationale}",
+        "",
+        "`sa_score` is the points of the insured's answers over the best possible answers, 0-100, rounded half "
+        "up (the questionnaire is versioned data: `chalicelib/selfassessment/questionnaires/`). "
+        f"`combined_score` = ({weights.external_weight} x `score` + {weights.self_assessment_weight} x `sa_score`)"
+        f" / {total}, rounded half up. The grade caps above hold the combined score and grade down exactly as "
+        "they hold the external ones: a declared control never lifts a grade that an observed critical exposure "
+        "capped. Once `combined_score` exists, `grade`, `grade_label` and `ready` follow it; `score` stays the "
+        "external score. Answers a scan finding contradicts are listed on the report, not scored twice.",
+    ]
 
 
 def render(text: str) -> str:

@@ -54,7 +54,8 @@ def create_scan(request: Request | None) -> Response:
     """POST /v1/scans."""
     def op(ctx: Ctx) -> Result:
         scan = ctx.services.scans.create(ctx.principal.tenant, ctx.body(CreateScan))
-        created = views.scan_created(scan, ctx.services.settings.public_base_url)
+        created = views.scan_created(scan, ctx.services.settings.public_base_url,
+                                     ctx.services.self_assessment.offer(scan))
         return Result(202, created, {"Location": created.status_url})
     return handle(request, op)
 
@@ -154,7 +155,8 @@ def launch_template(request: Request | None, template_id: str) -> Response:
     def op(ctx: Ctx) -> Result:
         scan = ctx.services.templates.launch(ctx.principal.tenant, path_id("template_id", template_id),
                                              ctx.body(LaunchTemplate))
-        created = views.scan_created(scan, ctx.services.settings.public_base_url)
+        created = views.scan_created(scan, ctx.services.settings.public_base_url,
+                                     ctx.services.self_assessment.offer(scan))
         return Result(202, created, {"Location": created.status_url})
     return handle(request, op)
 

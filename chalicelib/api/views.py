@@ -20,6 +20,7 @@ from chalicelib.scans.models import (
     ScanOptions,
     ScanStatus,
     ScanType,
+    SelfAssessmentResult,
     Severity,
     SignalResult,
 )
@@ -33,7 +34,8 @@ class ScanCreated(BaseModel):
     status: ScanStatus
     status_url: str
     self_assessment_url: str | None = Field(
-        description="Not offered yet: always null (see docs/decisions.md).")
+        description="The insured's public self-assessment page (no login; the link is the key: forward it only to "
+                    "the insured). Posture scans only; null for other scan types. Shown once, in this answer.")
     estimated_seconds: int
     created_at: datetime
 
@@ -84,6 +86,14 @@ class ScanView(BaseModel):
     sbom_url: str | None = Field(
         default=None, description="`container` scans, once complete: the route that redirects to the "
                                   "CycloneDX SBOM.")
+    sa_score: int | None = Field(description="The self-assessment score 0-100; null until the insured submits.")
+    sa_complete: bool = Field(description="True once the insured submitted the self-assessment.")
+    combined_score: int | None = Field(
+        description="The weighted hybrid of `score` and `sa_score` (scoring table `combined`; grade caps apply); "
+                    "null until both exist. `grade`, `grade_label` and `ready` follow it when present.")
+    combined_grade: str | None = Field(description="The grade of `combined_score`; null whenever it is null.")
+    self_assessment: SelfAssessmentResult | None = Field(
+        description="The submitted answers and the answers the scan's findings contradict; null until submitted.")
 
 
 class FindingList(BaseModel):
@@ -172,7 +182,8 @@ def scan_view(scan: Scan, base_url: str) -> ScanView:
         updated_at=scan.updated_at, started_at=scan.started_at, completed_at=scan.completed_at,
         report_url=report_url(scan, base_url), error=scan.error,
         severity_counts=scan_severity_counts(scan), gate=gate(scan.scan_type, scan.options, scan.severity_counts),
-        sbom_url=sbom_url(scan, base_url),
+        sbom_url=sbom_url(scan, base_url), sa_score=scan.sa_score, sa_complete=scan.sa_complete,
+        combined_score=scan.combined_score, combined_grade=scan.combined_grade, self_assessment=scan.self_assessment,
     )
 
 
@@ -191,10 +202,10 @@ def sbom_url(scan: Scan, base_url: str) -> str | None:
     return f"{base_url}/v1/scans/{scan.scan_id}/sbom"
 
 
-def scan_created(scan: Scan, base_url: str) -> ScanCreated:
-    """The 202 body for a new scan."""
+def scan_created(scan: Scan, base_url: str, self_assessment_url: str | None = None) -> ScanCreated:
+    """The 202 body for a new scan (with its self-assessment link, when it has one)."""
     return ScanCreated(scan_token=scan.scan_id, status=scan.status, status_url=f"{base_url}/v1/scans/{scan.scan_id}",
-                       self_assessment_url=None, estimated_seconds=ESTIMATED_SECONDS[scan.scan_type],
+                       self_assessment_url=self_assessment_url, estimated_seconds=ESTIMATED_SECONDS[scan.scan_type],
                        created_at=scan.created_at)
 
 

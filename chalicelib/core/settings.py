@@ -66,6 +66,8 @@ ENV_VARS: dict[str, str] = {
     # -- organizations: invitation lifetime and the sender of outgoing mail
     "PERIMETER_INVITATION_DAYS": "invitation_days",
     "PERIMETER_MAIL_FROM": "mail_from",
+    # -- the self-assessment: how long its link lives after the scan is created (scans themselves never expire)
+    "PERIMETER_SA_LINK_DAYS": "sa_link_days",
 }
 
 _LIST_FIELDS = {"dns_servers", "allow_private_targets", "dnsbl_zones", "self_endpoints"}
@@ -198,6 +200,8 @@ class Settings(LogSettings):
     # sender identity in AWS, where it must be set; `no-reply@perimeter.invalid` on the local stage).
     invitation_days: Annotated[int, Field(ge=1, le=30)] = 7
     mail_from: Annotated[str, Field(pattern=r"^[^\s@<>]{1,64}@[A-Za-z0-9.-]{1,253}$")] | None = None
+    # -- self-assessment links (DESIGN.md section 9): scans are kept until deleted, so the link gets its own lifetime.
+    sa_link_days: Annotated[int, Field(ge=1, le=3650)] = 90
 
     def metrics_sink(self) -> Literal["emf", "log", "off"]:
         """Where metrics go: PERIMETER_METRICS, else `emf` (CloudWatch EMF) outside the local stage, `off` on it."""

@@ -43,6 +43,7 @@ from chalicelib.scans.models import (
 from chalicelib.scans.ports import EventPublisher
 from chalicelib.scans.scoring import UnknownFindingCode, apply_scores, score
 from chalicelib.scans.service import TERMINAL_EVENTS, ScanService, publish_scan_event
+from chalicelib.selfassessment.combine import COMPLETED_EVENT, assessment_fields
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,19 @@ class Pipeline:
                           sbom_key=sbom[0] if sbom else None, sbom_sha256=sbom[1] if sbom else None,
                           progress=PROGRESS["scored"])
         self._publish_findings(scan, split)
-        return {"score": summary.score, "grade": summary.grade, "findings": split.findings_count}
+        if scan.sa_complete:  # the insured submitted while the scan ran: combine now (DESIGN.md section 9)
+            scan = self._combine(step)
+        return {"score": summary.score, "grade": scan.grade, "findings": split.findings_count}
+
+    def _combine(self, step: StepInput) -> Scan:
+        """Contradictions and the combined score of a scored scan with a submitted self-assessment, then the
+        `scan.self_assessment_completed` event (keyed: sent once whoever raises it). Raises StepContention."""
+        try:
+            scan = self._scans.update(step.tenant_id, step.scan_id, assessment_fields)
+        except Conflict as exc:
+            raise StepContention(str(exc)) from None
+        self._publish(scan, COMPLETED_EVENT)
+        return scan
 
     def _read_evidence(self, step: ScoreInput, pointer: EvidencePointer,
                        wanted: set[str]) -> dict[str, SignalResult]:

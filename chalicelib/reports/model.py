@@ -10,6 +10,7 @@ import idna
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.reports.branding import Branding
+from chalicelib.reports.sa_model import SelfAssessmentSection, self_assessment_section
 from chalicelib.scans import scoring
 from chalicelib.scans.models import (
     SIGNALS_BY_TYPE,
@@ -172,6 +173,10 @@ class ReportData(BaseModel):
     coverage: list[CoverageItem]
     coverage_details: dict[str, Any]
     branding: Branding | None
+    self_assessment: SelfAssessmentSection | None = Field(
+        default=None, description="The insured's submitted self-assessment: answers per control, the scores, and "
+                                  "the answers the scan contradicts. `grade` and `ready` follow the combined score "
+                                  "when there is one; `score` stays the external score.")
 
     @model_validator(mode="after")
     def _counts_match(self) -> ReportData:
@@ -309,6 +314,7 @@ def report_data(scan: Scan, branding: Branding | None, generated_at: datetime,
         coverage=coverage,
         coverage_details=dict(scan.coverage or {}),
         branding=branding,
+        self_assessment=self_assessment_section(scan),
     )
 
 

@@ -245,6 +245,33 @@ class ScanOptions(BaseModel):
                                   "above this severity (default `high`).")
 
 
+class Contradiction(BaseModel):
+    """A self-assessment answer that a finding of the scan contradicts (selfassessment questionnaire data)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: str = Field(description="The contradiction rule of the questionnaire that matched.")
+    question_id: str
+    answer: str = Field(description="The answer value given.")
+    finding_id: str
+    finding_code: str
+    signal: SignalKey
+    message: str = Field(description="Why the finding contradicts the answer, in plain language.")
+
+
+class SelfAssessmentResult(BaseModel):
+    """A submitted self-assessment as the scan records it: the answers and where the scan contradicts them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    questionnaire_version: str
+    answers: dict[str, str] = Field(description="Question id -> answer value, as submitted.")
+    submitted_at: datetime
+    contradictions: list[Contradiction] = Field(
+        default_factory=list, description="Answers a finding of this scan contradicts; empty until the scan is "
+                                          "scored or when nothing contradicts them.")
+
+
 class Scan(BaseModel):
     """The stored scan record (one item in DynamoDB)."""
 
@@ -289,3 +316,10 @@ class Scan(BaseModel):
     sbom_key: str | None = None  # a container scan's CycloneDX SBOM in the reports bucket
     sbom_sha256: str | None = None
     registry_auth_sealed: str | None = None  # SecretBox blob; never in a view, log, webhook or report
+    # -- the self-assessment (DESIGN.md section 9): `score` stays the external score; `grade`, `grade_label`
+    # and `ready` follow the effective score (combined when present).
+    sa_score: int | None = None
+    sa_complete: bool = False
+    combined_score: int | None = None
+    combined_grade: str | None = None
+    self_assessment: SelfAssessmentResult | None = None

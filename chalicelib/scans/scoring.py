@@ -6,7 +6,7 @@ signal weights, grade bands and grade caps, and `score()`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +42,22 @@ class GradeBandRow(BaseModel):
     label: str
 
 
+class CombinedWeights(BaseModel):
+    """How the external score and the self-assessment score mix into the combined score (relative weights)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    external_weight: int = Field(ge=0, le=100)
+    self_assessment_weight: int = Field(ge=0, le=100)
+    rationale: str = ""
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> CombinedWeights:
+        if self.external_weight + self.self_assessment_weight == 0:
+            raise ValueError("the combined weights cannot both be 0")
+        return self
+
+
 class ScoringTable(BaseModel):
     """One scoring version: signal weights, deductions per finding code, grade bands, grade caps."""
 
@@ -53,6 +69,7 @@ class ScoringTable(BaseModel):
     grade_bands: tuple[GradeBandRow, ...]
     deductions: dict[SignalKey, dict[str, int]]
     caps: tuple[GradeCapRule, ...] = ()
+    combined: CombinedWeights | None = None  # absent: no combined score in this version
 
     @model_validator(mode="before")
     @classmethod
@@ -93,6 +110,8 @@ DEDUCTIONS: dict[SignalKey, dict[str, int]] = {key: dict(codes) for key, codes i
 GRADE_BANDS: tuple[tuple[int, str, str], ...] = tuple((b.min_score, b.grade, b.label) for b in TABLE.grade_bands)
 
 CAPS: tuple[GradeCapRule, ...] = TABLE.caps
+
+COMBINED: CombinedWeights | None = TABLE.combined
 
 
 class UnknownFindingCode(ValueError):
@@ -175,6 +194,39 @@ def score(signals: Mapping[str, SignalResult], ready_threshold: int) -> ScoreRes
     grade, label = grade_for(total)
     return ScoreResult(score=total, grade=grade, grade_label=label, ready=total >= ready_threshold,
                        coverage=coverage, signal_scores=per_signal, caps=applied)
+
+
+class Effective(BaseModel):
+    """The combined score of a scan with a completed self-assessment, and the verdict it implies."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    combined_score: int
+    combined_grade: str
+    grade_label: str
+    ready: bool
+
+
+def combine(external: int, sa_score: int, caps: Sequence[GradeCap], ready_threshold: int,
+            weights: CombinedWeights | None = None) -> Effective | None:
+    """The weighted hybrid of the external and self-assessment scores (0-100, rounded half up).
+
+    Grade caps hold the combined score and grade down exactly as they hold the external ones: a
+    self-attested control never lifts a grade a critical exposure capped. None when the table has no
+    `combined` weights. Raises ValueError for scores outside 0-100.
+    """
+    weights = weights or COMBINED
+    if weights is None:
+        return None
+    if not (0 <= external <= 100 and 0 <= sa_score <= 100):
+        raise ValueError("scores must be within 0-100")
+    total = weights.external_weight + weights.self_assessment_weight
+    mixed = external * weights.external_weight + sa_score * weights.self_assessment_weight
+    value = (2 * mixed + total) // (2 * total)  # round half up
+    if caps:
+        value = min(value, min(ceiling_of(cap.max_grade) for cap in caps))
+    grade, label = grade_for(value)
+    return Effective(combined_score=value, combined_grade=grade, grade_label=label, ready=value >= ready_threshold)
 
 
 def caps_for(signals: Mapping[str, SignalResult]) -> list[GradeCap]:

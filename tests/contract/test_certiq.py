@@ -94,7 +94,7 @@ def error_of(call: Any) -> CertiqError:
 def test_create_answers_the_documented_202_and_strips_protocol_and_path(certiq_client: CertiqClient) -> None:
     created = certiq_client.create_scan("https://Example.com/quote/intake?x=1")
     assert set(created) == {"scan_token", "status", "status_url", "self_assessment_url", "estimated_seconds"}
-    assert created["status"] == "pending" and created["self_assessment_url"] is None
+    assert created["status"] == "pending" and created["self_assessment_url"].startswith(f"{BASE}/sa/sa_")
     assert created["status_url"] == f"{BASE}{API}/scans/{created['scan_token']}"
     assert created["estimated_seconds"] > 0
     scan = certiq_client.get_scan(created["scan_token"])

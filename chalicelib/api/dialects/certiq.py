@@ -57,7 +57,7 @@ ERRORS: dict[str, str] = {
     "missing-body": "Invalid domain",
 }
 
-# What a scan without a self-assessment carries, exactly as CertIQ documents it (Perimeter has none yet).
+# What a scan without a submitted self-assessment carries, exactly as CertIQ documents it.
 NO_SELF_ASSESSMENT: dict[str, Any] = {"sa_score": None, "sa_complete": False, "combined_score": None,
                                       "self_assessment": {}}
 
@@ -114,17 +114,28 @@ def _utc(scan: Scan) -> str | None:
     return scan.completed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if scan.completed_at else None
 
 
+def self_assessment_fields(scan: Scan, complete: bool) -> dict[str, Any]:
+    """CertIQ's self-assessment fields: `sa_*` once submitted; the combined score once the scan is complete too."""
+    if not scan.sa_complete or scan.self_assessment is None:
+        return dict(NO_SELF_ASSESSMENT)
+    return {"sa_score": scan.sa_score, "sa_complete": True,
+            "combined_score": scan.combined_score if complete else None,
+            "self_assessment": scan.self_assessment.model_dump(mode="json")}
+
+
 def certiq_scan(scan: Scan, base: str) -> CertiqScan:
-    """A stored scan in CertIQ's shape: scoring fields only once complete, no self-assessment."""
+    """A stored scan in CertIQ's shape: scoring fields only once complete; `grade` follows the effective
+    score and `combined_grade` is the combined grade, else the external one (as CertIQ documents)."""
     complete = scan.status is ScanStatus.COMPLETE
+    combined_grade = scan.combined_grade or scan.grade
     return CertiqScan(
         scan_token=scan.scan_id, domain=scan.target, status=STATUSES[scan.status], signals=scan.signals,
         score=scan.score if complete else None, grade=scan.grade if complete else None,
-        grade_label=scan.grade_label if complete else None, combined_grade=scan.grade if complete else None,
+        grade_label=scan.grade_label if complete else None, combined_grade=combined_grade if complete else None,
         certiq_ready=bool(scan.ready) if complete else None, ready_threshold=scan.ready_threshold,
         completed_at=_utc(scan) if complete else None,
         report_url=f"{base}/scans/{scan.scan_id}/report" if complete and scan.report_keys else None,
-        error=scan.error, **NO_SELF_ASSESSMENT,
+        error=scan.error, **self_assessment_fields(scan, complete),
     )
 
 
@@ -140,7 +151,8 @@ def certiq_create_scan(request: Request | None) -> Response:
         scan = ctx.services.scans.create(ctx.principal.tenant, CreateScan(domain=asked.domain))
         status_url = f"{base_url(ctx)}/scans/{scan.scan_id}"
         created = CertiqScanCreated(scan_token=scan.scan_id, status=STATUSES[scan.status], status_url=status_url,
-                                    self_assessment_url=None, estimated_seconds=ESTIMATED_SECONDS[scan.scan_type])
+                                    self_assessment_url=ctx.services.self_assessment.offer(scan),
+                                    estimated_seconds=ESTIMATED_SECONDS[scan.scan_type])
         return Result(202, created, {"Location": status_url})
     return CERTIQ.handle(request, op)
 

@@ -33,7 +33,7 @@ class CertiqScanCreated(BaseModel):
     status: CertiqStatus
     status_url: str
     self_assessment_url: str | None = Field(
-        description="Always null: Perimeter has no self-assessment page yet (see docs/migrating.md).")
+        description="The insured's public, login-free self-assessment page; the token in it is its only key.")
     estimated_seconds: int
 
 
@@ -47,12 +47,17 @@ class CertiqScan(BaseModel):
     score: int | None
     grade: str | None
     grade_label: str | None
-    sa_score: int | None = Field(description="Always null: no self-assessment yet.")
-    sa_complete: bool = Field(description="Always false: no self-assessment yet.")
-    combined_score: int | None = Field(description="Always null: no self-assessment yet.")
-    combined_grade: str | None = Field(description="Equal to `grade` (there is no self-assessment to combine).")
-    self_assessment: dict[str, Any] = Field(description="Always {}: no self-assessment yet.")
-    certiq_ready: bool | None = Field(description="Quote-eligible (score >= ready_threshold); null until complete.")
+    sa_score: int | None = Field(description="Self-assessment score 0-100; null until the insured submits.")
+    sa_complete: bool = Field(description="True once the insured submitted the self-assessment.")
+    combined_score: int | None = Field(
+        description="Weighted hybrid of `score` and `sa_score`; null until both exist and the scan is complete.")
+    combined_grade: str | None = Field(description="The grade of the effective score (combined when present, "
+                                                   "else external); null until complete.")
+    self_assessment: dict[str, Any] = Field(
+        description="`{}` until submitted; then `questionnaire_version`, `answers`, `submitted_at` and "
+                    "`contradictions` (answers a finding of the scan contradicts).")
+    certiq_ready: bool | None = Field(description="Quote-eligible: the effective score (combined when present) >= "
+                                                  "ready_threshold; null until complete.")
     ready_threshold: int
     completed_at: str | None
     report_url: str | None = Field(description="Streams the PDF with your key; null until complete.")

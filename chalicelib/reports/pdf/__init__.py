@@ -1,7 +1,8 @@
 """The PDF report: `render_pdf(ReportData) -> bytes` with fpdf2 and the shipped DejaVu TTF fonts.
 
 Pages: a co-branded cover (logo, colours, contact card, score gauge, grade, readiness), the score
-breakdown with coverage, findings grouped by severity, methodology, and an evidence appendix.
+breakdown with coverage, the insured's self-assessment (when submitted), findings grouped by severity,
+methodology, and an evidence appendix.
 Modules: `fonts` (finding and compacting the faces), `style` (geometry, palette), `layout`
 (`ReportPDF`, text and table helpers, page header and footer), `cover`, `sections` (breakdown,
 coverage, methodology) and `findings` (findings and the evidence appendix).
@@ -26,6 +27,7 @@ from chalicelib.reports.pdf.fonts import (
 )
 from chalicelib.reports.pdf.layout import ReportPDF
 from chalicelib.reports.pdf.sections import draw_breakdown, draw_methodology
+from chalicelib.reports.pdf.selfassessment import draw_self_assessment
 
 __all__ = [
     "FONT_DIRS",
@@ -44,6 +46,7 @@ def render_pdf(data: ReportData, fonts: FontFiles | None = None) -> bytes:
     pdf = ReportPDF(data, fonts or fonts_for(data))
     draw_cover(pdf)
     draw_breakdown(pdf)
+    draw_self_assessment(pdf)
     draw_findings(pdf)
     draw_methodology(pdf)
     draw_appendix(pdf)

@@ -187,11 +187,17 @@ def _grade_block(pdf: ReportPDF, x: float, y: float, width: float) -> None:
     pdf.circle(x + 13, y + 13, 13, style="F")
     pdf.use(26, bold=True, colour=readable_on(colour))
     pdf.line_at(x, y + 6.5, data.grade, 13, align="C", width=26)
+    sa = data.self_assessment
+    combined = sa is not None and sa.combined_score is not None
     pdf.use(8, bold=True, colour=MUTED)
-    pdf.line_at(x + 31, y + 4, "GRADE", 4)
+    pdf.line_at(x + 31, y + 4, "COMBINED GRADE" if combined else "GRADE", 4)
     pdf.use(13, bold=True, colour=INK)
     pdf.set_y(y + 9)
     pdf.paragraph(data.grade_label or f"Grade {data.grade}", x + 31, width - 31, 6, max_lines=2)
+    if sa is not None and combined:
+        pdf.use(7, colour=MUTED)
+        pdf.line_at(x + 31, y + 22, pdf.fit(f"External {sa.external_score} ({sa.external_grade}) · self-assessment "
+                                            f"{sa.sa_score}", width - 31), 4)
     badge_y = y + 33
     fill = OK_GREEN if data.ready else BAD_RED
     pdf.set_fill_color(*fill)
@@ -200,7 +206,8 @@ def _grade_block(pdf: ReportPDF, x: float, y: float, width: float) -> None:
     pdf.line_at(x + 4, badge_y + 1.8, "✓ READY" if data.ready else "✗ NOT READY", 6)
     pdf.use(8, colour=WHITE)
     verdict = "meets" if data.ready else "is below"
-    pdf.line_at(x + 4, badge_y + 7.8, f"Score {data.score} {verdict} the threshold of {data.ready_threshold}", 5)
+    shown = f"Combined score {sa.combined_score}" if sa is not None and combined else f"Score {data.score}"
+    pdf.line_at(x + 4, badge_y + 7.8, f"{shown} {verdict} the threshold of {data.ready_threshold}", 5)
 
 
 def _not_scored_block(pdf: ReportPDF, x: float, y: float, width: float) -> None:

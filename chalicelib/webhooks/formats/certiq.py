@@ -23,7 +23,7 @@ DIALECT_PATH = "/api/v1"  # chalicelib.api.dialects.certiq's base path (api impo
 # Perimeter's event -> CertIQ's. Events CertIQ has no name for are not delivered to a certiq endpoint.
 EVENTS: dict[str, str] = {
     "scan.completed": "scan.completed",
-    "scan.self_assessment_completed": "scan.self_assessment_completed",  # Perimeter never fires it yet
+    "scan.self_assessment_completed": "scan.self_assessment_completed",  # the insured submitted (DESIGN.md 9)
     "webhook.test": "webhook.test",
 }
 # Perimeter's scan status -> CertIQ's (as in the dialect: a cancelled scan reads `failed`).
@@ -54,8 +54,8 @@ def scan_payload(event: str, created_at: datetime, data: Mapping[str, Any]) -> d
         "scan_token": data.get("scan_token"),
         "status": STATUSES.get(str(data.get("status")), data.get("status")),
         "score": data.get("score"),
-        "combined_score": None,
-        "sa_complete": False,
+        "combined_score": data.get("combined_score"),
+        "sa_complete": bool(data.get("sa_complete", False)),
         "grade": data.get("grade"),
         "report_url": dialect_report_url(data),
         "completed_at": _utc(created_at),

@@ -188,6 +188,12 @@ class Scan:
     error: ScanError | None = None
     severity_counts: dict[str, int] = field(default_factory=dict)  # over every finding, not only those inline
     sbom_url: str | None = None
+    # The insured's self-assessment: null until submitted; `grade` and `ready` follow `combined_score` when set.
+    sa_score: int | None = None
+    sa_complete: bool = False
+    combined_score: int | None = None
+    combined_grade: str | None = None
+    self_assessment: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=SDK_ONLY)
 
     @classmethod
@@ -212,7 +218,11 @@ class Scan:
             completed_at=parse_time(data.get("completed_at")), report_url=_opt_str(data.get("report_url")),
             error=ScanError.from_dict(error) if isinstance(error, dict) else None,
             severity_counts={str(k): int(v) for k, v in (data.get("severity_counts") or {}).items()},
-            sbom_url=_opt_str(data.get("sbom_url")), raw=data)
+            sbom_url=_opt_str(data.get("sbom_url")),
+            sa_score=_opt_int(data.get("sa_score")), sa_complete=bool(data.get("sa_complete", False)),
+            combined_score=_opt_int(data.get("combined_score")), combined_grade=_opt_str(data.get("combined_grade")),
+            self_assessment=assessment if isinstance(assessment := data.get("self_assessment"), dict) else None,
+            raw=data)
 
     @property
     def terminal(self) -> bool:
