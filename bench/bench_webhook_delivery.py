@@ -31,11 +31,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import write
+from chalicelib.core.secretbox import SecretBox
 from chalicelib.local.poller import poll_once
 from chalicelib.webhooks import queue_config
 from chalicelib.webhooks.consumer import WebhookConsumer
 from chalicelib.webhooks.repository import WebhookRepository
-from chalicelib.webhooks.secretbox import SecretBox
 from chalicelib.webhooks.sender import deliver
 from chalicelib.webhooks.service import CreateWebhook, WebhookService
 from chalicelib.webhooks.signing import new_secret, sign

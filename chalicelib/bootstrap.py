@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,16 +128,17 @@ class Services:
         return ScanService(self.store, self.workflow, self.resolver, self.usage,
                            self.settings.allow_private_targets, events=lambda: self.events,
                            public_base_url=self.settings.public_base_url, metrics=self.metrics,
-                           objects=lambda: self.objects, seal=self.seal_secret)
+                           objects=lambda: self.objects, seal=self.seal_secret,
+                           verify_active=lambda tenant_id, host: self.targets.require_verified(tenant_id, host))
 
     def seal_secret(self, secret: str, context: str) -> str:
         """Wrap a write-only secret (registry passwords) with the SecretBox; raises ConfigurationError."""
         from chalicelib.core.errors import ConfigurationError
-        from chalicelib.webhooks.secretbox import SecretBox
+        from chalicelib.core.secretbox import SecretBox
 
-        master = self.settings.webhook_secret_master()
+        master = self.settings.registry_auth_master()
         if master is None:
-            raise ConfigurationError("PERIMETER_WEBHOOK_SECRET_KEY must be set outside the local stage.")
+            raise ConfigurationError("PERIMETER_REGISTRY_AUTH_KEY must be set outside the local stage.")
         return SecretBox(master).wrap(secret, context)
 
     @cached_property
@@ -209,7 +211,7 @@ class Services:
     def webhooks(self) -> WebhookService:
         """Webhook endpoints and event publishing; raises ConfigurationError without a secret-wrapping key."""
         from chalicelib.core.errors import ConfigurationError
-        from chalicelib.webhooks.secretbox import SecretBox
+        from chalicelib.core.secretbox import SecretBox
         from chalicelib.webhooks.service import WebhookService
 
         master = self.settings.webhook_secret_master()
@@ -304,7 +306,14 @@ class Services:
                                      link_days=self.settings.sa_link_days, branding=self.page_branding,
                                      events=lambda: self.events,
                                      renderer=lambda tenant_id, scan_id: self.reports.render_and_store(tenant_id,
-                                                                                                      scan_id))
+                                                                                                      scan_id),
+                                     audit=self._audit_self_assessment)
+
+    def _audit_self_assessment(self, tenant_id: str, action: str, *, target: str, details: Mapping[str, Any]) -> None:
+        """The self-assessment's audit hook: the insured acts through a capability link, with no key or member."""
+        self.audit.record(tenant_id, action=action, actor_key_id=None, actor_member_id=None,
+                          target={"scan_id": target}, status=200,
+                          detail=", ".join(f"{k}={v}" for k, v in sorted(details.items())))
 
     def page_branding(self, tenant_id: str) -> PageBranding:
         """The partner's name, logo and colour as the public self-assessment page shows them."""

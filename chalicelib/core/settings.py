@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -47,6 +49,7 @@ ENV_VARS: dict[str, str] = {
     "PERIMETER_REPORT_LINK_SECONDS": "report_link_seconds",
     # -- webhooks
     "PERIMETER_WEBHOOK_SECRET_KEY": "webhook_secret_key",
+    "PERIMETER_REGISTRY_AUTH_KEY": "registry_auth_key",
     # -- the embedded stack's durable state
     "PERIMETER_DATA_DIR": "data_dir",
     # -- the guard: the system's own sockets, refused to every tenant whatever the exemptions
@@ -173,6 +176,9 @@ class Settings(LogSettings):
     # Required outside the local stage; on the local stage an unset key falls back to the key pepper,
     # which the embedded stack generates (see webhook_secret_master()).
     webhook_secret_key: SecretStr | None = Field(default=None, min_length=32)
+    # Wraps the registry passwords of container scans: the API seals, only the scanner task opens (its own key,
+    # so the scanner never holds the webhook key). Local stage: a subkey of the pepper when unset.
+    registry_auth_key: SecretStr | None = Field(default=None, min_length=32)
     # -- the durable state: set, the table is SQLite and the objects are files in this directory (the embedded
     # stack's durable state); unset, DynamoDB and S3 (chalicelib/storage/factory.py decides).
     data_dir: Path | None = None
@@ -225,6 +231,15 @@ class Settings(LogSettings):
             return self.webhook_secret_key.get_secret_value().encode()
         if self.stage == "local":
             return self.key_pepper.get_secret_value().encode()
+        return None
+
+    def registry_auth_master(self) -> bytes | None:
+        """The key sealing container-registry passwords; a subkey of the pepper on the local stage, else None."""
+        if self.registry_auth_key is not None:
+            return self.registry_auth_key.get_secret_value().encode()
+        if self.stage == "local":
+            return hmac.new(self.key_pepper.get_secret_value().encode(), b"perimeter/registry-auth/v1",
+                            hashlib.sha256).hexdigest().encode()
         return None
 
     def mail_sender(self) -> str | None:

@@ -76,6 +76,13 @@ class ScanContext:
     # either and kill their child processes. None: no deadline beyond the check's own time budget.
     deadline: float | None = None
     cancelled: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    # Container scans (chalicelib/scanners/container; typed loosely here, the check imports this module):
+    # the registry credentials opened by the scanner task, the OSV data, ECR tokens (region -> credentials)
+    # and the only directory `oci-archive:` targets may name.
+    registry_credentials: Any = field(default=None, repr=False, compare=False)
+    osv: Any = field(default=None, repr=False, compare=False)
+    ecr_credentials: Callable[[str], Any] | None = field(default=None, repr=False, compare=False)
+    container_archive_root: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, options: ScanOptions | None = None, **overrides: Any) -> ScanContext:

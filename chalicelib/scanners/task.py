@@ -214,11 +214,14 @@ class ScannerTask:
                 log.exception("heartbeat failed")
 
 
-def default_checks(settings: Any) -> RunChecks:
+def default_checks(settings: Any, env: TaskEnv | None = None,
+                   cancelled: threading.Event | None = None) -> RunChecks:
     """The real checks of chalicelib.scanners, configured from Settings, with the newest intel.
 
     The intel (packaged, PERIMETER_INTEL_DIR or the refreshed copy under PERIMETER_INTEL_S3_PREFIX in
     the reports bucket) is loaded once per task; a newer copy that cannot be read leaves the packaged one.
+    With the task's `env`, checks get the scan's deadline and `cancelled` (set when the task gives up), and
+    a container scan gets its registry password (opened here, the only place that can) and the OSV data.
     """
     from chalicelib.scanners.base import ScanContext
     from chalicelib.scanners.checks import run_signals
@@ -226,11 +229,55 @@ def default_checks(settings: Any) -> RunChecks:
     from chalicelib.storage.factory import make_object_store
 
     intel = load_for_settings(settings, lambda: make_object_store(settings))
+    event = cancelled or threading.Event()
 
     def run(target: str, signals: list[str], options: ScanOptions) -> dict[str, SignalResult]:
-        return run_signals(target, signals, ScanContext.from_settings(settings, options, intel=intel))
+        extra: dict[str, Any] = {"cancelled": event}
+        if env is not None:
+            extra["deadline"] = env.deadline
+        if SignalKey.CONTAINER.value in signals:
+            extra.update(_container_context(settings, env, options))
+        return run_signals(target, signals, ScanContext.from_settings(settings, options, intel=intel, **extra))
 
     return run
+
+
+def _container_context(settings: Any, env: TaskEnv | None, options: ScanOptions) -> dict[str, Any]:
+    """OSV data, ECR tokens and the opened registry credentials of a container scan (ScanContext fields)."""
+    from chalicelib.aws.clients import make_client
+    from chalicelib.aws.ecr import EcrAuth
+    from chalicelib.scanners.container.registry import ecr_credentials
+    from chalicelib.scanners.intel.service import load_osv_for_settings
+    from chalicelib.storage.factory import make_object_store
+
+    extra: dict[str, Any] = {
+        "osv": load_osv_for_settings(settings, lambda: make_object_store(settings)),
+        "ecr_credentials": ecr_credentials(EcrAuth(lambda region: make_client("ecr", settings, region=region))),
+    }
+    auth = options.container.registry_auth if options.container is not None else None
+    if auth is not None and auth.password_sealed and env is not None:
+        extra["registry_credentials"] = open_registry_password(settings, env.tenant_id, env.scan_id, auth.username,
+                                                               auth.password_sealed)
+    return extra
+
+
+def open_registry_password(settings: Any, tenant_id: str, scan_id: str, username: str, sealed: str) -> Any:
+    """RegistryCredentials from the password the API sealed for this tenant and scan; None when it does not
+    open (another key, scan or tenant): the pull then goes without credentials and says so."""
+    from chalicelib.core.secretbox import SecretBox, SecretUnwrapError
+    from chalicelib.scanners.container.options import RegistryCredentials
+    from chalicelib.scans.models import registry_auth_context
+
+    master = settings.registry_auth_master()
+    if master is None:
+        log.warning("registry credentials given but PERIMETER_REGISTRY_AUTH_KEY is not set")
+        return None
+    try:
+        password = SecretBox(master).unwrap(sealed, registry_auth_context(tenant_id, scan_id))
+    except SecretUnwrapError:
+        log.warning("the sealed registry password does not open for this scan")
+        return None
+    return RegistryCredentials(username=username, password=password)
 
 
 def main(environ: Mapping[str, str] | None = None, *, run_checks: RunChecks | None = None,
@@ -262,9 +309,19 @@ def main(environ: Mapping[str, str] | None = None, *, run_checks: RunChecks | No
     except ConfigurationError as exc:
         log.error("unusable object store: %s", exc.detail)
         return _report_bad_input(environ, exc.detail, callbacks)
+    cancelled = threading.Event()
+
+    def abandon() -> None:
+        """Stop the checks and the tools they started (wapiti, sqlmap run in sessions of their own), then exit."""
+        from chalicelib.scanners.webapp import terminate_all
+
+        cancelled.set()
+        terminate_all()
+        os._exit(EXIT_ABANDONED)
+
     task = ScannerTask(env=env, callbacks=callbacks, objects=objects,
-                       run_checks=run_checks or default_checks(settings),
-                       on_abandon=on_abandon or (lambda: os._exit(EXIT_ABANDONED)), clock=time.time)
+                       run_checks=run_checks or default_checks(settings, env, cancelled),
+                       on_abandon=on_abandon or abandon, clock=time.time)
     install_sigterm_handler(task)
     # The execution is named after the scan (chalicelib/aws/stepfunctions.py); never the task token.
     with obs.log_context(tenant_id=env.tenant_id, scan_id=env.scan_id, execution_name=env.scan_id,

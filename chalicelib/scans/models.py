@@ -177,19 +177,23 @@ class ScanError(BaseModel):
 Timing = Literal["T0", "T1", "T2", "T3", "T4", "T5"]
 
 
-WebappEngine = Literal["crawler", "zap", "wapiti", "sqlmap"]
+WebappEngine = Literal["builtin", "wapiti", "sqlmap"]
 
 
 class WebappOptions(BaseModel):
-    """Options of a `webapp` scan: its request budget and the engines it runs."""
+    """Options of a `webapp` scan: the engines it runs, its politeness and its budgets (each with a hard ceiling)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_pages: int = Field(default=200, ge=1, le=5000, description="Pages the crawler visits at most.")
-    max_requests: int = Field(default=5000, ge=1, le=100000, description="Requests the scan sends at most.")
-    requests_per_second: float = Field(default=5.0, gt=0, le=50, description="Request rate against the target.")
-    engines: list[WebappEngine] | None = Field(default=None, min_length=1, max_length=4,
-                                               description="Engines to run; default: every installed one.")
+    engines: tuple[WebappEngine, ...] | None = Field(
+        default=None, min_length=1, max_length=3,
+        description="Engines to run; default: the built-in engine plus wapiti and sqlmap when installed.")
+    rate_limit: float = Field(default=10.0, gt=0, le=50, description="Requests per second sent to the target.")
+    max_requests: int = Field(default=2000, ge=10, le=20000, description="Total requests sent to the target.")
+    max_pages: int = Field(default=200, ge=1, le=2000, description="Pages the crawler fetches.")
+    max_depth: int = Field(default=5, ge=0, le=10, description="Link depth from the start URL.")
+    time_budget: float = Field(default=600.0, gt=0, le=3600, description="Seconds for the whole check.")
+    time_based: bool = Field(default=True, description="Send the few time-based (sleep) probes.")
 
 
 class RegistryAuth(BaseModel):
@@ -211,6 +215,9 @@ class ContainerOptions(BaseModel):
     severity: list[Severity] | None = Field(default=None, min_length=1, max_length=5,
                                             description="Report only findings of these severities.")
     ignore_unfixed: bool = Field(default=False, description="Leave out vulnerabilities with no fixed version.")
+    scanners: tuple[Literal["vuln", "secret", "misconfig"], ...] = Field(
+        default=("vuln", "secret", "misconfig"), min_length=1, max_length=3,
+        description="What to look for: known-vulnerable packages, secrets in files, image misconfiguration.")
     platform: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$",
                                  description="`os/arch[/variant]` of a multi-platform image, e.g. `linux/amd64`.")
     registry_auth: RegistryAuth | None = Field(default=None, description="Write-only registry credentials.")

@@ -56,7 +56,7 @@ from chalicelib.scans.usage import UsageService
 
 log = logging.getLogger(__name__)
 
-VerifyActive = Callable[[str, str], None]  # (tenant_id, host); raises TargetNotVerified (403)
+VerifyActive = Callable[[str, str], object]  # (tenant_id, host); raises TargetNotVerified (403); result unused
 Seal = Callable[[str, str], str]  # (secret, context) -> sealed blob (SecretBox.wrap)
 _PAGE = 100
 _MAX_PAGES = 20

@@ -22,6 +22,7 @@ from chalicelib.core.errors import NotFound, QueueUnavailable, WebhookDisabled, 
 from chalicelib.core.ids import new_id
 from chalicelib.core.pagination import decode_cursor, page_of
 from chalicelib.core.queue import MessageQueue
+from chalicelib.core.secretbox import SecretBox
 from chalicelib.net.ports import Resolver
 from chalicelib.webhooks.formats import DEFAULT_FORMAT, FORMATS, get_format
 from chalicelib.webhooks.models import (
@@ -43,7 +44,6 @@ from chalicelib.webhooks.repository import (
     WebhookRepository,
     deliveries_prefix,
 )
-from chalicelib.webhooks.secretbox import SecretBox
 from chalicelib.webhooks.signing import new_secret
 from chalicelib.webhooks.url_guard import MAX_URL_LENGTH, check_webhook_url
 

@@ -67,6 +67,7 @@ locals {
     PERIMETER_SCANNER_HEARTBEAT_SECONDS = var.scanner_heartbeat_seconds == null ? null : tostring(var.scanner_heartbeat_seconds)
     PERIMETER_TARGET_VERIFICATION_DAYS  = var.target_verification_days == null ? null : tostring(var.target_verification_days)
     PERIMETER_AUDIT_RETENTION_DAYS      = var.audit_retention_days == null ? null : tostring(var.audit_retention_days)
+    PERIMETER_SA_LINK_DAYS              = var.sa_link_days == null ? null : tostring(var.sa_link_days)
     PERIMETER_REPORT_LINK_SECONDS       = var.report_link_seconds == null ? null : tostring(var.report_link_seconds)
     PERIMETER_LOG_LEVEL                 = var.log_level
     PERIMETER_SERVICE_NAME              = var.prefix # the `service` key of log lines and dimension of metrics
@@ -89,6 +90,7 @@ locals {
       PERIMETER_WEBHOOK_SECRET_KEY = var.webhook_secret_key
     },
     nonsensitive(var.report_signing_key == null) ? {} : { PERIMETER_REPORT_SIGNING_KEY = var.report_signing_key },
+    nonsensitive(var.registry_auth_key == null) ? {} : { PERIMETER_REGISTRY_AUTH_KEY = var.registry_auth_key },
   )
   lambda_env = merge(
     { for k, v in local.lambda_settings : k => v if v != null && v != "" },
@@ -110,9 +112,13 @@ locals {
     AWS_REGION                      = local.region
     PERIMETER_INTEL_S3_PREFIX       = local.intel_prefix
   }
-  scanner_secrets = var.breach_api_key_ssm_parameter == "" ? {} : {
-    PERIMETER_BREACH_API_KEY = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.breach_api_key_ssm_parameter}"
-  }
+  scanner_secrets = merge(
+    var.breach_api_key_ssm_parameter == "" ? {} : {
+      PERIMETER_BREACH_API_KEY = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.breach_api_key_ssm_parameter}"
+    },
+    # The registry-password key reaches the scanner from an SSM SecureString Terraform writes (scanners.tf).
+    nonsensitive(var.registry_auth_key == null) ? {} : { PERIMETER_REGISTRY_AUTH_KEY = aws_ssm_parameter.registry_auth_key[0].arn },
+  )
 
   # The ASL file is referenced where it lives, never copied (DESIGN.md section 1).
   asl_path = "${path.module}/../../chalicelib/pipeline/scan-pipeline.asl.json"

@@ -111,6 +111,21 @@ data "aws_iam_policy_document" "scanner_task" {
     resources = [aws_kms_key.main.arn]
   }
 
+  # Container scans of the account's own ECR images (chalicelib/aws/ecr.py): GetAuthorizationToken has no
+  # resource-level permission ("*" is its only valid resource); the pulls are limited to this account's
+  # repositories (another account's need its repository policy and a registry secret instead).
+  statement {
+    sid       = "EcrTokenForScannedImages"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PullScannedImages"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = ["arn:${local.partition}:ecr:*:${local.account_id}:repository/*"]
+  }
+
   # SendTaskSuccess/SendTaskFailure/SendTaskHeartbeat support no resource-level permissions (the
   # service authorization reference lists no resource type for them): "*" is the only valid
   # resource. The task token itself is the capability; only this role holds the permission.
@@ -163,7 +178,7 @@ data "aws_iam_policy_document" "scanner_execution" {
     for_each = local.scanner_secrets
 
     content {
-      sid       = "ReadBreachApiKey"
+      sid       = "Read${replace(title(lower(replace(statement.key, "_", " "))), " ", "")}"
       actions   = ["ssm:GetParameters"]
       resources = [statement.value]
     }
@@ -227,4 +242,13 @@ resource "aws_ecs_task_definition" "scanner" {
       }
     }
   }])
+}
+
+# The key sealing container-registry passwords, for the scanner task (task definition `secrets`).
+resource "aws_ssm_parameter" "registry_auth_key" {
+  count  = nonsensitive(var.registry_auth_key == null) ? 0 : 1
+  name   = "/${var.prefix}/registry-auth-key"
+  type   = "SecureString"
+  key_id = aws_kms_key.main.arn
+  value  = var.registry_auth_key
 }

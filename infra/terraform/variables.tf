@@ -539,3 +539,26 @@ variable "audit_retention_days" {
     error_message = "audit_retention_days must be within 1..3650."
   }
 }
+
+variable "registry_auth_key" {
+  description = "PERIMETER_REGISTRY_AUTH_KEY: key sealing the registry passwords of container scans (32+ characters): the API seals, only the scanner task opens. null: container scans of private registries other than ECR are refused (no key to seal with)."
+  type        = string
+  sensitive   = true
+  default     = null
+
+  validation {
+    condition     = var.registry_auth_key == null || length(coalesce(var.registry_auth_key, "x")) >= 32
+    error_message = "registry_auth_key must be at least 32 characters (Settings.registry_auth_key min_length)."
+  }
+}
+
+variable "sa_link_days" {
+  description = "PERIMETER_SA_LINK_DAYS: how long a scan's self-assessment link stays usable after the scan is created (1..3650); null keeps the code's default (90)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.sa_link_days == null || (coalesce(var.sa_link_days, 1) >= 1 && coalesce(var.sa_link_days, 1) <= 3650)
+    error_message = "sa_link_days must be within 1..3650."
+  }
+}

@@ -36,6 +36,7 @@ SCANNER_ONLY = {"PERIMETER_BREACH_API_KEY"}  # a third-party credential only the
 ALLOWED_WILDCARDS = {
     ("scanner_task", "SendTaskResults"): "states:SendTask* have no resource-level permissions",
     ("scanner_execution", "EcrAuthorizationToken"): "ecr:GetAuthorizationToken is account-wide",
+    ("scanner_task", "EcrTokenForScannedImages"): "ecr:GetAuthorizationToken is account-wide (container scans)",
     ("state_machine", "LogDelivery"): "CloudWatch Logs delivery APIs have no resource-level permissions",
     ("state_machine", "XRayWrite"): "X-Ray has no resource-level permissions (only with var.xray_tracing)",
     ("lambda", "XRayWrite"): "X-Ray has no resource-level permissions (only with var.xray_tracing)",
@@ -167,7 +168,8 @@ def test_scanner_task_gets_exactly_the_static_env(tf: Config) -> None:
     plain = set(tf.locals["scanner_settings"])
     secret = set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", tf.locals["scanner_secrets"]))
     assert plain | secret == set(contract.SCANNER_STATIC_ENV)
-    assert secret == SCANNER_ONLY, "the breach API key must come from SSM, not plain text"
+    # The breach API key and the registry-password key come from SSM, never as plain text.
+    assert secret == SCANNER_ONLY | {"PERIMETER_REGISTRY_AUTH_KEY"}
     assert not plain & set(contract.SCANNER_TASK_ENV), "per-task variables belong to the ASL overrides"
     task = tf.resource("aws_ecs_task_definition", "scanner")
     definitions = task["container_definitions"]

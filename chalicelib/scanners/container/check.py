@@ -2,8 +2,8 @@
 and misconfiguration; the CycloneDX SBOM goes in `SignalResult.attachments["sbom"]`.
 
 `run(target, ctx)` is the registered check and never raises. What it needs beyond the usual context
-it reads from the ScanContext fields the composition root sets (each optional): `container`
-(ContainerOptions), `registry_credentials` (opened from the sealed options by the scanner task),
+it reads from the ScanContext: the scan's `options.container` and the fields the scanner task sets (each
+optional): `registry_credentials` (opened from the sealed password by the scanner task),
 `osv` (OsvData), `ecr_credentials` (region -> RegistryCredentials) and `container_archive_root` (the
 only directory `oci-archive:` paths may name). `scan_image` takes them explicitly.
 """
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from chalicelib.core.clock import utcnow
 from chalicelib.scanners.base import CheckFailed, CheckSkipped, ScanContext, scope_ids
@@ -23,14 +23,14 @@ from chalicelib.scanners.container.findings import image_findings
 from chalicelib.scanners.container.image import Image, ImageError, Limits
 from chalicelib.scanners.container.inventory import INVENTORY_READERS, build_inventory
 from chalicelib.scanners.container.layers import Reader, walk_layers
-from chalicelib.scanners.container.options import ContainerOptions, RegistryCredentials
+from chalicelib.scanners.container.options import ContainerOptions, RegistryCredentials, SeverityName
 from chalicelib.scanners.container.reference import ArchiveReference, BadReference, parse_reference
 from chalicelib.scanners.container.registry import RegistryClient
 from chalicelib.scanners.container.sbom import build_sbom
 from chalicelib.scanners.container.secrets import SecretReader
 from chalicelib.scanners.container.vulns import Match, match_components
 from chalicelib.scanners.intel.osv import OsvData
-from chalicelib.scans.models import SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.models import ScanOptions, SignalKey, SignalResult, SignalStatus
 from chalicelib.scans.scoring import MAX_SCORES
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,29 @@ class ContainerSetup:
     @classmethod
     def from_context(cls, ctx: ScanContext) -> ContainerSetup:
         """The setup carried by the context's optional container fields (defaults where unset)."""
-        options = getattr(ctx, "container", None)
-        osv = getattr(ctx, "osv", None)
-        root = getattr(ctx, "container_archive_root", None)
-        return cls(options=options if isinstance(options, ContainerOptions) else ContainerOptions(),
-                   credentials=getattr(ctx, "registry_credentials", None),
+        osv = ctx.osv
+        root = ctx.container_archive_root
+        return cls(options=check_options(ctx.scan_options),
+                   credentials=ctx.registry_credentials if isinstance(ctx.registry_credentials,
+                                                                      RegistryCredentials) else None,
                    osv=osv if isinstance(osv, OsvData) else OsvData(),
-                   ecr_credentials=getattr(ctx, "ecr_credentials", None),
+                   ecr_credentials=ctx.ecr_credentials,
                    archive_root=Path(root) if root else None)
+
+
+_LEAST_FIRST = ("low", "medium", "high", "critical")
+
+
+def check_options(scan_options: ScanOptions | None) -> ContainerOptions:
+    """The check's options from the scan's `options.container`: the least severe of the listed severities is the
+    lowest reported (`[critical, high]` reports high and above); defaults when absent."""
+    given = scan_options.container if scan_options is not None else None
+    if given is None:
+        return ContainerOptions()
+    listed = [s.value for s in given.severity or () if s.value in _LEAST_FIRST]
+    lowest = min(listed, key=_LEAST_FIRST.index) if listed else "low"
+    return ContainerOptions(severity=cast(SeverityName, lowest), ignore_unfixed=given.ignore_unfixed,
+                            scanners=given.scanners, platform=given.platform or "linux/amd64")
 
 
 def _archive_path(ref: ArchiveReference, root: Path | None) -> Path:

@@ -9,9 +9,9 @@ import pytest
 
 from chalicelib.bootstrap import Services
 from chalicelib.core.errors import InvalidDomain
+from chalicelib.core.secretbox import SecretBox
 from chalicelib.scans.active import parse_image_ref, parse_webapp_target
 from chalicelib.scans.models import registry_auth_context
-from chalicelib.webhooks.secretbox import SecretBox
 from tests.support.memory import RecordingWorkflow
 from tests.unit.scans.conftest import Api, Gate, body
 
@@ -67,7 +67,7 @@ def test_webapp_targets_with_credentials_queries_or_other_schemes_are_refused(ra
     ("posture", "example.com", {"fail_on": "high"}, "option-not-applicable"),
     ("ports", "example.com", {"container": {"severity": ["high"]}}, "option-not-applicable"),
     ("container", "example.com/app:1", {"container": {"platform": "Linux AMD64"}}, "validation-failed"),
-    ("webapp", "example.com", {"webapp": {"requests_per_second": 500}}, "validation-failed"),
+    ("webapp", "example.com", {"webapp": {"rate_limit": 500}}, "validation-failed"),
     ("container", "nginx:latest", {}, "invalid-image-reference"),
     ("container", "internal.example/app:1", {}, "target-not-allowed"),
     ("webapp", "https://internal.example/app", {}, "target-not-allowed"),
@@ -90,7 +90,7 @@ def test_webapp_scans_pass_the_gate_before_anything_is_stored(api: Api, gate: Ga
     assert body(api.call("GET", "/v1/scans"))["items"] == [] and workflow.started == {}
     gate.refused.clear()
     created = api.call("POST", "/v1/scans", {"target": "https://Example.com/shop", "scan_type": "webapp",
-                                             "options": {"webapp": {"max_pages": 10, "engines": ["crawler"]},
+                                             "options": {"webapp": {"max_pages": 10, "engines": ["builtin"]},
                                                          "fail_on": "medium"}})
     assert created.status_code == 202, body(created)
     assert gate.calls == [("acme", "example.com"), ("acme", "example.com")]
@@ -134,7 +134,7 @@ def test_registry_password_is_sealed_and_never_shown(api: Api, services: Service
     # The scanner gets the sealed blob, which opens only under this tenant's and scan's context.
     sealed = workflow.started[token]["options"]["container"]["registry_auth"]["password_sealed"]
     assert PASSWORD not in json.dumps(workflow.started[token])
-    master = services.settings.webhook_secret_master()
+    master = services.settings.registry_auth_master()
     assert master is not None
     box = SecretBox(master)
     assert box.unwrap(sealed, registry_auth_context("acme", token)) == PASSWORD

@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib.core.addresses import IPNetwork
 from chalicelib.core.queue import MessageQueue
+from chalicelib.core.secretbox import SecretBox
 from chalicelib.core.store import KeyValueStore
 from chalicelib.local.poller import poll_once
 from chalicelib.net.ports import Resolver
@@ -17,7 +18,6 @@ from chalicelib.webhooks.consumer import Deliver, WebhookConsumer
 from chalicelib.webhooks.models import Delivery, WebhookEndpoint
 from chalicelib.webhooks.policy import RetryPolicy
 from chalicelib.webhooks.repository import WebhookRepository
-from chalicelib.webhooks.secretbox import SecretBox
 from chalicelib.webhooks.sender import DeliveryOutcome, deliver
 from chalicelib.webhooks.service import CreateWebhook, WebhookService
 from tests.support.fakes import FakeResolver, FixedRandom, ManualClock

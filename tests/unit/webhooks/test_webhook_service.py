@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from chalicelib.bootstrap import Services
 from chalicelib.core.errors import ConfigurationError, NotFound, QueueUnavailable, Unprocessable, WebhookLimitReached
+from chalicelib.core.secretbox import SecretBox, SecretUnwrapError
 from chalicelib.core.settings import Settings
 from chalicelib.webhooks.models import DeliveryMessage, DeliveryStatus
-from chalicelib.webhooks.secretbox import SecretBox, SecretUnwrapError
 from chalicelib.webhooks.service import CreateWebhook
 from chalicelib.webhooks.signing import SECRET_PREFIX, secret_key, sign
 from tests.conftest import PEPPER

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.core.secretbox import SecretBox
 from chalicelib.scanners.container.options import (
     ContainerOptions,
     RegistryAuthError,
@@ -17,7 +18,6 @@ from chalicelib.scanners.container.reference import (
     ImageReference,
     parse_reference,
 )
-from chalicelib.webhooks.secretbox import SecretBox
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -59,9 +59,9 @@ class SecretBox:
         version, _, rest = wrapped.partition(".")
         key_id, _, payload = rest.partition(".")
         if version != VERSION or not payload:
-            raise SecretUnwrapError("not a wrapped webhook secret")
+            raise SecretUnwrapError("not a wrapped secret")
         if not hmac.compare_digest(key_id.encode(), self.key_id.encode()):
-            raise SecretUnwrapError("wrapped with another key (PERIMETER_WEBHOOK_SECRET_KEY changed?)")
+            raise SecretUnwrapError("wrapped with another key (was the wrapping key changed?)")
         try:
             raw = _unb64(payload)
             plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode("utf-8"))
