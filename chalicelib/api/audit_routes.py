@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 from chalice.app import Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from chalicelib.access.audit import AuditEvent
 from chalicelib.access.roles import Role
@@ -17,13 +18,20 @@ from chalicelib.core.pagination import DEFAULT_PAGE_SIZE, Cursor, PageLimit
 route = Routes()
 
 
+def _iso_only(value: object) -> object:
+    """Refuse what is not an RFC 3339 date-time (pydantic alone would read `0.5` as a Unix time)."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ].+", value):
+        raise ValueError("must be an RFC 3339 date-time with its offset, e.g. 2026-12-01T00:00:00Z")
+    return value
+
+
 class AuditQuery(BaseModel):
     """Filters and pagination of `GET /v1/audit-events`."""
 
     model_config = ConfigDict(extra="ignore")
     action: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     actor: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    since: AwareDatetime | None = None
+    since: Annotated[AwareDatetime, BeforeValidator(_iso_only)] | None = None
     limit: PageLimit = DEFAULT_PAGE_SIZE
     cursor: Cursor | None = None
 

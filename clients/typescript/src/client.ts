@@ -37,6 +37,7 @@ import type {
   OrganizationView,
   RegisterTarget,
   ReportLinkView,
+  SbomLinkView,
   ScanCreated,
   ScanList,
   ScanView,
@@ -55,7 +56,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "4eec65368cf32483e4132cb4bcb3bb6a9c6d557d277bee34085ba1daf50476e9";
+export const OPENAPI_SHA256 = "cee132ab352665c28c8f9f211083b81f2ceec62a3b3326affb1328a93612c01f";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {
@@ -229,6 +230,18 @@ export class PerimeterClient {
   getScanReport(token: string, query: GetScanReportQuery = {}, options: CallOptions = {}): Promise<ReportLinkView> {
     return this.transport.request<ReportLinkView>(
       { method: "GET", path: "/v1/scans/{token}/report", pathParams: { token: token }, query: { ...query }, idempotent: false, public: false, expect: "json" },
+      options,
+    );
+  }
+
+  /**
+   * Download a complete container scan's CycloneDX SBOM: 302 to a signed link valid 15 minutes at most
+   *
+   * `GET /v1/scans/{token}/sbom`; throws PerimeterError on 401, 404, 409, 429, 500.
+   */
+  getScanSbom(token: string, options: CallOptions = {}): Promise<SbomLinkView> {
+    return this.transport.request<SbomLinkView>(
+      { method: "GET", path: "/v1/scans/{token}/sbom", pathParams: { token: token }, idempotent: false, public: false, expect: "json" },
       options,
     );
   }

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import pytest
 
 from chalicelib.scanners.checks import run_signals
-from chalicelib.scans.models import Finding, SignalKey, SignalResult, SignalStatus
+from chalicelib.scans.models import SIGNALS_BY_TYPE, Finding, ScanType, SignalResult, SignalStatus
 from chalicelib.scans.scoring import ScoreResult, score
 from tests.support.exposure_lab import BY_NAME, EXPOSURE_CODES, HOSTS, SECRET, ExposureLab, Host
 
-ALL = [k.value for k in SignalKey]
+ALL = [k.value for k in SIGNALS_BY_TYPE[ScanType.POSTURE]]
 CAPPED = [h for h in HOSTS if h.cap]
 
 

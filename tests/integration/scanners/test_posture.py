@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from chalicelib.scanners.checks import run_signals
-from chalicelib.scans.models import SignalKey, SignalStatus
+from chalicelib.scans.models import SIGNALS_BY_TYPE, ScanType, SignalStatus
 from chalicelib.scans.scoring import apply_scores, score
 from tests.support.lab import Lab
 from tests.support.services import SmtpServer
 from tests.support.tlsserver import server_context
 
-ALL = [k.value for k in SignalKey]
+ALL = [k.value for k in SIGNALS_BY_TYPE[ScanType.POSTURE]]
 
 
 def test_a_well_configured_loopback_domain_scores_a(lab: Lab) -> None:
