@@ -147,3 +147,24 @@ def test_scan_views_count_severities_for_every_scan_type(api: Api) -> None:
     view = body(api.call("GET", f"/v1/scans/{token}"))
     assert view["severity_counts"] == {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0}
     assert view["gate"] is None and view["sbom_url"] is None
+
+
+def test_templates_refuse_registry_credentials_and_launches_seal_them(
+        api: Api, services: Services, workflow: RecordingWorkflow) -> None:
+    auth = {"username": "robot", "password": PASSWORD}
+    refused = api.call("POST", "/v1/scan-templates", {
+        "name": "ci", "scan_type": "container", "options": {"container": {"registry_auth": auth}}})
+    assert refused.status_code == 422 and body(refused)["code"] == "validation-failed"
+    assert PASSWORD not in refused.body.decode()
+    assert body(api.call("GET", "/v1/scan-templates"))["items"] == []
+    made = api.call("POST", "/v1/scan-templates", {
+        "name": "ci", "scan_type": "container", "options": {"container": {"severity": ["critical"]}}})
+    assert made.status_code == 201, body(made)
+    launched = api.call("POST", f"/v1/scan-templates/{body(made)['template_id']}/launch", {
+        "target": "example.com/team/app:2", "options": {"container": {"registry_auth": auth}}})
+    assert launched.status_code == 202, body(launched)
+    token = body(launched)["scan_token"]
+    sealed = workflow.started[token]["options"]["container"]["registry_auth"]["password_sealed"]
+    master = services.settings.registry_auth_master()
+    assert master is not None
+    assert SecretBox(master).unwrap(sealed, registry_auth_context("acme", token)) == PASSWORD
