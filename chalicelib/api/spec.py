@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import views, webhook_views
-from chalicelib.api.operations import VERSION, Op
+from chalicelib.api.operations import VERSION, Op, required_role
 
 REF = "#/components/schemas/{model}"
 
@@ -85,7 +85,7 @@ def _error_codes(op: Op) -> set[int]:
     if op.method == "POST" and not op.public:  # Idempotency-Key: malformed 400, running 409, reused 422
         codes |= {400, 409, 422}
     if not op.public:
-        codes |= {401, 429}
+        codes |= {401, 403, 429}  # 403 insufficient-role: every keyed route names its least role
     if op.method in ("POST", "PUT") and not op.public:  # bodies are JSON, nested at most MAX_JSON_DEPTH deep (400)
         codes |= {400, 415}
     return codes
@@ -110,7 +110,7 @@ def _operation(op: Op, keyed: dict[Any, Any], doc: DocInfo) -> dict[str, Any]:
         responses["200"] = {"description": "With `Accept: application/json`: the redirect target as JSON",
                             "content": {"application/json": {"schema": keyed[(op.response, "serialization")]}}}
     for code in sorted(_error_codes(op)):
-        responses[str(code)] = _problem(_ERROR_TEXT[code], doc)
+        responses[str(code)] = _problem(_error_text(op, code), doc)
     body: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": list(op.tags),
                             "parameters": _parameters(op), "responses": responses}
     if op.request:
@@ -118,7 +118,21 @@ def _operation(op: Op, keyed: dict[Any, Any], doc: DocInfo) -> dict[str, Any]:
             "application/json": {"schema": keyed[(op.request, "validation")]}}}
     if op.public:
         body["security"] = []
+    else:
+        body["x-perimeter-role"] = required_role(op).value
     return body
+
+
+_ACTIVE_SCAN_OPS = frozenset({"createScan", "launchTemplate"})
+
+
+def _error_text(op: Op, code: int) -> str:
+    """The description of one error response; a keyed route's 403 names the least role it needs."""
+    if code == 403 and not op.public:
+        text = f"The key's role is below {required_role(op).value} (insufficient-role)"
+        return f"{text}; or the target is not verified (target-not-verified)" if op.operation_id in _ACTIVE_SCAN_OPS \
+            else text
+    return _ERROR_TEXT[code]
 
 
 @lru_cache(maxsize=16)

@@ -56,7 +56,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "cee132ab352665c28c8f9f211083b81f2ceec62a3b3326affb1328a93612c01f";
+export const OPENAPI_SHA256 = "364eb6e159183a77f19fd0560b268f549ae28df9b1a2dba5af17ef4ddb38b2f2";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {
@@ -93,7 +93,7 @@ export class PerimeterClient {
   /**
    * Start a scan
    *
-   * `POST /v1/scans`; throws PerimeterError on 400, 401, 409, 413, 415, 422, 429, 500, 503.
+   * `POST /v1/scans`; throws PerimeterError on 400, 401, 403, 409, 413, 415, 422, 429, 500, 503.
    */
   createScan(body: CreateScan, options: PostOptions = {}): Promise<ScanCreated> {
     return this.transport.request<ScanCreated>(
@@ -105,7 +105,7 @@ export class PerimeterClient {
   /**
    * List scans, newest first
    *
-   * `GET /v1/scans`; throws PerimeterError on 400, 401, 422, 429, 500.
+   * `GET /v1/scans`; throws PerimeterError on 400, 401, 403, 422, 429, 500.
    */
   listScans(query: ListScansQuery = {}, options: CallOptions = {}): Promise<ScanList> {
     return this.transport.request<ScanList>(
@@ -117,7 +117,7 @@ export class PerimeterClient {
   /**
    * Read a scan
    *
-   * `GET /v1/scans/{token}`; throws PerimeterError on 401, 404, 429, 500.
+   * `GET /v1/scans/{token}`; throws PerimeterError on 401, 403, 404, 429, 500.
    */
   getScan(token: string, options: CallOptions = {}): Promise<ScanView> {
     return this.transport.request<ScanView>(
@@ -129,7 +129,7 @@ export class PerimeterClient {
   /**
    * A scan's findings, most severe first
    *
-   * `GET /v1/scans/{token}/findings`; throws PerimeterError on 400, 401, 404, 422, 429, 500.
+   * `GET /v1/scans/{token}/findings`; throws PerimeterError on 400, 401, 403, 404, 422, 429, 500.
    */
   listFindings(token: string, query: ListFindingsQuery = {}, options: CallOptions = {}): Promise<FindingList> {
     return this.transport.request<FindingList>(
@@ -141,7 +141,7 @@ export class PerimeterClient {
   /**
    * Cancel a running scan
    *
-   * `POST /v1/scans/{token}/cancel`; throws PerimeterError on 400, 401, 404, 409, 415, 422, 429, 500.
+   * `POST /v1/scans/{token}/cancel`; throws PerimeterError on 400, 401, 403, 404, 409, 415, 422, 429, 500.
    */
   cancelScan(token: string, options: PostOptions = {}): Promise<ScanView> {
     return this.transport.request<ScanView>(
@@ -153,7 +153,7 @@ export class PerimeterClient {
   /**
    * Save a scan template
    *
-   * `POST /v1/scan-templates`; throws PerimeterError on 400, 401, 409, 413, 415, 422, 429, 500.
+   * `POST /v1/scan-templates`; throws PerimeterError on 400, 401, 403, 409, 413, 415, 422, 429, 500.
    */
   createTemplate(body: CreateTemplate, options: PostOptions = {}): Promise<TemplateView> {
     return this.transport.request<TemplateView>(
@@ -165,7 +165,7 @@ export class PerimeterClient {
   /**
    * List templates
    *
-   * `GET /v1/scan-templates`; throws PerimeterError on 400, 401, 422, 429, 500.
+   * `GET /v1/scan-templates`; throws PerimeterError on 400, 401, 403, 422, 429, 500.
    */
   listTemplates(query: ListTemplatesQuery = {}, options: CallOptions = {}): Promise<TemplateList> {
     return this.transport.request<TemplateList>(
@@ -177,7 +177,7 @@ export class PerimeterClient {
   /**
    * Read a template
    *
-   * `GET /v1/scan-templates/{template_id}`; throws PerimeterError on 401, 404, 429, 500.
+   * `GET /v1/scan-templates/{template_id}`; throws PerimeterError on 401, 403, 404, 429, 500.
    */
   getTemplate(templateId: string, options: CallOptions = {}): Promise<TemplateView> {
     return this.transport.request<TemplateView>(
@@ -189,7 +189,7 @@ export class PerimeterClient {
   /**
    * Delete a template
    *
-   * `DELETE /v1/scan-templates/{template_id}`; throws PerimeterError on 401, 404, 429, 500.
+   * `DELETE /v1/scan-templates/{template_id}`; throws PerimeterError on 401, 403, 404, 429, 500.
    */
   deleteTemplate(templateId: string, options: CallOptions = {}): Promise<void> {
     return this.transport.request<void>(
@@ -201,7 +201,7 @@ export class PerimeterClient {
   /**
    * Start a scan from a template
    *
-   * `POST /v1/scan-templates/{template_id}/launch`; throws PerimeterError on 400, 401, 404, 409, 413, 415, 422, 429, 500, 503.
+   * `POST /v1/scan-templates/{template_id}/launch`; throws PerimeterError on 400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503.
    */
   launchTemplate(templateId: string, body: LaunchTemplate, options: PostOptions = {}): Promise<ScanCreated> {
     return this.transport.request<ScanCreated>(
@@ -213,7 +213,7 @@ export class PerimeterClient {
   /**
    * Scans and billable units
    *
-   * `GET /v1/usage/summary`; throws PerimeterError on 401, 422, 429, 500.
+   * `GET /v1/usage/summary`; throws PerimeterError on 401, 403, 422, 429, 500.
    */
   getUsageSummary(query: GetUsageSummaryQuery = {}, options: CallOptions = {}): Promise<UsageSummary> {
     return this.transport.request<UsageSummary>(
@@ -225,7 +225,7 @@ export class PerimeterClient {
   /**
    * Download a complete scan's report: 302 to a signed link valid 15 minutes at most (an S3 presigned URL in AWS, the API's own /v1/downloads link on the embedded stack)
    *
-   * `GET /v1/scans/{token}/report`; throws PerimeterError on 401, 404, 409, 422, 429, 500.
+   * `GET /v1/scans/{token}/report`; throws PerimeterError on 401, 403, 404, 409, 422, 429, 500.
    */
   getScanReport(token: string, query: GetScanReportQuery = {}, options: CallOptions = {}): Promise<ReportLinkView> {
     return this.transport.request<ReportLinkView>(
@@ -237,7 +237,7 @@ export class PerimeterClient {
   /**
    * Download a complete container scan's CycloneDX SBOM: 302 to a signed link valid 15 minutes at most
    *
-   * `GET /v1/scans/{token}/sbom`; throws PerimeterError on 401, 404, 409, 429, 500.
+   * `GET /v1/scans/{token}/sbom`; throws PerimeterError on 401, 403, 404, 409, 429, 500.
    */
   getScanSbom(token: string, options: CallOptions = {}): Promise<SbomLinkView> {
     return this.transport.request<SbomLinkView>(
@@ -261,7 +261,7 @@ export class PerimeterClient {
   /**
    * Set the co-branding of reports (name, colours, contact, logo)
    *
-   * `PUT /v1/branding`; throws PerimeterError on 400, 401, 413, 415, 422, 429, 500.
+   * `PUT /v1/branding`; throws PerimeterError on 400, 401, 403, 413, 415, 422, 429, 500.
    */
   putBranding(body: BrandingUpdate, options: CallOptions = {}): Promise<BrandingView> {
     return this.transport.request<BrandingView>(
@@ -273,7 +273,7 @@ export class PerimeterClient {
   /**
    * Read the co-branding of reports
    *
-   * `GET /v1/branding`; throws PerimeterError on 401, 404, 429, 500.
+   * `GET /v1/branding`; throws PerimeterError on 401, 403, 404, 429, 500.
    */
   getBranding(options: CallOptions = {}): Promise<BrandingView> {
     return this.transport.request<BrandingView>(
@@ -285,7 +285,7 @@ export class PerimeterClient {
   /**
    * Register a webhook endpoint (its secret is shown once)
    *
-   * `POST /v1/webhooks`; throws PerimeterError on 400, 401, 409, 413, 415, 422, 429, 500, 503.
+   * `POST /v1/webhooks`; throws PerimeterError on 400, 401, 403, 409, 413, 415, 422, 429, 500, 503.
    */
   createWebhook(body: CreateWebhook, options: PostOptions = {}): Promise<WebhookCreated> {
     return this.transport.request<WebhookCreated>(
@@ -297,7 +297,7 @@ export class PerimeterClient {
   /**
    * List webhook endpoints, newest first
    *
-   * `GET /v1/webhooks`; throws PerimeterError on 400, 401, 422, 429, 500.
+   * `GET /v1/webhooks`; throws PerimeterError on 400, 401, 403, 422, 429, 500.
    */
   listWebhooks(query: ListWebhooksQuery = {}, options: CallOptions = {}): Promise<WebhookList> {
     return this.transport.request<WebhookList>(
@@ -309,7 +309,7 @@ export class PerimeterClient {
   /**
    * Read a webhook endpoint
    *
-   * `GET /v1/webhooks/{webhook_id}`; throws PerimeterError on 401, 404, 429, 500.
+   * `GET /v1/webhooks/{webhook_id}`; throws PerimeterError on 401, 403, 404, 429, 500.
    */
   getWebhook(webhookId: string, options: CallOptions = {}): Promise<WebhookView> {
     return this.transport.request<WebhookView>(
@@ -321,7 +321,7 @@ export class PerimeterClient {
   /**
    * Delete a webhook endpoint
    *
-   * `DELETE /v1/webhooks/{webhook_id}`; throws PerimeterError on 401, 404, 429, 500.
+   * `DELETE /v1/webhooks/{webhook_id}`; throws PerimeterError on 401, 403, 404, 429, 500.
    */
   deleteWebhook(webhookId: string, options: CallOptions = {}): Promise<void> {
     return this.transport.request<void>(
@@ -333,7 +333,7 @@ export class PerimeterClient {
   /**
    * New signing secret (shown once); the previous one keeps signing for 24 h
    *
-   * `POST /v1/webhooks/{webhook_id}/rotate-secret`; throws PerimeterError on 400, 401, 404, 409, 415, 422, 429, 500.
+   * `POST /v1/webhooks/{webhook_id}/rotate-secret`; throws PerimeterError on 400, 401, 403, 404, 409, 415, 422, 429, 500.
    */
   rotateWebhookSecret(webhookId: string, options: PostOptions = {}): Promise<WebhookSecret> {
     return this.transport.request<WebhookSecret>(
@@ -345,7 +345,7 @@ export class PerimeterClient {
   /**
    * Re-activate an endpoint disabled after a 410 or 5 days of failures
    *
-   * `POST /v1/webhooks/{webhook_id}/enable`; throws PerimeterError on 400, 401, 404, 409, 415, 422, 429, 500.
+   * `POST /v1/webhooks/{webhook_id}/enable`; throws PerimeterError on 400, 401, 403, 404, 409, 415, 422, 429, 500.
    */
   enableWebhook(webhookId: string, options: PostOptions = {}): Promise<WebhookView> {
     return this.transport.request<WebhookView>(
@@ -357,7 +357,7 @@ export class PerimeterClient {
   /**
    * Queue a webhook.test event to this endpoint
    *
-   * `POST /v1/webhooks/{webhook_id}/test`; throws PerimeterError on 400, 401, 404, 409, 415, 422, 429, 500, 503.
+   * `POST /v1/webhooks/{webhook_id}/test`; throws PerimeterError on 400, 401, 403, 404, 409, 415, 422, 429, 500, 503.
    */
   sendWebhookTest(webhookId: string, options: PostOptions = {}): Promise<DeliveryQueued> {
     return this.transport.request<DeliveryQueued>(
@@ -369,7 +369,7 @@ export class PerimeterClient {
   /**
    * Deliveries with every attempt, newest first
    *
-   * `GET /v1/webhooks/{webhook_id}/deliveries`; throws PerimeterError on 400, 401, 404, 422, 429, 500.
+   * `GET /v1/webhooks/{webhook_id}/deliveries`; throws PerimeterError on 400, 401, 403, 404, 422, 429, 500.
    */
   listWebhookDeliveries(webhookId: string, query: ListWebhookDeliveriesQuery = {}, options: CallOptions = {}): Promise<DeliveryList> {
     return this.transport.request<DeliveryList>(
@@ -381,7 +381,7 @@ export class PerimeterClient {
   /**
    * Send the same event (same id) again, with a new attempt budget
    *
-   * `POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver`; throws PerimeterError on 400, 401, 404, 409, 415, 422, 429, 500, 503.
+   * `POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver`; throws PerimeterError on 400, 401, 403, 404, 409, 415, 422, 429, 500, 503.
    */
   redeliverWebhookDelivery(webhookId: string, deliveryId: string, options: PostOptions = {}): Promise<DeliveryQueued> {
     return this.transport.request<DeliveryQueued>(
@@ -393,7 +393,7 @@ export class PerimeterClient {
   /**
    * Register a domain for active scans and get its challenge (the same domain again: the same target)
    *
-   * `POST /v1/targets`; throws PerimeterError on 400, 401, 409, 413, 415, 422, 429, 500, 503.
+   * `POST /v1/targets`; throws PerimeterError on 400, 401, 403, 409, 413, 415, 422, 429, 500, 503.
    */
   registerTarget(body: RegisterTarget, options: PostOptions = {}): Promise<TargetView> {
     return this.transport.request<TargetView>(
@@ -405,7 +405,7 @@ export class PerimeterClient {
   /**
    * List targets, newest first
    *
-   * `GET /v1/targets`; throws PerimeterError on 400, 401, 422, 429, 500.
+   * `GET /v1/targets`; throws PerimeterError on 400, 401, 403, 422, 429, 500.
    */
   listTargets(query: ListTargetsQuery = {}, options: CallOptions = {}): Promise<TargetList> {
     return this.transport.request<TargetList>(
@@ -417,7 +417,7 @@ export class PerimeterClient {
   /**
    * Read a target and its challenge
    *
-   * `GET /v1/targets/{target_id}`; throws PerimeterError on 401, 404, 429, 500.
+   * `GET /v1/targets/{target_id}`; throws PerimeterError on 401, 403, 404, 429, 500.
    */
   getTarget(targetId: string, options: CallOptions = {}): Promise<TargetView> {
     return this.transport.request<TargetView>(
@@ -429,7 +429,7 @@ export class PerimeterClient {
   /**
    * Forget a target (active scans of it are refused from now on)
    *
-   * `DELETE /v1/targets/{target_id}`; throws PerimeterError on 401, 404, 429, 500.
+   * `DELETE /v1/targets/{target_id}`; throws PerimeterError on 401, 403, 404, 429, 500.
    */
   deleteTarget(targetId: string, options: CallOptions = {}): Promise<void> {
     return this.transport.request<void>(
@@ -441,7 +441,7 @@ export class PerimeterClient {
   /**
    * Check the challenge now: the TXT record, then the HTTPS well-known file
    *
-   * `POST /v1/targets/{target_id}/verify`; throws PerimeterError on 400, 401, 404, 409, 415, 422, 429, 500, 503.
+   * `POST /v1/targets/{target_id}/verify`; throws PerimeterError on 400, 401, 403, 404, 409, 415, 422, 429, 500, 503.
    */
   verifyTarget(targetId: string, options: PostOptions = {}): Promise<TargetView> {
     return this.transport.request<TargetView>(
@@ -501,7 +501,7 @@ export class PerimeterClient {
   /**
    * Read your organization's settings
    *
-   * `GET /v1/organization`; throws PerimeterError on 401, 404, 429, 500.
+   * `GET /v1/organization`; throws PerimeterError on 401, 403, 404, 429, 500.
    */
   getOrganization(options: CallOptions = {}): Promise<OrganizationView> {
     return this.transport.request<OrganizationView>(
@@ -513,7 +513,7 @@ export class PerimeterClient {
   /**
    * Change your organization's settings (only the fields given; unknown fields are refused)
    *
-   * `PATCH /v1/organization`; throws PerimeterError on 400, 401, 404, 409, 413, 415, 422, 429, 500.
+   * `PATCH /v1/organization`; throws PerimeterError on 400, 401, 403, 404, 409, 413, 415, 422, 429, 500.
    */
   updateOrganization(body: UpdateOrganization, options: CallOptions = {}): Promise<OrganizationView> {
     return this.transport.request<OrganizationView>(
@@ -525,7 +525,7 @@ export class PerimeterClient {
   /**
    * List team members, invited and active, oldest first
    *
-   * `GET /v1/team/members`; throws PerimeterError on 400, 401, 422, 429, 500.
+   * `GET /v1/team/members`; throws PerimeterError on 400, 401, 403, 422, 429, 500.
    */
   listTeamMembers(query: ListTeamMembersQuery = {}, options: CallOptions = {}): Promise<MemberList> {
     return this.transport.request<MemberList>(
@@ -537,7 +537,7 @@ export class PerimeterClient {
   /**
    * Invite a member: the invitation token goes only to their email address
    *
-   * `POST /v1/team/members`; throws PerimeterError on 400, 401, 409, 413, 415, 422, 429, 500, 503.
+   * `POST /v1/team/members`; throws PerimeterError on 400, 401, 403, 409, 413, 415, 422, 429, 500, 503.
    */
   inviteTeamMember(body: InviteMember, options: PostOptions = {}): Promise<MemberView> {
     return this.transport.request<MemberView>(
@@ -549,7 +549,7 @@ export class PerimeterClient {
   /**
    * Read a team member
    *
-   * `GET /v1/team/members/{member_id}`; throws PerimeterError on 401, 404, 429, 500.
+   * `GET /v1/team/members/{member_id}`; throws PerimeterError on 401, 403, 404, 429, 500.
    */
   getTeamMember(memberId: string, options: CallOptions = {}): Promise<MemberView> {
     return this.transport.request<MemberView>(
@@ -561,7 +561,7 @@ export class PerimeterClient {
   /**
    * Change a member's role (and their API keys' role at once)
    *
-   * `PATCH /v1/team/members/{member_id}`; throws PerimeterError on 400, 401, 404, 409, 413, 415, 422, 429, 500.
+   * `PATCH /v1/team/members/{member_id}`; throws PerimeterError on 400, 401, 403, 404, 409, 413, 415, 422, 429, 500.
    */
   updateTeamMember(memberId: string, body: ChangeMemberRole, options: CallOptions = {}): Promise<MemberView> {
     return this.transport.request<MemberView>(
@@ -573,7 +573,7 @@ export class PerimeterClient {
   /**
    * Remove a member: their API keys are revoked and a pending invitation dies
    *
-   * `DELETE /v1/team/members/{member_id}`; throws PerimeterError on 401, 404, 409, 429, 500.
+   * `DELETE /v1/team/members/{member_id}`; throws PerimeterError on 401, 403, 404, 409, 429, 500.
    */
   removeTeamMember(memberId: string, options: CallOptions = {}): Promise<void> {
     return this.transport.request<void>(

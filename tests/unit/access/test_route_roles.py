@@ -14,6 +14,7 @@ from chalicelib.access.policy import POLICY
 from chalicelib.access.roles import Role
 from chalicelib.api.http import Ctx, Result, handle
 from chalicelib.api.operations import Op, required_role
+from chalicelib.api.spec import openapi_document
 from chalicelib.api.table import OPERATIONS, ROUTED
 from chalicelib.bootstrap import Services
 from tests.unit.access.conftest import Caller
@@ -125,3 +126,17 @@ def test_a_legacy_key_without_a_role_keeps_every_right(as_role: dict[Role, Calle
                        {k: v for k, v in stored.data.items() if k not in ("role", "member_id")})
     status, created = viewer.json("POST", "/v1/api-keys", {"name": "from a legacy key", "role": "owner"})
     assert status == 201 and created["role"] == "owner"
+
+
+def test_the_openapi_document_names_each_keyed_operations_least_role_and_its_403() -> None:
+    document = openapi_document(OPERATIONS)
+    keyed = [op for op in OPERATIONS if not op.public]
+    assert keyed
+    for op in keyed:
+        described = document["paths"][op.path][op.method.lower()]
+        assert described["x-perimeter-role"] == required_role(op).value, op.operation_id
+        assert f"below {required_role(op).value} (insufficient-role)" in described["responses"]["403"]["description"]
+    for op in (op for op in OPERATIONS if op.public):
+        assert "x-perimeter-role" not in document["paths"][op.path][op.method.lower()]
+    create = document["paths"]["/v1/scans"]["post"]["responses"]["403"]["description"]
+    assert "target-not-verified" in create
