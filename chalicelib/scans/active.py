@@ -8,13 +8,14 @@ as every other scan (ScanService.check_target).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
 from chalicelib.core.errors import InvalidDomain, Unprocessable
-from chalicelib.scans.models import ScanOptions, ScanType, Severity
+from chalicelib.scans.models import SIGNALS_BY_TYPE, ScanOptions, ScanType, Severity, SignalResult, SignalStatus
 
 ACTIVE_TYPES = frozenset({ScanType.WEBAPP, ScanType.CONTAINER})
 DEFAULT_FAIL_ON = Severity.HIGH
@@ -140,11 +141,14 @@ def check_options_for_type(scan_type: ScanType, options: ScanOptions) -> None:
 
 
 class Gate(BaseModel):
-    """The CI gate of a webapp or container scan: fails when any finding is at or above `fail_on`."""
+    """The CI gate of a webapp or container scan: fails when any finding is at or above `fail_on`, or when
+    the scan's own signal was not tested (an image never pulled has no findings, and that is no pass)."""
 
     passed: bool | None = Field(description="null until the scan is scored.")
     fail_on: Severity
     counts: dict[Severity, int] = Field(description="Findings per severity, over all of them.")
+    reason: str | None = Field(default=None, description="Why the gate failed without a finding: what was not "
+                                                         "tested, e.g. `not tested: container error: ...`.")
 
 
 def empty_counts() -> dict[Severity, int]:
@@ -152,12 +156,28 @@ def empty_counts() -> dict[Severity, int]:
     return {s: 0 for s in Severity}
 
 
-def gate(scan_type: ScanType, options: ScanOptions, counts: dict[Severity, int] | None) -> Gate | None:
-    """The scan's gate (None for posture-family scans); `passed` is None while counts are unknown."""
+def _untested(scan_type: ScanType, signals: Mapping[str, SignalResult]) -> str | None:
+    """`not tested: <signal> <status>[: error]` for the first own signal that did not complete, else None."""
+    for key in SIGNALS_BY_TYPE[scan_type]:
+        result = signals.get(key.value)
+        if result is None:
+            return f"not tested: {key.value} has no result"
+        if result.status is not SignalStatus.COMPLETE:
+            detail = f": {result.error}" if result.error else ""
+            return f"not tested: {key.value} {result.status.value}{detail}"[:300]
+    return None
+
+
+def gate(scan_type: ScanType, options: ScanOptions, counts: dict[Severity, int] | None,
+         signals: Mapping[str, SignalResult] | None = None) -> Gate | None:
+    """The scan's gate (None for posture-family scans); `passed` is None while counts are unknown, and
+    False with a `reason` when `signals` shows the scan's own signal was not tested."""
     if scan_type not in ACTIVE_TYPES:
         return None
     fail_on = options.fail_on or DEFAULT_FAIL_ON
     if counts is None:
         return Gate(passed=None, fail_on=fail_on, counts=empty_counts())
+    reason = _untested(scan_type, signals) if signals is not None else None
     failing = sum(n for s, n in counts.items() if SEVERITY_RANK[s] <= SEVERITY_RANK[fail_on])
-    return Gate(passed=failing == 0, fail_on=fail_on, counts={**empty_counts(), **counts})
+    return Gate(passed=failing == 0 and reason is None, fail_on=fail_on, counts={**empty_counts(), **counts},
+                reason=reason)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from chalicelib.core.errors import IllegalTransition
 
@@ -204,7 +205,7 @@ class RegistryAuth(BaseModel):
     username: str = Field(min_length=1, max_length=256)
     # Never dumped (not stored in options, not in views): the pipeline input carries the scan's sealed
     # blob here for the scanner task, which unwraps it with `registry_auth_context(tenant, scan)`.
-    password_sealed: str | None = Field(default=None, exclude=True)
+    password_sealed: SkipJsonSchema[str | None] = Field(default=None, exclude=True)  # in no OpenAPI schema
 
 
 class ContainerOptions(BaseModel):

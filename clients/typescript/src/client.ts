@@ -56,7 +56,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "364eb6e159183a77f19fd0560b268f549ae28df9b1a2dba5af17ef4ddb38b2f2";
+export const OPENAPI_SHA256 = "a1c85fdd728d4324513b5e8d079bfff03c7aec7608f83123b9a34fcbdf09672a";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {

@@ -97,7 +97,7 @@ def test_webapp_scans_pass_the_gate_before_anything_is_stored(api: Api, gate: Ga
     view = body(api.call("GET", f"/v1/scans/{body(created)['scan_token']}"))
     assert view["target"] == "https://example.com/shop" and view["domain"] == "example.com"
     assert view["gate"] == {"passed": None, "fail_on": "medium",
-                            "counts": {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0}}
+                            "counts": {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0}, "reason": None}
 
 
 def test_posture_and_container_scans_never_call_the_gate(api: Api, gate: Gate) -> None:
@@ -168,3 +168,12 @@ def test_templates_refuse_registry_credentials_and_launches_seal_them(
     master = services.settings.registry_auth_master()
     assert master is not None
     assert SecretBox(master).unwrap(sealed, registry_auth_context("acme", token)) == PASSWORD
+
+
+def test_the_openapi_document_offers_no_sealed_password_field() -> None:
+    from chalicelib.api.spec import openapi_document
+    from chalicelib.api.table import OPERATIONS
+
+    schemas = openapi_document(OPERATIONS)["components"]["schemas"]
+    assert set(schemas["SubmittedRegistryAuth"]["properties"]) == {"username", "password"}
+    assert "password_sealed" not in json.dumps(schemas)
