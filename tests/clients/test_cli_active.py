@@ -97,6 +97,17 @@ def test_cli_fail_on_for_an_active_scan_uses_counts_when_the_server_gated_anothe
     assert code == 0 and "0 finding(s) critical or worse" in err
 
 
+def test_an_active_scan_whose_signal_did_not_complete_fails_the_gate(tmp_path: Path) -> None:
+    """Zero findings from an image that was never pulled is no pass, whatever the server's gate says."""
+    done = active_scan_json(signal_status="error", signal_error="the registry requires credentials", sbom=False)
+    assert done["gate"]["passed"] is True
+    code, _, err, _ = run(["scan", "get", "scn_c", "--fail-on", "high", "--no-progress", "--junit",
+                           str(tmp_path / "j.xml")], [response(200, done), page(), page()])
+    assert code == 1
+    assert "FAIL (not tested (container error: the registry requires credentials))" in err
+    assert 'failures="1"' in (tmp_path / "j.xml").read_text()
+
+
 def test_cli_webapp_scan_sends_the_url_and_its_options() -> None:
     done = active_scan_json(scan_type="webapp", counts={"medium": 1}, fail_on="medium", sbom=False)
     code, _, err, session = run(

@@ -72,14 +72,21 @@ def evaluate(scan: Scan, findings: list[Finding], *, fail_under: str | None = No
 
 def server_gate(scan: Scan, fail_on: str) -> Gate:
     """`--fail-on` for a `webapp` or `container` scan: the server's counts over every finding, and its own
-    gate when it was set to the same severity (a gate the server failed never passes here)."""
+    gate when it was set to the same severity (a gate the server failed never passes here). A signal that
+    did not complete (an image that could not be pulled, a site that could not be reached) fails it: zero
+    findings from nothing tested is no pass."""
+    name = f"no {fail_on} or worse findings"
+    untested = {k: s for k, s in scan.signals.items() if s.status != "complete"}
+    if untested or not scan.signals:
+        why = "; ".join(f"{k} {s.status}: {s.error or 'no reason given'}" for k, s in untested.items())
+        return Gate(name, False, f"not tested ({why or 'no signal reported'})")
     count = scan.count_at_least(fail_on)
     passed = count == 0
     note = ""
     if scan.gate is not None and scan.gate.fail_on == fail_on and scan.gate.passed is not None:
         passed = passed and scan.gate.passed
         note = f"; server gate {'passed' if scan.gate.passed else 'failed'}"
-    return Gate(f"no {fail_on} or worse findings", passed, f"{count} finding(s) {fail_on} or worse{note}")
+    return Gate(name, passed, f"{count} finding(s) {fail_on} or worse{note}")
 
 
 def junit_xml(verdict: Verdict) -> str:
