@@ -1,6 +1,6 @@
 """CI gates on a finished scan, and what a CI page shows of it: JUnit XML, a Markdown summary, a progress bar.
 
-Exit codes of the `perimeter` CLI (README.md): 0 pass, 1 gate failed, 2 usage error, 3 API or auth
+Exit codes of the `perimeter` CLI (README.md): 0 pass, 1 gate failed (or not tested), 2 usage error, 3 API or auth
 error, 4 scan failed, cancelled or timed out.
 """
 
