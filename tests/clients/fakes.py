@@ -62,3 +62,34 @@ def scan_json(token: str = "scn_1", status: str = "complete", progress: int = 10
         "created_at": NOW, "updated_at": NOW, "started_at": NOW, "completed_at": NOW if status == "complete" else None,
         "report_url": None, "error": None, **extra,
     }
+
+
+def active_scan_json(token: str = "scn_c", scan_type: str = "container", counts: dict[str, int] | None = None,
+                     fail_on: str = "high", passed: bool | None = None, sbom: bool = True,
+                     findings: list[dict[str, Any]] | None = None, signal_status: str = "complete",
+                     signal_error: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A complete webapp or container scan view: no score, severity counts, the server's gate, the SBOM link."""
+    every = {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0, **(counts or {})}
+    rank = ["critical", "high", "medium", "low", "info"]
+    failing = sum(n for s, n in every.items() if rank.index(s) <= rank.index(fail_on))
+    target = "127.0.0.1:5000/team/app:1.0" if scan_type == "container" else "https://www.good.test/"
+    signals = {scan_type: {"status": signal_status, "score": None, "max_score": 0, "findings": findings or [],
+                           "error": signal_error, "intel_version": None}}
+    return scan_json(token, grade=None, score=None, findings=findings, target=target, scan_type=scan_type,
+                     signals=signals,
+                     domain=None, severity_counts=every,
+                     gate={"passed": failing == 0 if passed is None else passed, "fail_on": fail_on, "counts": every},
+                     sbom_url=f"http://api.test/v1/scans/{token}/sbom" if sbom else None, **extra)
+
+
+def target_json(target_id: str = "tgt_1", domain: str = "www.good.test", status: str = "pending",
+                method: str | None = None) -> dict[str, Any]:
+    """A target view as the API sends it."""
+    token = "t0k3n"
+    return {"target_id": target_id, "domain": domain, "status": status, "method": method,
+            "covers_subdomains": method == "dns",
+            "challenge": {"token": token, "dns": {"name": f"_perimeter-challenge.{domain}", "type": "TXT",
+                                                  "value": f"perimeter-challenge={token}"},
+                          "http": {"url": f"https://{domain}/.well-known/perimeter-challenge", "body": token}},
+            "created_at": NOW, "verified_at": NOW if status == "verified" else None,
+            "expires_at": "2027-03-07T10:00:00Z" if status == "verified" else None, "last_checked_at": None}

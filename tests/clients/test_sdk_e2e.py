@@ -1,4 +1,6 @@
-"""The SDK and the `perimeter` CLI against the embedded stack scanning the loopback lab (good.test, bad.test).
+"""The SDK and the `perimeter` CLI against the embedded stack scanning the loopback lab (good.test, bad.test),
+an OCI registry on loopback serving the sample image (container scans, with the handwritten OSV fixture as
+the stack's OSV data) and the targets API.
 
 The CLI runs as a subprocess (`python -m perimeter_client`) with this checkout's SDK on PYTHONPATH,
 so exit codes and files are checked the way a CI job sees them.
@@ -21,11 +23,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from perimeter_client import Client, NotFoundError, Scan, verify_webhook
+from perimeter_client import (
+    Client,
+    ContainerOptions,
+    NotFoundError,
+    RegistryAuth,
+    Scan,
+    ValidationError,
+    verify_webhook,
+)
 
 from tests.clients.conftest import SDK_SRC
 from tests.e2e.conftest import E2E_PORTS
 from tests.support.lab import Lab, standard_lab
+from tests.support.oci import OciRegistry, sample_image
+from tests.support.osv_fixture import sample_records, write_osv
 from tests.support.stack import ROOT, RunningStack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -37,8 +49,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 @pytest.fixture(scope="module")
-def stack(lab: Lab) -> Iterator[RunningStack]:
-    running = start_stack(lab.stack_env(PERIMETER_SCAN_PORTS=E2E_PORTS, PERIMETER_RATE_LIMIT="100000"))
+def stack(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    intel = tmp_path_factory.mktemp("sdk-intel")
+    write_osv(intel, sample_records())  # the OSV data container scans match against
+    running = start_stack(lab.stack_env(PERIMETER_SCAN_PORTS=E2E_PORTS, PERIMETER_RATE_LIMIT="100000",
+                                        PERIMETER_INTEL_DIR=str(intel)))
     yield running
     assert running.stop() == 0, "\n".join(running.output[-40:])
 
@@ -201,3 +216,76 @@ def test_cli_exit_codes_for_auth_errors_and_timeouts(stack: RunningStack, client
     assert listed.returncode == 0
     assert len(listed.stdout.splitlines()) == min(3, len(list(client.iter_scans())))
     assert token in listed.stdout.splitlines()[0]  # newest first
+
+
+@pytest.fixture
+def registry() -> Iterator[OciRegistry]:
+    server = OciRegistry("team/app", sample_image(), auth="basic").start()  # on a random 127.X.Y.Z
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_container_scan_through_the_sdk_gates_on_the_servers_counts_and_serves_the_sbom(
+        client: Client, stack: RunningStack, registry: OciRegistry) -> None:
+    options = ContainerOptions(registry_auth=RegistryAuth(registry.username, registry.password), fail_on="high")
+    created = client.create_scan(target=registry.reference, options=options, tags=["sdk-container"])
+    assert created.self_assessment_url is None
+    scan = client.wait(created.scan_token, timeout=180, min_interval=0.2)
+    assert (scan.status, scan.scan_type, scan.grade) == ("complete", "container", None), \
+        "\n".join(stack.output[-30:])
+    assert scan.gate is not None and (scan.gate.passed, scan.gate.fail_on) == (False, "high")
+    assert scan.severity_counts["high"] >= 1 and scan.count_at_least("high") == scan.gate.counts["high"] + \
+        scan.gate.counts["critical"]
+    assert scan.options["container"]["registry_auth"] == {"username": registry.username}
+    assert registry.password not in json.dumps(scan.raw)
+    assert scan.sbom_url is not None and scan.sbom_url.endswith(f"/v1/scans/{scan.scan_token}/sbom")
+    sbom = client.get_sbom(scan.scan_token)
+    assert sbom["bomFormat"] == "CycloneDX"
+    assert sbom["metadata"]["component"]["version"] == registry.image.manifest_digest
+    assert "CVE-2014-0160" in json.dumps(sbom.get("vulnerabilities", []))
+    assert registry.password not in json.dumps(sbom)
+    cves = {f.cve for f in client.iter_findings(scan.scan_token, severity="high")}
+    assert "CVE-2014-0160" in cves
+
+
+def test_cli_container_scan_fails_on_high_and_saves_the_sbom(stack: RunningStack, registry: OciRegistry,
+                                                            tmp_path: Path) -> None:
+    secret = {"REG_PW": registry.password}
+    done = cli(stack, "scan", "--type", "container", registry.reference, "--registry-user", registry.username,
+               "--registry-password-env", "REG_PW", "--fail-on", "high", "--junit", str(tmp_path / "j.xml"),
+               "--summary", str(tmp_path / "s.md"), extra_env=secret)
+    assert done.returncode == 1, done.stderr + "\n".join(stack.output[-30:])
+    assert registry.password not in done.stdout + done.stderr + (tmp_path / "s.md").read_text()
+    assert "server gate failed" in done.stderr and "server gate (fail on high): FAILED" in done.stdout
+    suite = ET.parse(tmp_path / "j.xml").getroot().find("testsuite")
+    assert suite is not None and int(suite.get("failures", "0")) >= 2  # the gate and at least one high finding
+    token = done.stderr.split("perimeter: scan ", 1)[1].split()[0]
+    passing = cli(stack, "scan", "get", token, "--fail-on", "critical")
+    assert passing.returncode == 0, passing.stderr  # the sample image has nothing critical
+    sbom = cli(stack, "sbom", token, "-o", str(tmp_path / "sbom.cdx.json"))
+    assert sbom.returncode == 0, sbom.stderr
+    assert json.loads((tmp_path / "sbom.cdx.json").read_text())["bomFormat"] == "CycloneDX"
+    # Without credentials the registry refuses the pull: the scan completes with an errored signal, no
+    # findings and a gate the server counts as passed; the CLI fails it since nothing was tested.
+    missing = cli(stack, "scan", "--type", "container", registry.reference, "--fail-on", "high")
+    assert missing.returncode == 1 and "not tested (container error:" in missing.stderr, missing.stderr
+
+
+def test_a_target_is_registered_refused_verification_and_deleted(client: Client, stack: RunningStack) -> None:
+    target = client.create_target("https://www.good.test/shop")
+    assert (target.domain, target.status, target.verified) == ("www.good.test", "pending", False)
+    assert target.challenge.dns.name == "_perimeter-challenge.www.good.test"
+    assert target.challenge.dns.value.endswith(target.challenge.token)
+    assert target.target_id in {t.target_id for t in client.iter_targets(page_size=1)}
+    with pytest.raises(ValidationError) as refused:
+        client.verify_target(target.target_id)  # nothing is published: neither check finds the token
+    assert refused.value.status == 422 and refused.value.code == "target-verification-failed"
+    assert refused.value.problem["checks"]["http"]["status"] == 404
+    done = cli(stack, "targets", "verify", target.target_id)
+    assert done.returncode == 1 and "not verified" in done.stderr
+    assert client.get_target(target.target_id).status == "pending"
+    assert cli(stack, "targets", "delete", target.target_id).returncode == 0
+    with pytest.raises(NotFoundError):
+        client.get_target(target.target_id)

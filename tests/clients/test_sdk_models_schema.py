@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from perimeter_client import models
+from perimeter_client import models, options, resources
 
 from tests.support.stack import start_stack
 
@@ -26,8 +26,12 @@ SCHEMAS: dict[type, tuple[str, ...]] = {
     models.Scan: ("ScanView",), models.Finding: ("Finding",), models.Signal: ("SignalResult",),
     models.Cap: ("GradeCap",), models.ScanError: ("ScanError",), models.ScanCreated: ("ScanCreated",),
     models.Webhook: ("WebhookCreated", "WebhookView"), models.DeliveryQueued: ("DeliveryQueued",),
-    models.ReportLink: ("ReportLinkView",), models.Page: ("ScanList", "WebhookList"),
-    models.FindingPage: ("FindingList",),
+    models.ReportLink: ("ReportLinkView",),
+    models.Page: ("ScanList", "WebhookList", "TargetList", "AuditEventList"),
+    models.FindingPage: ("FindingList",), models.Gate: ("Gate",),
+    resources.Target: ("TargetView",), resources.Challenge: ("ChallengeView",),
+    resources.DnsChallenge: ("DnsChallenge",), resources.HttpChallenge: ("HttpChallenge",),
+    resources.SbomLink: ("SbomLinkView",), resources.AuditEvent: ("AuditEventView",),
 }
 NESTED = {cls: names[0] for cls, names in SCHEMAS.items()}
 SIMPLE = {str: "string", int: "integer", bool: "boolean", float: "number"}
@@ -125,6 +129,30 @@ def test_required_schema_fields_are_in_the_model(cls: type, schemas: dict[str, A
 def test_the_sdks_vocabularies_match_the_schema(schemas: dict[str, Any]) -> None:
     assert list(models.SEVERITIES) == schemas["Severity"]["enum"]
     assert set(schemas["ScanStatus"]["enum"]) >= models.TERMINAL_STATUSES
+    assert list(resources.TARGET_STATUSES) == schemas["TargetStatus"]["enum"]
+    assert set(schemas["ScanType"]["enum"]) >= {"webapp", "container"}
+
+
+def test_the_option_helpers_match_the_schema(schemas: dict[str, Any]) -> None:
+    """Every field the typed option helpers send is a property of the submitted options' schemas."""
+    container, webapp = models_of(schemas, "container"), models_of(schemas, "webapp")
+    sent_container = {f.name for f in dataclasses.fields(options.ContainerOptions)} - {"fail_on"}
+    sent_webapp = {f.name for f in dataclasses.fields(options.WebappOptions)} - {"fail_on"}
+    assert sent_container <= set(container["properties"]), sent_container - set(container["properties"])
+    assert sent_webapp <= set(webapp["properties"]), sent_webapp - set(webapp["properties"])
+    auth, _ = resolve(split_null(container["properties"]["registry_auth"])[0][0], schemas)
+    assert set(auth["properties"]) >= {"username", "password"} and set(auth["required"]) == {"username", "password"}
+    engines = resolve(split_null(webapp["properties"]["engines"])[0][0], schemas)[0]["items"]
+    assert set(options.WEBAPP_ENGINES) == set(resolve(engines, schemas)[0]["enum"])
+    scanners = resolve(container["properties"]["scanners"], schemas)[0]["items"]
+    assert set(options.CONTAINER_SCANNERS) == set(resolve(scanners, schemas)[0]["enum"])
+
+
+def models_of(schemas: dict[str, Any], name: str) -> dict[str, Any]:
+    """The schema of `options.<name>` in the create-scan request body."""
+    submitted = schemas["CreateScan"]["properties"]["options"]
+    body, _ = resolve(split_null(submitted)[0][0], schemas)
+    return resolve(split_null(body["properties"][name])[0][0], schemas)[0]
 
 
 def test_the_checker_catches_drift(schemas: dict[str, Any]) -> None:

@@ -26,10 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 ACTION = ROOT / ".github" / "actions" / "perimeter-gate" / "action.yml"
 SDK_SRC = ROOT / "clients" / "python" / "src"
 INPUTS = {"domain", "api-key", "base-url", "fail-under", "fail-on", "junit", "timeout", "scan-type", "ports",
-          "install"}
+          "severity", "ignore-unfixed", "registry-username", "registry-password", "sbom", "install"}
 # The `perimeter scan` flags the SDK documents (clients/python, its README and `perimeter scan --help`).
 DOCUMENTED = {"--wait", "--timeout", "--no-progress", "--json", "--junit", "--summary", "--fail-under",
-              "--fail-on", "--type", "--ports", "--api-key", "--base-url", "--name", "--tag", "--pdf"}
+              "--fail-on", "--type", "--ports", "--api-key", "--base-url", "--name", "--tag", "--pdf",
+              "--severity", "--ignore-unfixed", "--scanners", "--platform", "--registry-user",
+              "--registry-password-env", "--rate-limit", "--max-requests"}
 EXPR = re.compile(r"^\$\{\{ inputs\.([a-z-]+) \}\}$")
 
 
@@ -93,7 +95,7 @@ def test_the_action_is_composite_with_the_inputs_and_outputs_the_docs_name() -> 
     assert doc["runs"]["using"] == "composite"
     assert set(doc["inputs"]) == INPUTS
     assert {n for n, i in doc["inputs"].items() if i.get("required")} == {"domain", "api-key", "base-url"}
-    assert set(doc["outputs"]) == {"grade", "score", "scan-token", "exit-code", "summary"}
+    assert set(doc["outputs"]) == {"grade", "score", "scan-token", "exit-code", "summary", "sbom"}
     for name, output in doc["outputs"].items():
         assert output["value"] == f"${{{{ steps.gate.outputs.{name} }}}}"
     for entry in doc["runs"]["steps"]:
@@ -126,7 +128,7 @@ def test_inputs_become_cli_flags_the_cli_has(tmp_path: Path, inputs: dict[str, s
         assert "--fail-on" not in argv
     assert {a for a in argv if a.startswith("--")} <= DOCUMENTED
     assert outputs == {"grade": "B", "score": "81", "scan-token": "t1", "exit-code": "0",
-                       "summary": f"{tmp_path}/perimeter-summary.md"}
+                       "summary": f"{tmp_path}/perimeter-summary.md", "sbom": ""}
 
 
 def test_the_sdk_parser_accepts_every_flag_the_action_builds(tmp_path: Path) -> None:
@@ -136,6 +138,32 @@ def test_the_sdk_parser_accepts_every_flag_the_action_builds(tmp_path: Path) -> 
     argv = (tmp_path / "argv").read_text().splitlines()
     assert sdk_parser_accepts(argv) == "scan B low 60.0"
     assert sdk_parser_accepts([*argv, "--no-such-flag"]) is None
+
+
+def test_container_inputs_keep_the_password_in_the_environment_and_fetch_the_sbom(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scan = {"scan_token": "t3", "grade": None, "score": None, "sbom_url": "http://api.test/v1/scans/t3/sbom"}
+    (bin_dir / "perimeter").write_text(  # records every call and the password it can read, exits 1 (gate failed)
+        f"#!/bin/sh\n{{ printf '%s\\n' \"$@\"; echo ---; }} >> {tmp_path}/argv\n"
+        f"printf '%s' \"$INPUT_REGISTRY_PASSWORD\" > {tmp_path}/seen-password\n"
+        f"if [ \"$1\" = sbom ]; then echo '{{}}' > \"$4\"; exit 0; fi\necho '{json.dumps(scan)}'\nexit 1\n")
+    (bin_dir / "perimeter").chmod(0o755)
+    inputs = {"domain": "ghcr.io/org/app:abc123", "scan-type": "container", "severity": "high,critical",
+              "ignore-unfixed": "true", "registry-username": "ci-bot", "registry-password": "p4ss-w0rd-secret",
+              "sbom": str(tmp_path / "bom.json")}
+    code, outputs, _ = run_gate(tmp_path, inputs, f"{bin_dir}:/usr/bin:/bin")
+    assert code == 1, (tmp_path / "stderr.txt").read_text()
+    scan_argv, sbom_argv = [c.strip().splitlines() for c in (tmp_path / "argv").read_text().split("---")[:2]]
+    for flag, value in {"--type": "container", "--severity": "high,critical", "--registry-user": "ci-bot",
+                        "--registry-password-env": "INPUT_REGISTRY_PASSWORD", "--fail-on": "high"}.items():
+        assert scan_argv[scan_argv.index(flag) + 1] == value, (flag, scan_argv)
+    assert "--ignore-unfixed" in scan_argv and "p4ss-w0rd-secret" not in (tmp_path / "argv").read_text()
+    assert (tmp_path / "seen-password").read_text() == "p4ss-w0rd-secret"
+    assert {a for a in scan_argv if a.startswith("--")} <= DOCUMENTED
+    assert sbom_argv == ["sbom", "t3", "-o", str(tmp_path / "bom.json")]
+    assert outputs["sbom"] == str(tmp_path / "bom.json") and outputs["exit-code"] == "1"
+    assert sdk_parser_accepts(scan_argv) == "scan None high 900.0"
 
 
 @pytest.mark.parametrize("cli_code", [1, 3, 4])

@@ -1,4 +1,4 @@
-"""Perimeter API client: `Client`, its models and errors, webhook verification; the `perimeter` CLI."""
+"""Perimeter API client: `Client`, its models, options and errors, webhook verification; the `perimeter` CLI."""
 
 from perimeter_client._transport import RetryPolicy
 from perimeter_client.client import Client
@@ -23,6 +23,7 @@ from perimeter_client.models import (
     DeliveryQueued,
     Finding,
     FindingPage,
+    Gate,
     Page,
     ReportLink,
     Scan,
@@ -31,14 +32,16 @@ from perimeter_client.models import (
     Signal,
     Webhook,
 )
+from perimeter_client.options import ContainerOptions, RegistryAuth, WebappOptions
+from perimeter_client.resources import AuditEvent, Challenge, DnsChallenge, HttpChallenge, SbomLink, Target
 from perimeter_client.webhooks import verify_perimeter, verify_standard, verify_webhook
 
 __version__ = "0.1.0"
 __all__ = [
-    "APIError", "AuthenticationError", "BadRequestError", "Cap", "Client", "ConfigurationError", "ConflictError",
-    "DeliveryQueued", "Finding", "FindingPage", "NotFoundError", "Page", "PerimeterError", "RateLimitError",
-    "ReportLink",
-    "RetryPolicy", "Scan", "ScanCreated", "ScanError", "ScanFailedError", "ServerError", "Signal",
-    "TransportError", "ValidationError", "WaitTimeoutError", "Webhook", "WebhookVerificationError",
-    "verify_perimeter", "verify_standard", "verify_webhook",
+    "APIError", "AuditEvent", "AuthenticationError", "BadRequestError", "Cap", "Challenge", "Client",
+    "ConfigurationError", "ConflictError", "ContainerOptions", "DeliveryQueued", "DnsChallenge", "Finding",
+    "FindingPage", "Gate", "HttpChallenge", "NotFoundError", "Page", "PerimeterError", "RateLimitError",
+    "RegistryAuth", "ReportLink", "RetryPolicy", "SbomLink", "Scan", "ScanCreated", "ScanError", "ScanFailedError",
+    "ServerError", "Signal", "Target", "TransportError", "ValidationError", "WaitTimeoutError", "WebappOptions",
+    "Webhook", "WebhookVerificationError", "verify_perimeter", "verify_standard", "verify_webhook",
 ]

@@ -1,6 +1,6 @@
 """CI gates on a finished scan, and what a CI page shows of it: JUnit XML, a Markdown summary, a progress bar.
 
-Exit codes of the `perimeter` CLI (README.md): 0 pass, 1 gate failed, 2 usage error, 3 API or auth
+Exit codes of the `perimeter` CLI (README.md): 0 pass, 1 gate failed (or not tested), 2 usage error, 3 API or auth
 error, 4 scan failed, cancelled or timed out.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 from xml.etree import ElementTree
 
-from perimeter_client.models import Finding, Scan, grade_rank, severity_rank
+from perimeter_client.models import SEVERITIES, Finding, Scan, grade_rank, severity_rank
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_API, EXIT_SCAN = 0, 1, 2, 3, 4
 SUMMARY_ROWS = 50  # findings listed in the Markdown summary
@@ -61,11 +61,32 @@ def evaluate(scan: Scan, findings: list[Finding], *, fail_under: str | None = No
             ok = grade_rank(scan.grade) <= grade_rank(fail_under)
             verdict.gates.append(Gate(f"grade {fail_under.upper()} or better", ok,
                                       f"grade {scan.grade} (score {scan.score})"))
-    if fail_on is not None:
+    if fail_on is not None and scan.gate is not None:
+        verdict.gates.append(server_gate(scan, fail_on.lower()))
+    elif fail_on is not None:
         count = len(verdict.flagged)
         verdict.gates.append(Gate(f"no {fail_on.lower()} or worse findings", count == 0,
                                   f"{count} finding(s) {fail_on.lower()} or worse"))
     return verdict
+
+
+def server_gate(scan: Scan, fail_on: str) -> Gate:
+    """`--fail-on` for a `webapp` or `container` scan: the server's counts over every finding, and its own
+    gate when it was set to the same severity (a gate the server failed never passes here). A signal that
+    did not complete (an image that could not be pulled, a site that could not be reached) fails it: zero
+    findings from nothing tested is no pass."""
+    name = f"no {fail_on} or worse findings"
+    untested = {k: s for k, s in scan.signals.items() if s.status != "complete"}
+    if untested or not scan.signals:
+        why = "; ".join(f"{k} {s.status}: {s.error or 'no reason given'}" for k, s in untested.items())
+        return Gate(name, False, f"not tested ({why or 'no signal reported'})")
+    count = scan.count_at_least(fail_on)
+    passed = count == 0
+    note = ""
+    if scan.gate is not None and scan.gate.fail_on == fail_on and scan.gate.passed is not None:
+        passed = passed and scan.gate.passed
+        note = f"; server gate {'passed' if scan.gate.passed else 'failed'}"
+    return Gate(name, passed, f"{count} finding(s) {fail_on} or worse{note}")
 
 
 def junit_xml(verdict: Verdict) -> str:
@@ -105,10 +126,16 @@ def markdown_summary(verdict: Verdict) -> str:
     """A Markdown page: grade, gates, caps and the flagged findings."""
     scan = verdict.scan
     mark = "passed" if verdict.passed else "FAILED"
+    if scan.gate is not None:  # webapp and container scans have no grade: their counts instead
+        counts = ", ".join(f"{scan.severity_counts.get(s, 0)} {s}" for s in SEVERITIES)
+        head = f"{scan.scan_type.capitalize()} scan, status {scan.status}: {counts}."
+    else:
+        head = (f"Grade **{scan.grade or '-'}** (score {scan.score if scan.score is not None else '-'}/100), "
+                f"ready: {'yes' if scan.ready else 'no'}, status {scan.status},")
     lines = [f"## Perimeter: {_cell(scan.target)}: {mark}", "",
-             f"Grade **{scan.grade or '-'}** (score {scan.score if scan.score is not None else '-'}/100), "
-             f"ready: {'yes' if scan.ready else 'no'}, status {scan.status}, "
-             f"{scan.findings_count} finding(s). Scan `{scan.scan_token}`.", ""]
+             f"{head} {scan.findings_count} finding(s). Scan `{scan.scan_token}`.", ""]
+    if scan.sbom_url:
+        lines += [f"SBOM (CycloneDX): `perimeter sbom {scan.scan_token} -o sbom.cdx.json`", ""]
     if verdict.gates:
         lines += ["| Gate | Result | Detail |", "|---|---|---|"]
         lines += [f"| {_cell(g.name)} | {'pass' if g.passed else 'FAIL'} | {_cell(g.message)} |" for g in verdict.gates]

@@ -1,25 +1,29 @@
 """`perimeter`: the Perimeter API from a shell or a CI job.
 
   perimeter scan example.com --wait --pdf report.pdf --fail-under B --fail-on high --junit j.xml --summary s.md
+  perimeter scan --type container registry.example.com/app:1.2 --fail-on high [--severity high,critical]
+      [--ignore-unfixed] [--registry-user U --registry-password-env VAR]
+  perimeter scan --type webapp https://www.example.com/ --fail-on high   (a verified target: `targets add`)
+  perimeter sbom TOKEN -o sbom.cdx.json | perimeter targets add|verify|list|get|delete
   perimeter scan get TOKEN | perimeter scans list | perimeter findings TOKEN --severity high
   perimeter report TOKEN -o report.pdf | perimeter webhooks list|create|delete|test
   perimeter verify-webhook --secret whsec_... --body body.json --header 'webhook-id: ...' ...
 
-Exit codes: 0 pass, 1 gate failed (or verify-webhook: not verified), 2 usage error (bad arguments,
-no API key), 3 API or auth error, 4 scan failed, cancelled or timed out.
+Exit codes: 0 pass, 1 gate failed (or verify-webhook, targets verify: not verified), 2 usage error (bad
+arguments, no API key), 3 API or auth error, 4 scan failed, cancelled or timed out.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Callable, TextIO
 
-from perimeter_client import ci
+from perimeter_client import ci, cli_active
+from perimeter_client.cli_active import Usage, dump
 from perimeter_client.client import Client
 from perimeter_client.errors import (
     APIError,
@@ -33,10 +37,6 @@ from perimeter_client.models import SEVERITIES, Finding, Scan, severity_rank
 from perimeter_client.webhooks import verify_webhook
 
 ClientFactory = Callable[[argparse.Namespace, Mapping[str, str]], Client]
-
-
-class Usage(Exception):
-    """A usage error found after parsing (exit 2)."""
 
 
 def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
@@ -80,11 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scan = sub.add_parser("scan", parents=[common], help="start a scan (`scan get TOKEN` reads one)")
-    scan.add_argument("target", help="domain (posture scan) or, with --type, a domain or public IP")
-    scan.add_argument("--type", dest="scan_type", choices=("posture", "ports", "tls", "mail", "web"))
+    scan.add_argument("target", help="domain (posture scan) or, with --type, a domain or public IP; a URL for "
+                                     "webapp, an image reference naming its registry for container")
+    scan.add_argument("--type", dest="scan_type",
+                      choices=("posture", "ports", "tls", "mail", "web", "webapp", "container"))
     scan.add_argument("--name")
     scan.add_argument("--tag", action="append", dest="tags", help="repeatable")
     scan.add_argument("--ports", help="nmap port syntax for the scan signal, e.g. 22,80,443 or top-100")
+    cli_active.add_scan_options(scan)
     _gate_options(scan)
     get = sub.add_parser("scan-get", parents=[common], help="read a scan (also `scan get TOKEN`)")
     get.add_argument("token")
@@ -109,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     hooks.add_argument("arg", nargs="?", help="the URL (create) or the webhook id (delete, test)")
     hooks.add_argument("--event", action="append", dest="events", help="repeatable; default every event (*)")
     hooks.add_argument("--description", default="")
+    cli_active.add_parsers(sub, common)
     verify = sub.add_parser("verify-webhook", help="verify a delivery's signature (exit 0 valid, 1 not)")
     verify.add_argument("--secret", action="append", dest="secrets",
                         help="repeatable (rotation); default: $PERIMETER_WEBHOOK_SECRET")
@@ -122,10 +126,6 @@ def _client(args: argparse.Namespace, env: Mapping[str, str]) -> Client:
     return Client(args.api_key, args.base_url, env=env)
 
 
-def _dump(data: Any, out: TextIO) -> None:
-    out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
 def _write_scan(scan: Scan, out: TextIO) -> None:
     out.write(f"scan {scan.scan_token}  {scan.target}  {scan.status} {scan.progress}%\n")
     if scan.grade is not None:
@@ -136,6 +136,7 @@ def _write_scan(scan: Scan, out: TextIO) -> None:
         out.write("findings: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + "\n")
     for cap in scan.caps:
         out.write(f"cap: max {cap.max_grade}: {cap.reason}\n")
+    cli_active.write_active(scan, out)
     if scan.error is not None:
         out.write(f"error: {scan.error.code}: {scan.error.message}\n")
 
@@ -174,12 +175,12 @@ def _result(client: Client, token: str, args: argparse.Namespace, env: Mapping[s
             junit = ci.junit_xml(ci.Verdict(exc.scan, gates=[failed]))
             _publish(args, env, junit, ci.failure_summary(exc.scan, why))
             if args.json:
-                _dump(exc.scan.raw, out)
+                dump(exc.scan.raw, out)
             return ci.EXIT_SCAN
     else:
         scan = client.get_scan(token)
     if args.json:
-        _dump(scan.raw, out)
+        dump(scan.raw, out)
     else:
         _write_scan(scan, out)
     if not scan.terminal:
@@ -199,7 +200,7 @@ def _result(client: Client, token: str, args: argparse.Namespace, env: Mapping[s
 
 def _scan(client: Client, args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     posture = args.scan_type in (None, "posture")
-    options = {"ports": args.ports} if args.ports else None
+    options = cli_active.scan_options(args, env)
     created = client.create_scan(args.target if posture else None, target=None if posture else args.target,
                                  scan_type=args.scan_type, name=args.name, tags=args.tags, options=options)
     err.write(f"perimeter: scan {created.scan_token} {created.status}\n")
@@ -216,7 +217,7 @@ def _scans(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         if len(scans) >= args.limit:
             break
     if args.json:
-        _dump([s.raw for s in scans], out)
+        dump([s.raw for s in scans], out)
     for scan in [] if args.json else scans:
         grade = f"{scan.grade} {scan.score}" if scan.grade else "-"
         out.write(f"{scan.scan_token}  {scan.created_at.isoformat()}  {scan.status:<9} {grade:<6} {scan.target}\n")
@@ -230,7 +231,7 @@ def _findings(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     else:
         found = list(client.iter_findings(args.token, page_size=200, **filters))
     if args.json:
-        _dump([f.raw for f in found], out)
+        dump([f.raw for f in found], out)
     for f in [] if args.json else found:
         out.write(f"{f.severity:<8} {f.signal:<10} {f.code:<32} {f.title}\n")
     return ci.EXIT_OK
@@ -257,13 +258,13 @@ def _webhooks(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     if args.action == "list":
         hooks = list(client.iter_webhooks())
         if args.json:
-            _dump([h.raw for h in hooks], out)
+            dump([h.raw for h in hooks], out)
         for h in [] if args.json else hooks:
             out.write(f"{h.webhook_id}  {h.status:<8} {','.join(h.events):<20} {h.url}\n")
     elif args.action == "create":
         hook = client.create_webhook(args.arg, args.events or ["*"], args.description)
         if args.json:
-            _dump({**hook.raw, "secret": hook.secret}, out)
+            dump({**hook.raw, "secret": hook.secret}, out)
         else:
             out.write(f"{hook.webhook_id}  {hook.url}\nsecret (shown once, store it now): {hook.secret}\n")
     elif args.action == "delete":
@@ -272,7 +273,7 @@ def _webhooks(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     else:
         queued = client.test_webhook(args.arg)
         if args.json:
-            _dump(queued.raw, out)
+            dump(queued.raw, out)
         else:
             out.write(f"queued {queued.event} delivery {queued.delivery_id} ({queued.status})\n")
     return ci.EXIT_OK
@@ -295,7 +296,7 @@ def _verify(args: argparse.Namespace, env: Mapping[str, str], stdin: IO[bytes], 
         err.write(f"perimeter: not verified: {exc}\n")
         return ci.EXIT_GATE
     if args.json:
-        _dump(event, out)
+        dump(event, out)
     else:
         out.write(f"verified {event.get('event', 'event')} {event.get('id', '')}\n")
     return ci.EXIT_OK
@@ -316,6 +317,10 @@ def _dispatch(args: argparse.Namespace, env: Mapping[str, str], make: ClientFact
         return _findings(client, args, out)
     if args.command == "report":
         return _report(client, args, out, err)
+    if args.command == "sbom":
+        return cli_active.sbom(client, args, out, err)
+    if args.command == "targets":
+        return cli_active.targets(client, args, out, err)
     return _webhooks(client, args, out)
 
 

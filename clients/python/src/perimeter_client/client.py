@@ -5,20 +5,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Callable, TypeVar
-from urllib.parse import quote
+from typing import Any, Callable, Union
 
+from perimeter_client._resources import ResourcesMixin, pages, seg
 from perimeter_client._transport import RetryPolicy, Session, Transport
 from perimeter_client.errors import ConfigurationError, ScanFailedError, WaitTimeoutError
 from perimeter_client.models import DeliveryQueued, Finding, FindingPage, Page, ReportLink, Scan, ScanCreated, Webhook
+from perimeter_client.options import ContainerOptions, WebappOptions
 
-T = TypeVar("T")
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"  # the embedded stack (`make run`)
 ENV_KEY, ENV_URL = "PERIMETER_API_KEY", "PERIMETER_BASE_URL"
 Progress = Callable[[Scan], None]
+Options = Union[Mapping[str, Any], ContainerOptions, WebappOptions]
 
 
-class Client:
+class Client(ResourcesMixin):
     """A Perimeter API client.
 
     The key and base URL come from the arguments, else PERIMETER_API_KEY and PERIMETER_BASE_URL
@@ -49,12 +50,26 @@ class Client:
     # -- scans ---------------------------------------------------------------------------
 
     def create_scan(self, domain: str | None = None, *, target: str | None = None, scan_type: str | None = None,
-                    name: str | None = None, priority: str | None = None, options: Mapping[str, Any] | None = None,
+                    name: str | None = None, priority: str | None = None, options: Options | None = None,
                     tags: Sequence[str] | None = None, timeout_seconds: int | None = None,
                     idempotency_key: str | None = None) -> ScanCreated:
-        """Start a scan of `domain` (posture) or of `target` with `scan_type`; 202 -> ScanCreated."""
+        """Start a scan of `domain` (posture) or of `target` with `scan_type`; 202 -> ScanCreated.
+
+        `options` is the API's options object, or a ContainerOptions / WebappOptions (which also set
+        `scan_type` when it is not given). A `webapp` target must be a verified target's host or URL
+        (`create_target`, `verify_target`); a `container` target is an image reference naming its
+        registry. Raises ValueError when typed options do not match `scan_type`.
+        """
+        sent: dict[str, Any] | None
+        if isinstance(options, (ContainerOptions, WebappOptions)):
+            kind = "container" if isinstance(options, ContainerOptions) else "webapp"
+            if scan_type not in (None, kind):
+                raise ValueError(f"{type(options).__name__} are the options of a {kind} scan, not {scan_type}")
+            scan_type, sent = kind, options.to_options()
+        else:
+            sent = dict(options) if options is not None else None
         body: dict[str, Any] = {"domain": domain, "target": target, "scan_type": scan_type, "name": name,
-                                "priority": priority, "options": dict(options) if options is not None else None,
+                                "priority": priority, "options": sent,
                                 "tags": list(tags) if tags is not None else None, "timeout_seconds": timeout_seconds}
         data = self.transport.json("POST", "/v1/scans", json={k: v for k, v in body.items() if v is not None},
                                    idempotency_key=idempotency_key)
@@ -62,11 +77,11 @@ class Client:
 
     def get_scan(self, token: str) -> Scan:
         """Read a scan."""
-        return Scan.from_dict(self.transport.json("GET", f"/v1/scans/{_seg(token)}"))
+        return Scan.from_dict(self.transport.json("GET", f"/v1/scans/{seg(token)}"))
 
     def cancel_scan(self, token: str, *, idempotency_key: str | None = None) -> Scan:
         """Cancel a running scan (ConflictError once it is terminal)."""
-        return Scan.from_dict(self.transport.json("POST", f"/v1/scans/{_seg(token)}/cancel", json={},
+        return Scan.from_dict(self.transport.json("POST", f"/v1/scans/{seg(token)}/cancel", json={},
                                                   idempotency_key=idempotency_key))
 
     def list_scans(self, *, status: str | None = None, scan_type: str | None = None, tag: str | None = None,
@@ -78,20 +93,20 @@ class Client:
     def iter_scans(self, *, status: str | None = None, scan_type: str | None = None, tag: str | None = None,
                    page_size: int | None = None) -> Iterator[Scan]:
         """Every scan matching the filters, newest first, fetching pages as it goes."""
-        return _pages(lambda cursor: self.list_scans(status=status, scan_type=scan_type, tag=tag, limit=page_size,
+        return pages(lambda cursor: self.list_scans(status=status, scan_type=scan_type, tag=tag, limit=page_size,
                                                      cursor=cursor))
 
     def list_findings(self, token: str, *, severity: str | None = None, signal: str | None = None,
                       cwe: str | None = None, limit: int | None = None, cursor: str | None = None) -> FindingPage:
         """One page of a scan's findings, most severe first (`total` counts every page)."""
         params = {"severity": severity, "signal": signal, "cwe": cwe, "limit": limit, "cursor": cursor}
-        data = self.transport.json("GET", f"/v1/scans/{_seg(token)}/findings", params=params)
+        data = self.transport.json("GET", f"/v1/scans/{seg(token)}/findings", params=params)
         return FindingPage.from_findings(data)
 
     def iter_findings(self, token: str, *, severity: str | None = None, signal: str | None = None,
                       cwe: str | None = None, page_size: int | None = None) -> Iterator[Finding]:
         """Every finding of a scan matching the filters (`severity` is exact, as the API filters)."""
-        return _pages(lambda cursor: self.list_findings(token, severity=severity, signal=signal, cwe=cwe,
+        return pages(lambda cursor: self.list_findings(token, severity=severity, signal=signal, cwe=cwe,
                                                         limit=page_size, cursor=cursor))
 
     def wait(self, token: str, *, timeout: float = 900.0, on_progress: Progress | None = None,
@@ -123,7 +138,7 @@ class Client:
 
     def report_link(self, token: str, format: str = "pdf") -> ReportLink:
         """The signed report link as JSON (URL, expiry and the SHA-256 of the bytes)."""
-        data = self.transport.json("GET", f"/v1/scans/{_seg(token)}/report", params={"format": format})
+        data = self.transport.json("GET", f"/v1/scans/{seg(token)}/report", params={"format": format})
         return ReportLink.from_dict(data)
 
     def download_report(self, token: str, format: str = "pdf") -> bytes:
@@ -131,7 +146,7 @@ class Client:
 
         Raises ConflictError (`scan-not-complete`) before the scan completes.
         """
-        redirect = self.transport.request("GET", f"/v1/scans/{_seg(token)}/report", params={"format": format},
+        redirect = self.transport.request("GET", f"/v1/scans/{seg(token)}/report", params={"format": format},
                                           headers={"Accept": "*/*"}, allow_redirects=False)
         location = redirect.headers.get("Location")
         if redirect.status_code not in (301, 302, 303, 307, 308) or not location:
@@ -158,7 +173,7 @@ class Client:
 
     def get_webhook(self, webhook_id: str) -> Webhook:
         """Read an endpoint."""
-        return Webhook.from_dict(self.transport.json("GET", f"/v1/webhooks/{_seg(webhook_id)}"))
+        return Webhook.from_dict(self.transport.json("GET", f"/v1/webhooks/{seg(webhook_id)}"))
 
     def list_webhooks(self, *, limit: int | None = None, cursor: str | None = None) -> Page[Webhook]:
         """One page of endpoints, newest first."""
@@ -167,34 +182,19 @@ class Client:
 
     def iter_webhooks(self, *, page_size: int | None = None) -> Iterator[Webhook]:
         """Every endpoint, newest first."""
-        return _pages(lambda cursor: self.list_webhooks(limit=page_size, cursor=cursor))
+        return pages(lambda cursor: self.list_webhooks(limit=page_size, cursor=cursor))
 
     def delete_webhook(self, webhook_id: str) -> None:
         """Delete an endpoint."""
-        self.transport.request("DELETE", f"/v1/webhooks/{_seg(webhook_id)}")
+        self.transport.request("DELETE", f"/v1/webhooks/{seg(webhook_id)}")
 
     def test_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> DeliveryQueued:
         """Queue a `webhook.test` event to the endpoint."""
-        data = self.transport.json("POST", f"/v1/webhooks/{_seg(webhook_id)}/test", idempotency_key=idempotency_key)
+        data = self.transport.json("POST", f"/v1/webhooks/{seg(webhook_id)}/test", idempotency_key=idempotency_key)
         return DeliveryQueued.from_dict(data)
 
     def rotate_webhook_secret(self, webhook_id: str, *, idempotency_key: str | None = None) -> dict[str, Any]:
         """A new secret (shown once); the previous one signs too until `previous_secret_expires_at`."""
-        data = self.transport.json("POST", f"/v1/webhooks/{_seg(webhook_id)}/rotate-secret",
+        data = self.transport.json("POST", f"/v1/webhooks/{seg(webhook_id)}/rotate-secret",
                                    idempotency_key=idempotency_key)
         return dict(data)
-
-
-def _seg(value: str) -> str:
-    """A path segment, percent-encoded."""
-    return quote(value, safe="")
-
-
-def _pages(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
-    cursor: str | None = None
-    while True:
-        page = fetch(cursor)
-        yield from page.items
-        if not page.next_cursor or page.next_cursor == cursor:
-            return
-        cursor = page.next_cursor

@@ -134,6 +134,22 @@ class ScanError:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """The server's CI gate of a `webapp` or `container` scan: fails when any finding is at or above `fail_on`."""
+
+    passed: bool | None  # None until the scan is scored
+    fail_on: str
+    counts: dict[str, int] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=SDK_ONLY)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Gate:
+        """Build from the API's JSON."""
+        return cls(passed=_opt_bool(data.get("passed")), fail_on=str(data["fail_on"]),
+                   counts={str(k): int(v) for k, v in (data.get("counts") or {}).items()}, raw=data)
+
+
+@dataclass(frozen=True)
 class ScanCreated:
     """The 202 answer to a new scan."""
 
@@ -187,7 +203,8 @@ class Scan:
     report_url: str | None = None
     error: ScanError | None = None
     severity_counts: dict[str, int] = field(default_factory=dict)  # over every finding, not only those inline
-    sbom_url: str | None = None
+    gate: Gate | None = None  # webapp and container scans only
+    sbom_url: str | None = None  # container scans, once complete: `Client.get_sbom(token)` reads it
     # The insured's self-assessment: null until submitted; `grade` and `ready` follow `combined_score` when set.
     sa_score: int | None = None
     sa_complete: bool = False
@@ -218,6 +235,7 @@ class Scan:
             completed_at=parse_time(data.get("completed_at")), report_url=_opt_str(data.get("report_url")),
             error=ScanError.from_dict(error) if isinstance(error, dict) else None,
             severity_counts={str(k): int(v) for k, v in (data.get("severity_counts") or {}).items()},
+            gate=Gate.from_dict(gate) if isinstance(gate := data.get("gate"), dict) else None,
             sbom_url=_opt_str(data.get("sbom_url")),
             sa_score=_opt_int(data.get("sa_score")), sa_complete=bool(data.get("sa_complete", False)),
             combined_score=_opt_int(data.get("combined_score")), combined_grade=_opt_str(data.get("combined_grade")),
@@ -234,6 +252,13 @@ class Scan:
         """Every finding of every signal, most severe first."""
         every = [f for s in self.signals.values() for f in s.findings]
         return sorted(every, key=lambda f: severity_rank(f.severity))
+
+    def count_at_least(self, severity: str) -> int:
+        """Findings of `severity` or worse over all of them (`severity_counts`, else the inline findings)."""
+        if self.severity_counts:
+            return sum(n for s, n in self.severity_counts.items()
+                       if s in SEVERITIES and severity_rank(s) <= severity_rank(severity))
+        return sum(1 for f in self.findings if f.at_least(severity))
 
 
 @dataclass(frozen=True)
