@@ -267,10 +267,13 @@ def test_cli_container_scan_fails_on_high_and_saves_the_sbom(stack: RunningStack
     sbom = cli(stack, "sbom", token, "-o", str(tmp_path / "sbom.cdx.json"))
     assert sbom.returncode == 0, sbom.stderr
     assert json.loads((tmp_path / "sbom.cdx.json").read_text())["bomFormat"] == "CycloneDX"
-    # Without credentials the registry refuses the pull: the scan completes with an errored signal, no
-    # findings and a gate the server counts as passed; the CLI fails it since nothing was tested.
+    # Without credentials the registry refuses the pull: the scan completes with an errored signal and no
+    # findings; the server's gate fails it with the reason, and so does the CLI.
     missing = cli(stack, "scan", "--type", "container", registry.reference, "--fail-on", "high")
     assert missing.returncode == 1 and "not tested (container error:" in missing.stderr, missing.stderr
+    untested = cli(stack, "scan", "get", missing.stderr.split("perimeter: scan ", 1)[1].split()[0], "--json")
+    gate = json.loads(untested.stdout)["gate"]
+    assert gate["passed"] is False and gate["reason"].startswith("not tested: container error"), gate
 
 
 def test_a_target_is_registered_refused_verification_and_deleted(client: Client, stack: RunningStack) -> None:

@@ -140,13 +140,16 @@ class Gate:
     passed: bool | None  # None until the scan is scored
     fail_on: str
     counts: dict[str, int] = field(default_factory=dict)
+    reason: str | None = None  # why it failed without a finding, e.g. "not tested: container error: ..."
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=SDK_ONLY)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Gate:
         """Build from the API's JSON."""
+        reason = data.get("reason")
         return cls(passed=_opt_bool(data.get("passed")), fail_on=str(data["fail_on"]),
-                   counts={str(k): int(v) for k, v in (data.get("counts") or {}).items()}, raw=data)
+                   counts={str(k): int(v) for k, v in (data.get("counts") or {}).items()},
+                   reason=str(reason) if reason is not None else None, raw=data)
 
 
 @dataclass(frozen=True)
