@@ -149,7 +149,7 @@ def _wired_create(body: dict[str, Any]) -> Any:
 
 
 @pytest.mark.parametrize(("params", "code", "field"), [
-    ({"status": "paused"}, "UNSUPPORTED_STATUS", "status"), ({"scanType": "nikto"}, "UNSUPPORTED_SCAN_TYPE", "scanType"),
+    ({"status": "paused"}, "UNSUPPORTED_STATUS", "status"), ({"scanType": "w3af"}, "UNSUPPORTED_SCAN_TYPE", "scanType"),
     ({"limit": 101}, "VALIDATION_ERROR", "limit"), ({"page": 0}, "VALIDATION_ERROR", "page"),
     ({"page": 101, "limit": 100}, "VALIDATION_ERROR", "page"),
 ])
