@@ -8,13 +8,14 @@ as every other scan (ScanService.check_target).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
 from chalicelib.core.errors import InvalidDomain, Unprocessable
-from chalicelib.scans.models import ScanOptions, ScanType, Severity
+from chalicelib.scans.models import ScanOptions, ScanType, Severity, SignalResult, SignalStatus
 
 ACTIVE_TYPES = frozenset({ScanType.WEBAPP, ScanType.CONTAINER})
 DEFAULT_FAIL_ON = Severity.HIGH
@@ -140,11 +141,14 @@ def check_options_for_type(scan_type: ScanType, options: ScanOptions) -> None:
 
 
 class Gate(BaseModel):
-    """The CI gate of a webapp or container scan: fails when any finding is at or above `fail_on`."""
+    """The CI gate of a webapp or container scan: fails when any finding is at or above `fail_on`, or when the
+    scan's check could not run (no findings from an image never read or a site never reached prove nothing)."""
 
     passed: bool | None = Field(description="null until the scan is scored.")
     fail_on: Severity
     counts: dict[Severity, int] = Field(description="Findings per severity, over all of them.")
+    not_checked: dict[str, str] = Field(
+        default_factory=dict, description="Signal -> why it could not be checked; the gate fails when any is listed.")
 
 
 def empty_counts() -> dict[Severity, int]:
@@ -152,12 +156,25 @@ def empty_counts() -> dict[Severity, int]:
     return {s: 0 for s in Severity}
 
 
-def gate(scan_type: ScanType, options: ScanOptions, counts: dict[Severity, int] | None) -> Gate | None:
-    """The scan's gate (None for posture-family scans); `passed` is None while counts are unknown."""
+def not_checked(scan_type: ScanType, signals: Mapping[str, SignalResult]) -> dict[str, str]:
+    """Signal -> why, for each signal of a webapp or container scan that could not be checked (error or not
+    tested); always empty for posture-family scans, whose coverage reports such signals instead."""
+    if scan_type not in ACTIVE_TYPES:
+        return {}
+    return {key: (result.error or result.status.value) for key, result in signals.items()
+            if result.status is not SignalStatus.COMPLETE}
+
+
+def gate(scan_type: ScanType, options: ScanOptions, counts: dict[Severity, int] | None,
+         signals: Mapping[str, SignalResult] | None = None) -> Gate | None:
+    """The scan's gate (None for posture-family scans); `passed` is None while counts are unknown, False when a
+    finding is at or above `fail_on` or a signal could not be checked."""
     if scan_type not in ACTIVE_TYPES:
         return None
     fail_on = options.fail_on or DEFAULT_FAIL_ON
     if counts is None:
         return Gate(passed=None, fail_on=fail_on, counts=empty_counts())
     failing = sum(n for s, n in counts.items() if SEVERITY_RANK[s] <= SEVERITY_RANK[fail_on])
-    return Gate(passed=failing == 0, fail_on=fail_on, counts={**empty_counts(), **counts})
+    unchecked = not_checked(scan_type, signals or {})
+    return Gate(passed=failing == 0 and not unchecked, fail_on=fail_on, counts={**empty_counts(), **counts},
+                not_checked=unchecked)
