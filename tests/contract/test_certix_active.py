@@ -43,18 +43,22 @@ def vuln(n: int, severity: Severity, signal: SignalKey = SignalKey.CONTAINER) ->
                    version="3.0.2", evidence={"purl": "pkg:deb/debian/openssl@3.0.2", "fixed": "3.0.3"})
 
 
-def finish(services: Services, scan_id: str, findings: list[Finding], signal: SignalKey) -> None:
-    """What the pipeline does for an active scan: record its signal (no points) and complete it."""
+def finish(services: Services, scan_id: str, findings: list[Finding], signal: SignalKey,
+           error: str | None = None) -> None:
+    """What the pipeline does for an active scan: record its signal (no points; `error`: it could not run) and
+    complete it."""
     counts = {s: sum(1 for f in findings if f.severity is s) for s in Severity}
-    result = SignalResult(status=SignalStatus.COMPLETE, max_score=0, findings=findings, severity_counts=counts)
+    result = SignalResult(status=SignalStatus.ERROR if error else SignalStatus.COMPLETE, max_score=0,
+                          findings=findings, severity_counts=counts, error=error)
     services.scans.transition("acme", scan_id, ScanStatus.SCORING)
     services.scans.update("acme", scan_id, lambda _: {"signals": {signal.value: result},
                                                       "findings_count": len(findings), "severity_counts": counts})
     services.scans.transition("acme", scan_id, ScanStatus.COMPLETE)
 
 
-def advancing(services: Services, findings: list[Finding] | None) -> Callable[[float], None]:
-    """A `sleep` for the client's polling: each pause moves the newest scan one step (None: the scan fails)."""
+def advancing(services: Services, findings: list[Finding] | str | None) -> Callable[[float], None]:
+    """A `sleep` for the client's polling: each pause moves the newest scan one step (None: the scan fails; a
+    string: the scan completes but its check could not run, for that reason)."""
     def sleep(_: float) -> None:
         [scan], _cursor = services.scans.list("acme", limit=1)
         if scan.status is ScanStatus.PENDING:
@@ -62,6 +66,8 @@ def advancing(services: Services, findings: list[Finding] | None) -> Callable[[f
         elif findings is None:
             services.scans.transition("acme", scan.scan_id, ScanStatus.FAILED, error=ScanError(
                 code="image-unavailable", message="The image could not be pulled."))
+        elif isinstance(findings, str):
+            finish(services, scan.scan_id, [], SignalKey.CONTAINER, error=findings)
         else:
             finish(services, scan.scan_id, findings, SignalKey.CONTAINER)
     return sleep
@@ -116,9 +122,11 @@ def test_a_trivy_scan_as_the_ci_example_submits_it_is_a_container_scan(certix: C
     ([vuln(2, Severity.HIGH)], 0, "Findings: 0 critical, 1 high"),
     ([], 0, "Findings: 0 critical, 0 high"),
     (None, 1, "Scan failed: The image could not be pulled."),
+    ("registry answered 401 Unauthorized", 1,
+     "Scan failed: The image could not be scanned: registry answered 401 Unauthorized"),
 ])
 def test_the_documented_ci_gate_blocks_on_critical_findings(wired: Services, chalice: Any,
-                                                            keys: dict[str, str], findings: list[Finding] | None,
+                                                            keys: dict[str, str], findings: list[Finding] | str | None,
                                                             code: int, line: str) -> None:
     client = CertixClient(keys["acme"], BASE, chalice_transport(chalice), sleep=advancing(wired, findings))
     exit_code, printed = ci_gate(client, lambda: client.create_scan(IMAGE, "trivy", priority="high",
@@ -225,3 +233,13 @@ def test_refusals_of_an_unknown_scan_type_list_the_three(certix: CertixClient) -
     assert "nmap, trivy, zap" in error.message
     with pytest.raises(CertixRefused):
         certix.create_template("x", "nikto")
+
+
+def test_a_completed_scan_whose_check_could_not_run_reads_failed(certix: CertixClient, wired: Services) -> None:
+    scan_id = certix.create_scan(IMAGE, "trivy")["id"]
+    wired.scans.transition("acme", scan_id, ScanStatus.SCANNING)
+    finish(wired, scan_id, [], SignalKey.CONTAINER, error="manifest unknown")
+    view = certix.get_scan(scan_id, "trivy")
+    assert (view["status"], view["errorCode"]) == ("failed", "not-checked")
+    assert view["error"] == "The image could not be scanned: manifest unknown"
+    assert certix.results(scan_id, "trivy")["status"] == "failed"

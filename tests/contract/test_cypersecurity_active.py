@@ -100,3 +100,17 @@ def test_a_completed_zap_scan_lists_every_finding_above_info_as_vulnerabilities(
     assert scan["results"] == {"services": [], "vulnerabilities": [
         {"title": "SQL injection", "severity": "critical", "cvss_score": 9.8, "cve_id": None},
         {"title": "Reflected cross-site scripting", "severity": "high", "cvss_score": None, "cve_id": None}]}
+
+
+def test_a_zap_scan_that_could_not_reach_the_site_reads_failed(cyper: CyperSecurityClient, wired: Services,
+                                                               verified: None) -> None:
+    scan_id = cyper.create_scan("example.com", "zap")["id"]
+    result = SignalResult(status=SignalStatus.ERROR, max_score=0, error="connection refused")
+    for step in (ScanStatus.SCANNING, ScanStatus.SCORING):
+        wired.scans.transition("acme", scan_id, step)
+    wired.scans.update("acme", scan_id, lambda _: {"signals": {"webapp": result},
+                                                   "severity_counts": {s: 0 for s in Severity}})
+    wired.scans.transition("acme", scan_id, ScanStatus.COMPLETE)
+    scan = cyper.get_scan(scan_id)
+    assert (scan["status"], scan["results"]) == ("failed", None)
+    assert scan["error"] == {"code": "not-checked", "message": "The site could not be tested: connection refused"}

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
+from chalicelib.api.dialects.base import unchecked
 from chalicelib.api.dialects.certix_options import to_vendor
 from chalicelib.scans.models import Finding, Scan, Severity
 from chalicelib.templates.service import Template
@@ -295,17 +296,23 @@ class Deleted(CamelModel):
 
 # -- views ------------------------------------------------------------------------------------------
 
+def status_of(scan: Scan) -> str:
+    """Cert-IX's status; `failed` for a completed trivy or zap scan whose check could not run (base.unchecked)."""
+    return "failed" if unchecked(scan) else vendor_status(scan.status.value)
+
+
 def scan_view(scan: Scan) -> CertixScan:
     """A stored scan as Cert-IX shows it."""
     duration = None
     if scan.started_at is not None and scan.completed_at is not None:
         duration = int((scan.completed_at - scan.started_at).total_seconds() * 1000)
+    error = unchecked(scan) or scan.error
     return CertixScan(
         id=scan.scan_id, scan_type=vendor_scan_type(scan.scan_type.value), name=scan.name, target=scan.target,
-        status=vendor_status(scan.status.value), progress=100 if scan.status.terminal else scan.progress,
+        status=status_of(scan), progress=100 if scan.status.terminal else scan.progress,
         priority=scan.priority.value, tags=scan.tags, options=to_vendor(scan.scan_type, scan.options),
-        result_count=scan.findings_count, duration_ms=duration, error=scan.error.message if scan.error else None,
-        error_code=scan.error.code if scan.error else None, score=scan.score, grade=scan.grade, ready=scan.ready,
+        result_count=scan.findings_count, duration_ms=duration, error=error.message if error else None,
+        error_code=error.code if error else None, score=scan.score, grade=scan.grade, ready=scan.ready,
         template_id=scan.template_id, created_at=scan.created_at, updated_at=scan.updated_at,
         started_at=scan.started_at, completed_at=scan.completed_at)
 
@@ -339,7 +346,7 @@ def results_view(scan: Scan, findings: list[Finding]) -> CertixResults:
         counts[f.severity.value] += 1
     return CertixResults(
         scan_id=scan.scan_id, scan_type=vendor_scan_type(scan.scan_type.value), target=scan.target,
-        status=vendor_status(scan.status.value), score=scan.score, grade=scan.grade, ready=scan.ready,
+        status=status_of(scan), score=scan.score, grade=scan.grade, ready=scan.ready,
         summary=Summary(**counts, total=len(findings)), findings=[finding_view(f) for f in findings],
         services=services_of(findings), completed_at=scan.completed_at)
 

@@ -19,7 +19,7 @@ from chalice.app import Request, Response
 
 from chalicelib.access.roles import Role
 from chalicelib.api.dialects import cypersecurity_models as m
-from chalicelib.api.dialects.base import Dialect, mount
+from chalicelib.api.dialects.base import Dialect, mount, unchecked
 from chalicelib.api.dialects.cypersecurity_scans import to_command, type_name
 from chalicelib.api.http import Ctx, ResponseStyle, Result, path_id, validate
 from chalicelib.api.spec import DocInfo
@@ -136,11 +136,13 @@ def iso(moment: datetime | None) -> str | None:
 
 def scan_fields(scan: Scan) -> dict[str, Any]:
     """The fields every scan shape has."""
+    failed = unchecked(scan)  # a zap or sqlmap scan that could not test the site failed, whatever it found
     return {"id": scan.scan_id, "target": scan.target, "type": type_name(scan),
-            "status": STATUS_OUT[scan.status], "created_at": iso(scan.created_at),
+            "status": "failed" if failed else STATUS_OUT[scan.status], "created_at": iso(scan.created_at),
             "completed_at": iso(scan.completed_at), "findings_count": scan.findings_count,
             "critical_count": critical_count(scan),
-            "error": scan.error.model_dump() if scan.error and scan.status.terminal else None}
+            "error": (failed or scan.error).model_dump() if (failed or scan.error) and scan.status.terminal
+            else None}
 
 
 def services_of(scan: Scan) -> list[m.ServiceOut]:
@@ -159,7 +161,7 @@ def services_of(scan: Scan) -> list[m.ServiceOut]:
 def scan_details(scan: Scan, findings: list[Finding]) -> m.ScanDetailsOut:
     """The scan with its results once completed (null before); `findings`: all of them (ScanService.all_findings)."""
     results = None
-    if scan.status is ScanStatus.COMPLETE:
+    if scan.status is ScanStatus.COMPLETE and unchecked(scan) is None:
         webapp = scan.scan_type is ScanType.WEBAPP
         shown = [f for f in findings if (f.severity is not Severity.INFO if webapp else f.cve)]
         shown.sort(key=lambda f: SEVERITY_RANK[f.severity])
