@@ -147,3 +147,17 @@ def test_scan_views_count_severities_for_every_scan_type(api: Api) -> None:
     view = body(api.call("GET", f"/v1/scans/{token}"))
     assert view["severity_counts"] == {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0}
     assert view["gate"] is None and view["sbom_url"] is None
+
+
+def test_templates_refuse_registry_credentials_and_launches_take_them(api: Api, services: Services) -> None:
+    auth = {"registry_auth": {"username": "robot", "password": PASSWORD}}
+    refused = api.call("POST", "/v1/scan-templates", {"name": "ci", "scan_type": "container",
+                                                       "options": {"container": auth}})
+    assert refused.status_code == 422 and body(refused)["code"] == "registry-auth-not-in-templates"
+    assert PASSWORD not in refused.body.decode()
+    template = body(api.call("POST", "/v1/scan-templates", {"name": "ci", "scan_type": "container"}))
+    launched = api.call("POST", f"/v1/scan-templates/{template['template_id']}/launch",
+                        {"target": "example.com/team/app:1.0", "options": {"container": auth}})
+    assert launched.status_code == 202, body(launched)
+    view = body(api.call("GET", f"/v1/scans/{body(launched)['scan_token']}"))
+    assert view["options"]["container"]["registry_auth"] == {"username": "robot"}
