@@ -137,12 +137,11 @@ def iso(moment: datetime | None) -> str | None:
 def scan_fields(scan: Scan) -> dict[str, Any]:
     """The fields every scan shape has."""
     failed = unchecked(scan)  # a zap or sqlmap scan that could not test the site failed, whatever it found
+    error = failed or (scan.error if scan.status.terminal else None)
     return {"id": scan.scan_id, "target": scan.target, "type": type_name(scan),
             "status": "failed" if failed else STATUS_OUT[scan.status], "created_at": iso(scan.created_at),
             "completed_at": iso(scan.completed_at), "findings_count": scan.findings_count,
-            "critical_count": critical_count(scan),
-            "error": (failed or scan.error).model_dump() if (failed or scan.error) and scan.status.terminal
-            else None}
+            "critical_count": critical_count(scan), "error": error.model_dump() if error else None}
 
 
 def services_of(scan: Scan) -> list[m.ServiceOut]:
