@@ -141,14 +141,14 @@ def check_options_for_type(scan_type: ScanType, options: ScanOptions) -> None:
 
 
 class Gate(BaseModel):
-    """The CI gate of a webapp or container scan: fails when any finding is at or above `fail_on`, or when
-    the scan's own signal was not tested (an image never pulled has no findings, and that is no pass)."""
+    """The CI gate of a webapp or container scan: fails when any finding is at or above `fail_on`, or when the
+    scan's check could not run (no findings from an image never read or a site never reached prove nothing)."""
 
     passed: bool | None = Field(description="null until the scan is scored.")
     fail_on: Severity
     counts: dict[Severity, int] = Field(description="Findings per severity, over all of them.")
-    reason: str | None = Field(default=None, description="Why the gate failed without a finding: what was not "
-                                                         "tested, e.g. `not tested: container error: ...`.")
+    not_checked: dict[str, str] = Field(
+        default_factory=dict, description="Signal -> why it could not be checked; the gate fails when any is listed.")
 
 
 def empty_counts() -> dict[Severity, int]:
@@ -156,28 +156,29 @@ def empty_counts() -> dict[Severity, int]:
     return {s: 0 for s in Severity}
 
 
-def _untested(scan_type: ScanType, signals: Mapping[str, SignalResult]) -> str | None:
-    """`not tested: <signal> <status>[: error]` for the first own signal that did not complete, else None."""
-    for key in SIGNALS_BY_TYPE[scan_type]:
-        result = signals.get(key.value)
-        if result is None:
-            return f"not tested: {key.value} has no result"
-        if result.status is not SignalStatus.COMPLETE:
-            detail = f": {result.error}" if result.error else ""
-            return f"not tested: {key.value} {result.status.value}{detail}"[:300]
-    return None
+def not_checked(scan_type: ScanType, signals: Mapping[str, SignalResult]) -> dict[str, str]:
+    """Signal -> why, for each signal of a webapp or container scan that could not be checked (error or not
+    tested); always empty for posture-family scans, whose coverage reports such signals instead."""
+    if scan_type not in ACTIVE_TYPES:
+        return {}
+    unchecked = {key: (result.error or result.status.value) for key, result in signals.items()
+                 if result.status is not SignalStatus.COMPLETE}
+    for own in SIGNALS_BY_TYPE[scan_type]:  # a scored scan without its own signal's result tested nothing
+        if own.value not in signals:
+            unchecked[own.value] = "no result"
+    return unchecked
 
 
 def gate(scan_type: ScanType, options: ScanOptions, counts: dict[Severity, int] | None,
          signals: Mapping[str, SignalResult] | None = None) -> Gate | None:
-    """The scan's gate (None for posture-family scans); `passed` is None while counts are unknown, and
-    False with a `reason` when `signals` shows the scan's own signal was not tested."""
+    """The scan's gate (None for posture-family scans); `passed` is None while counts are unknown, False when a
+    finding is at or above `fail_on` or a signal could not be checked."""
     if scan_type not in ACTIVE_TYPES:
         return None
     fail_on = options.fail_on or DEFAULT_FAIL_ON
     if counts is None:
         return Gate(passed=None, fail_on=fail_on, counts=empty_counts())
-    reason = _untested(scan_type, signals) if signals is not None else None
     failing = sum(n for s, n in counts.items() if SEVERITY_RANK[s] <= SEVERITY_RANK[fail_on])
-    return Gate(passed=failing == 0 and reason is None, fail_on=fail_on, counts={**empty_counts(), **counts},
-                reason=reason)
+    unchecked = not_checked(scan_type, signals) if signals is not None else {}
+    return Gate(passed=failing == 0 and not unchecked, fail_on=fail_on, counts={**empty_counts(), **counts},
+                not_checked=unchecked)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chalicelib.scans.commands import Name, SubmittedOptions, Tag, TargetText, Timeout
 from chalicelib.scans.models import Priority, ScanType
@@ -22,14 +22,6 @@ class CreateTemplate(BaseModel):
     options: SubmittedOptions = Field(default_factory=SubmittedOptions)
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     timeout_seconds: Timeout = 900
-
-    @model_validator(mode="after")
-    def _no_stored_credentials(self) -> CreateTemplate:
-        """Refuse registry credentials: a template is stored and listed, a password would outlive its scan."""
-        if self.options.container is not None and self.options.container.registry_auth is not None:
-            raise ValueError("options.container.registry_auth is not stored in templates; "
-                             "send it in the launch's options instead")
-        return self
 
 
 class LaunchTemplate(BaseModel):

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.access.auth import Tenant
 from chalicelib.core.clock import utcnow
-from chalicelib.core.errors import NotFound
+from chalicelib.core.errors import NotFound, Unprocessable
 from chalicelib.core.ids import new_id
 from chalicelib.core.pagination import decode_cursor, page_of
 from chalicelib.core.store import KeyValueStore
@@ -42,7 +42,12 @@ class TemplateService:
         self._scans = scans
 
     def create(self, tenant_id: str, command: CreateTemplate) -> Template:
-        """Store a new template."""
+        """Store a new template; raises Unprocessable for registry credentials (a template keeps no secret: they
+        are sealed per scan, so they are given at launch)."""
+        if command.options.container is not None and command.options.container.registry_auth is not None:
+            raise Unprocessable("Templates do not keep registry credentials: give options.container.registry_auth "
+                                "when launching the template.", code="registry-auth-not-in-templates",
+                                field="options.container.registry_auth")
         template = Template(template_id=new_id("tpl"), tenant_id=tenant_id, created_at=utcnow(),
                             **command.model_dump())
         self._store.put(f"TENANT#{tenant_id}", f"TEMPLATE#{template.template_id}", template.model_dump(mode="json"),

@@ -109,8 +109,9 @@ def test_scan_type_on_get_results_and_cancel_must_match_or_is_named(certix: Cert
     assert certix.get_scan(posture, "posture")["scanType"] == "posture"
     for call in (certix.get_scan, certix.results, certix.cancel_scan):
         assert refused(call, posture, "nmap").code == "SCAN_NOT_FOUND"
-        error = refused(call, posture, "trivy")
-        assert (error.status_code, error.code, error.body["value"]) == (422, "UNSUPPORTED_SCAN_TYPE", "trivy")
+        assert refused(call, posture, "trivy").code == "SCAN_NOT_FOUND"
+        error = refused(call, posture, "nikto")
+        assert (error.status_code, error.code, error.body["value"]) == (422, "UNSUPPORTED_SCAN_TYPE", "nikto")
     assert refused(certix.get_scan, "scn_nope").code == "SCAN_NOT_FOUND"
 
 
@@ -148,7 +149,7 @@ def _wired_create(body: dict[str, Any]) -> Any:
 
 
 @pytest.mark.parametrize(("params", "code", "field"), [
-    ({"status": "paused"}, "UNSUPPORTED_STATUS", "status"), ({"scanType": "zap"}, "UNSUPPORTED_SCAN_TYPE", "scanType"),
+    ({"status": "paused"}, "UNSUPPORTED_STATUS", "status"), ({"scanType": "w3af"}, "UNSUPPORTED_SCAN_TYPE", "scanType"),
     ({"limit": 101}, "VALIDATION_ERROR", "limit"), ({"page": 0}, "VALIDATION_ERROR", "page"),
     ({"page": 101, "limit": 100}, "VALIDATION_ERROR", "page"),
 ])
@@ -160,8 +161,9 @@ def test_list_refusals_name_the_parameter(certix: CertixClient, params: dict[str
 
 
 @pytest.mark.parametrize(("body", "code", "field"), [
-    ({"target": "registry.example.com/app:1", "scanType": "trivy"}, "UNSUPPORTED_SCAN_TYPE", "scanType"),
-    ({"target": "example.com", "scanType": "zap"}, "UNSUPPORTED_SCAN_TYPE", "scanType"),
+    ({"target": "example.com", "scanType": "nikto"}, "UNSUPPORTED_SCAN_TYPE", "scanType"),
+    ({"target": "example.com", "scanType": "nmap", "options": {"severity": ["HIGH"]}}, "UNSUPPORTED_OPTION",
+     "options.severity"),
     ({"target": "example.com", "scanType": "nmap", "options": {"scripts": ["vuln"]}}, "UNSUPPORTED_OPTION",
      "options.scripts"),
     ({"target": "example.com", "scanType": "nmap", "priority": "urgent"}, "UNSUPPORTED_PRIORITY", "priority"),
@@ -201,9 +203,10 @@ def test_auth_malformed_json_and_rate_limit_answer_in_cert_ix_shape(certix: Cert
 
 
 def test_templates_create_launch_list_get_and_delete(certix: CertixClient, wired: Services) -> None:
-    trivy = refused(certix.create_template, "Container CI Scan", "trivy", priority="high",
-                    options={"scanners": ["vuln"], "severity": ["CRITICAL"]}, tags=["ci", "container"])
-    assert (trivy.code, trivy.body["value"]) == ("UNSUPPORTED_SCAN_TYPE", "trivy")
+    nikto = refused(certix.create_template, "Web", "nikto", options={"ports": "80"})
+    assert (nikto.code, nikto.body["value"]) == ("UNSUPPORTED_SCAN_TYPE", "nikto")
+    assert refused(certix.create_template, "Ports", "nmap", options={"scanners": ["vuln"]}).body["field"] == \
+        "options.scanners"
     template = certix.create_template("Edge ports", "nmap", priority="high", options={"ports": "22,443",
                                       "timing": "T2"}, tags=["edge"], timeout=300)
     assert (template["scanType"], template["priority"], template["options"], template["timeout"]) == (

@@ -122,17 +122,6 @@ def test_os_detection_is_accepted_as_a_documented_no_op_with_a_warning(cyper: Cy
                                  "message": "Perimeter does no OS fingerprinting; the option is ignored."}]
 
 
-@pytest.mark.parametrize(("kind", "options"), [("zap", {"spider": True, "active_scan": True}), ("sqlmap", None)])
-def test_web_application_scan_types_are_refused_naming_the_type(cyper: CyperSecurityClient, kind: str,
-                                                               options: dict[str, Any] | None) -> None:
-    with pytest.raises(CyperSecurityError) as refused:
-        cyper.create_scan("example.com", kind, options)
-    error = refused.value
-    assert (error.status, error.code, error.details) == (422, "invalid_request", {"field": "type", "value": kind})
-    assert kind in error.message and "not supported" in error.message
-    assert cyper.list_scans()["total"] == 0
-
-
 @pytest.mark.parametrize(("body", "field"), [
     ({"type": "nmap"}, "target"),
     ({"target": "example.com"}, "type"),

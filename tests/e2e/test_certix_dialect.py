@@ -164,3 +164,21 @@ def test_cert_ix_documented_flow_end_to_end(stack: RunningStack, lab: Lab, recei
         assert node_snippet(tmp_path, delivery.body, signature, "not-the-secret")["status"] == 401
         assert not go_snippet_accepts(delivery.body + b"\n", signature, secret)
         verify([standard], delivery.headers, delivery.body)  # Standard Webhooks: the whsec_ secret shown
+
+
+def test_cert_ix_trivy_and_zap_on_the_stack(stack: RunningStack, lab: Lab) -> None:
+    """zap on a host nobody verified is 403 TARGET_NOT_VERIFIED; a trivy scan of an image its registry cannot
+    serve (the lab's good.test is no registry) runs through the pipeline and reads failed, so the CI step fails."""
+    client = CertixClient(stack.api_key, stack.base_url + BASE, requests_transport,
+                          sleep=lambda s: time.sleep(min(s, 0.5)))
+    refused = client.raw("POST", "/scans", json_body={"target": "https://good.test/", "scanType": "zap"})
+    error = refused.json()
+    assert (refused.status, error["code"], error["field"], error["value"]) == (
+        403, "TARGET_NOT_VERIFIED", "target", "good.test"), error
+    assert error["verifyUrl"].endswith("/v1/targets") and "good.test" in error["error"]
+
+    options = {"scanners": ["vuln", "misconfig", "secret"], "severity": ["CRITICAL", "HIGH"], "ignoreUnfixed": True}
+    scan = client.create_scan("good.test/acme/app:1.0", "trivy", priority="high", options=options)
+    assert (scan["scanType"], scan["status"], scan["options"]) == ("trivy", "queued", options)
+    final = client.poll(scan["id"], "trivy", limit=120, every=0.5)
+    assert final["status"] == "failed" and final["error"] and final["errorCode"], (final, stack.output[-30:])

@@ -20,7 +20,12 @@ import pytest
 
 from chalicelib.local.stack import free_port
 from tests.contract.clients import wire
-from tests.contract.clients.cypersecurity import CyperSecurityClient, verify_webhook, verify_webhook_node
+from tests.contract.clients.cypersecurity import (
+    CyperSecurityClient,
+    CyperSecurityError,
+    verify_webhook,
+    verify_webhook_node,
+)
 from tests.e2e.conftest import E2E_PORTS
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.httpserver import Response as Canned
@@ -136,3 +141,14 @@ def test_the_documented_flow_end_to_end(stack: RunningStack, hooks: Hooks, vulne
                                    "findings_count": scan["findings_count"], "critical_count": scan["critical_count"]}
         verify([endpoints[style]["standard_webhooks_secret"]], headers, body)
         assert "X-Perimeter-Signature" not in headers
+
+
+def test_zap_and_sqlmap_on_a_host_nobody_verified_are_refused(stack: RunningStack) -> None:
+    cyper = CyperSecurityClient(f"{stack.base_url}/compat/cypersecurity/v1", stack.api_key, requests_transport)
+    for kind in ("zap", "sqlmap"):
+        with pytest.raises(CyperSecurityError) as refused:
+            cyper.create_scan("good.test", kind)
+        error = refused.value
+        assert (error.status, error.code, error.details["field"], error.details["value"]) == (
+            403, "invalid_request", "target", "good.test")
+        assert error.details["verify_url"].endswith("/v1/targets") and "proven" in error.message

@@ -18,6 +18,10 @@ from chalicelib.api.http import Ctx, ResponseStyle, Result, handle, register_sty
 from chalicelib.api.operations import Op, Routes
 from chalicelib.api.spec import DocInfo, openapi_document
 from chalicelib.bootstrap import get_services
+from chalicelib.scans.active import not_checked
+from chalicelib.scans.models import Scan, ScanError, ScanStatus
+
+NOT_CHECKED = {"container": "The image could not be scanned", "webapp": "The site could not be tested"}
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,15 @@ def mount(dialect: Dialect) -> Dialect:
     """Register the dialect's style for the errors Chalice raises itself under its base path; returns it."""
     register_style(dialect.base_path, dialect.style)
     return dialect
+
+
+def unchecked(scan: Scan) -> ScanError | None:
+    """For a completed webapp or container scan whose check could not run: the error vendors see it failed with
+    (their CI steps read a failed scan as a failed job, and zero findings from nothing tested must not pass)."""
+    if scan.status is not ScanStatus.COMPLETE:
+        return None
+    why = not_checked(scan.scan_type, scan.signals)
+    if not why:
+        return None
+    return ScanError(code="not-checked", message="; ".join(
+        f"{NOT_CHECKED.get(key, f'The {key} check could not run')}: {text}" for key, text in sorted(why.items())))

@@ -2,10 +2,12 @@
 
 `X-API-Key`, `{"success": true, "data": ...}` in camelCase, `{"success": false, "error", "code":
 "UPPER_SNAKE"}` errors (429 `RATE_LIMIT_EXCEEDED` with `Retry-After`), page/limit pagination, and
-Cert-IX's words: `nmap` is Perimeter's `ports` scan; queued/running/completed/failed/cancelled. Scan
-types and values Perimeter cannot do yet are answered 422 in the same shape, naming the value.
-The mapping tables come first, then the translations; the shapes are in certix_models, the routes in
-certix_routes, the webhook format in chalicelib/webhooks/formats/certix.py.
+Cert-IX's words: `nmap` is Perimeter's `ports` scan, `trivy` its `container` scan, `zap` its `webapp`
+scan (which needs proof of control of the host: TARGET_NOT_VERIFIED, 403, otherwise);
+queued/running/completed/failed/cancelled. Values Perimeter cannot do are answered 422 in the same
+shape, naming the value. The mapping tables come first, then the translations; the shapes are in
+certix_models, the options per scan type in certix_options, the routes in certix_routes, the webhook
+format in chalicelib/webhooks/formats/certix.py.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from typing import Any, TypeVar
 
 from chalice.app import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from chalicelib.api.dialects import certix_models as m
 from chalicelib.api.dialects.base import Dialect, mount
+from chalicelib.api.dialects.certix_options import to_perimeter
 from chalicelib.api.http import Ctx, ResponseStyle, Result, path_id, validate
 from chalicelib.api.spec import DocInfo
 from chalicelib.api.webhook_routes import SEALED_PREFIX
 from chalicelib.bootstrap import Services
-from chalicelib.core.errors import NotFound, PerimeterError, Unprocessable, Unsupported
+from chalicelib.core.errors import NotFound, PerimeterError, TargetNotVerified, Unprocessable, Unsupported
 from chalicelib.core.pagination import MAX_PAGE_SIZE
 from chalicelib.scans.commands import CreateScan
 from chalicelib.scans.models import Scan, ScanStatus, ScanType
@@ -34,10 +38,8 @@ X = TypeVar("X")
 
 # -- the mapping tables ---------------------------------------------------------------------------
 
-SCAN_TYPES: dict[str, ScanType] = {"nmap": ScanType.PORTS}  # Cert-IX scanType -> Perimeter scan type
-UNSUPPORTED_SCAN_TYPES: dict[str, str] = {  # documented by Cert-IX, not done by Perimeter yet
-    "trivy": "container image, filesystem and secret scanning", "zap": "active web application (DAST) scanning"}
-OPTIONS: dict[str, str] = {"ports": "ports", "timing": "timing", "serviceDetection": "service_detection"}
+SCAN_TYPES: dict[str, ScanType] = {  # Cert-IX scanType -> Perimeter scan type
+    vendor: ScanType(ours) for ours, vendor in vocabulary.SCAN_TYPES.items()}
 PRIORITIES: frozenset[str] = frozenset({"low", "normal", "high"})
 STATUSES: dict[str, tuple[ScanStatus, ...]] = {  # Cert-IX status filter -> Perimeter statuses
     "queued": (ScanStatus.PENDING,), "running": (ScanStatus.SCANNING, ScanStatus.SCORING),
@@ -57,6 +59,9 @@ FIELDS: dict[str, str] = {  # Perimeter's field names in validation errors -> Ce
     "timeout_seconds": "timeout", "scan_type": "scanType", "service_detection": "serviceDetection",
     "description": "name", "template_id": "templateId",
 }
+SECTIONS = frozenset({"container", "webapp"})  # options.<section>.x is Cert-IX's options.x
+NOT_VERIFIED = ("zap (web application) scans send attack payloads, so Perimeter runs them only against hosts "
+                "whose control your organization has proven. ")
 MAX_WALK = 10_000  # page * limit: the deepest a page may reach into a listing
 
 
@@ -72,8 +77,10 @@ def vendor_code(error: PerimeterError) -> str:
 
 
 def vendor_field(path: str) -> str:
-    """A field path with Cert-IX's names (`options.service_detection` -> `options.serviceDetection`)."""
-    return ".".join(FIELDS.get(part, part) for part in path.split("."))
+    """A field path with Cert-IX's names (`options.container.ignore_unfixed` -> `options.ignoreUnfixed`)."""
+    parts = path.split(".")
+    kept = [p for i, p in enumerate(parts) if not (i == 1 and parts[0] == "options" and p in SECTIONS)]
+    return ".".join(FIELDS.get(p, to_camel(p) if "_" in p.strip("_") else p) for p in kept)
 
 
 def render_error(error: PerimeterError, _instance: str | None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -87,6 +94,10 @@ def render_error(error: PerimeterError, _instance: str | None) -> tuple[dict[str
         body["error"] = f"{body['details'][0]['field']}: {body['details'][0]['message']}"
     if "retry_after" in error.extra:
         body["retryAfter"] = error.extra["retry_after"]
+    if error.code == TargetNotVerified.code:
+        body["error"] = NOT_VERIFIED + error.detail
+        body["field"], body["value"] = "target", error.extra.get("host")
+        body["verifyUrl"] = error.extra.get("verify_url")
     return body, dict(error.headers)
 
 
@@ -95,7 +106,8 @@ CERTIX = mount(Dialect(
     style=ResponseStyle(error=render_error, error_media="application/json"),
     doc=DocInfo(title="Perimeter: Cert-IX Scan API dialect",
                 description="Cert-IX's Scan API on Perimeter: change the base URL and the key, nothing else. "
-                            "`nmap` scans are Perimeter's network scans; see docs/migrating.md.",
+                            "`nmap` scans are Perimeter's network scans, `trivy` its container image scans, `zap` "
+                            "its web application scans (on verified hosts only); see docs/migrating.md.",
                 error_model=m.CertixError, error_media="application/json", security=("apiKeyAuth",), tags=()),
 ))
 route = CERTIX.routes
@@ -108,22 +120,13 @@ def scan_type(value: str) -> ScanType:
     """Perimeter's type for a Cert-IX `scanType`; raises Unsupported naming any other."""
     if value in SCAN_TYPES:
         return SCAN_TYPES[value]
-    what = UNSUPPORTED_SCAN_TYPES.get(value, "an unknown scan type")
-    raise Unsupported(f"scanType '{value}' ({what}) is not supported by Perimeter yet; supported: "
-                      f"{', '.join(SCAN_TYPES)}.", field="scanType", value=value)
+    raise Unsupported(f"scanType '{value}' is not a scan type Perimeter offers; one of {', '.join(SCAN_TYPES)}.",
+                      field="scanType", value=value)
 
 
-def options(given: m.CertixOptions | None) -> dict[str, Any]:
-    """Perimeter's options for Cert-IX's; raises Unsupported naming the options Perimeter lacks."""
-    if given is None:
-        return {}
-    unknown = sorted(given.model_extra or {})
-    if unknown:
-        raise Unsupported(f"option(s) {', '.join(unknown)} not supported by Perimeter yet; supported: "
-                          f"{', '.join(OPTIONS)}.", field=f"options.{unknown[0]}", value=unknown[0])
-    values = given.model_dump(exclude_none=True, exclude=set(given.model_extra or {}))
-    return {OPTIONS[to_vendor]: values[name] for name, to_vendor in
-            (("ports", "ports"), ("timing", "timing"), ("service_detection", "serviceDetection")) if name in values}
+def options(kind: ScanType, vendor: str, given: m.CertixOptions | None) -> dict[str, Any]:
+    """Perimeter's options for Cert-IX's options of a `vendor` scanType; raises Unsupported naming the unknown."""
+    return to_perimeter(kind, vendor, given.model_dump(by_alias=True, exclude_none=True) if given else None)
 
 
 def priority(value: str | None) -> str | None:
@@ -143,12 +146,12 @@ def create_scan_command(req: m.ScanRequest) -> CreateScan:
     kind = scan_type(req.scan_type)
     return validate(CreateScan, _present(
         target=req.target, scan_type=kind.value, name=req.name, priority=priority(req.priority),
-        options=options(req.options), tags=req.tags, timeout_seconds=req.timeout))
+        options=options(kind, req.scan_type, req.options), tags=req.tags, timeout_seconds=req.timeout))
 
 
 def lookup_type(value: str) -> ScanType:
-    """A `scanType` filter: Cert-IX's words, or Perimeter's for the types Cert-IX has none for (as scans show them)."""
-    own = {t.value: t for t in ScanType if t not in SCAN_TYPES.values()}
+    """A `scanType` filter: Cert-IX's words, or Perimeter's own type names (scans of types Cert-IX lacks show them)."""
+    own = {t.value: t for t in ScanType}
     return own[value] if value in own else scan_type(value)
 
 
@@ -289,15 +292,16 @@ def template_command(req: m.TemplateRequest) -> CreateTemplate:
     kind = scan_type(req.scan_type)
     return validate(CreateTemplate, _present(
         name=req.name, description=req.description, scan_type=kind.value, priority=priority(req.priority),
-        options=options(req.options), tags=req.tags, timeout_seconds=req.timeout))
+        options=options(kind, req.scan_type, req.options), tags=req.tags, timeout_seconds=req.timeout))
 
 
-def launch_command(req: m.LaunchRequest) -> LaunchTemplate:
-    """`POST /scan-templates/{id}/launch` as Perimeter's LaunchTemplate."""
+def launch_command(req: m.LaunchRequest, kind: ScanType) -> LaunchTemplate:
+    """`POST /scan-templates/{id}/launch` of a `kind` template as Perimeter's LaunchTemplate (options replace the
+    template's, translated for its type); raises Unsupported or Unprocessable."""
     return validate(LaunchTemplate, _present(
         target=req.target, name=req.name, priority=priority(req.priority),
-        options=options(req.options) if req.options is not None else None, tags=req.tags,
-        timeout_seconds=req.timeout))
+        options=options(kind, vocabulary.vendor_scan_type(kind.value), req.options) if req.options is not None
+        else None, tags=req.tags, timeout_seconds=req.timeout))
 
 
 def usage_view(summary: dict[str, Any]) -> m.CertixUsage:

@@ -13,7 +13,9 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
-from chalicelib.scans.models import Finding, Scan, ScanOptions, Severity
+from chalicelib.api.dialects.base import unchecked
+from chalicelib.api.dialects.certix_options import to_vendor
+from chalicelib.scans.models import Finding, Scan, Severity
 from chalicelib.templates.service import Template
 from chalicelib.webhooks.formats.certix import vendor_scan_type, vendor_status
 from chalicelib.webhooks.models import WebhookEndpoint
@@ -47,6 +49,8 @@ class CertixError(BaseModel):
     value: Any = None
     details: list[dict[str, str]] | None = Field(default=None, description="Each refused field, for VALIDATION_ERROR.")
     retry_after: int | None = Field(default=None, alias="retryAfter")
+    verify_url: str | None = Field(default=None, alias="verifyUrl",
+                                   description="TARGET_NOT_VERIFIED: where to prove control of the host.")
 
 
 class Envelope(CamelModel, Generic[T]):
@@ -76,12 +80,23 @@ class PageEnvelope(CamelModel, Generic[T]):
 
 
 class CertixOptions(CamelModel):
-    """nmap options; any other option is answered UNSUPPORTED_OPTION naming it."""
+    """Options of each scanType (certix_options); one another scan type has, or nobody has, is UNSUPPORTED_OPTION."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
-    ports: str | None = Field(default=None, description="nmap port syntax: `1-1024`, `22,80,443`, or `top-N`.")
-    timing: str | None = Field(default=None, description="nmap timing template `T0` (slowest) to `T5`; default T4.")
-    service_detection: bool | None = Field(default=None, description="Identify the service on each open port.")
+    ports: str | None = Field(default=None, description="nmap: port syntax `1-1024`, `22,80,443`, or `top-N`.")
+    timing: str | None = Field(default=None, description="nmap: timing template `T0` (slowest) to `T5`; default T4.")
+    service_detection: bool | None = Field(default=None, description="nmap: identify the service on each open port.")
+    scanners: list[str] | None = Field(default=None, description="trivy: any of `vuln`, `misconfig`, `secret` "
+                                                                 "(default all three).")
+    severity: list[str] | None = Field(default=None, description="trivy: the severities to report, e.g. "
+                                                                 "`[\"CRITICAL\", \"HIGH\"]` (high and above).")
+    ignore_unfixed: bool | None = Field(default=None, description="trivy: leave out vulnerabilities with no fix.")
+    rate_limit: float | None = Field(default=None, description="zap: requests per second (default 10, at most 50).")
+    max_requests: int | None = Field(default=None, description="zap: requests in all (default 2000).")
+    max_pages: int | None = Field(default=None, description="zap: pages the spider fetches (default 200).")
+    max_depth: int | None = Field(default=None, description="zap: link depth from the start URL (default 5).")
+    time_budget: float | None = Field(default=None, description="zap: seconds for the whole test (default 600).")
+    time_based: bool | None = Field(default=None, description="zap: send the few time-based (sleep) probes.")
 
 
 class ScanRequest(CamelModel):
@@ -89,7 +104,8 @@ class ScanRequest(CamelModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
     target: Text
-    scan_type: str = Field(description="`nmap`; `trivy` and `zap` are answered UNSUPPORTED_SCAN_TYPE.")
+    scan_type: str = Field(description="`nmap` (network), `trivy` (container image: target `registry/path:tag`) "
+                                       "or `zap` (web application: a URL on a host your organization verified).")
     name: Name | None = None
     priority: str | None = Field(default=None, description="`low`, `normal` (default) or `high`.")
     options: CertixOptions | None = None
@@ -280,13 +296,9 @@ class Deleted(CamelModel):
 
 # -- views ------------------------------------------------------------------------------------------
 
-_OPTION_NAMES = {"service_detection": "serviceDetection", "dkim_selectors": "dkimSelectors"}
-
-
-def options_view(options: ScanOptions) -> dict[str, Any]:
-    """Scan options with Cert-IX's names, unset ones left out."""
-    return {_OPTION_NAMES.get(k, k): v for k, v in options.model_dump(mode="json", exclude_none=True).items()
-            if not (k == "service_detection" and v is False)}
+def status_of(scan: Scan) -> str:
+    """Cert-IX's status; `failed` for a completed trivy or zap scan whose check could not run (base.unchecked)."""
+    return "failed" if unchecked(scan) else vendor_status(scan.status.value)
 
 
 def scan_view(scan: Scan) -> CertixScan:
@@ -294,12 +306,13 @@ def scan_view(scan: Scan) -> CertixScan:
     duration = None
     if scan.started_at is not None and scan.completed_at is not None:
         duration = int((scan.completed_at - scan.started_at).total_seconds() * 1000)
+    error = unchecked(scan) or scan.error
     return CertixScan(
         id=scan.scan_id, scan_type=vendor_scan_type(scan.scan_type.value), name=scan.name, target=scan.target,
-        status=vendor_status(scan.status.value), progress=100 if scan.status.terminal else scan.progress,
-        priority=scan.priority.value, tags=scan.tags, options=options_view(scan.options),
-        result_count=scan.findings_count, duration_ms=duration, error=scan.error.message if scan.error else None,
-        error_code=scan.error.code if scan.error else None, score=scan.score, grade=scan.grade, ready=scan.ready,
+        status=status_of(scan), progress=100 if scan.status.terminal else scan.progress,
+        priority=scan.priority.value, tags=scan.tags, options=to_vendor(scan.scan_type, scan.options),
+        result_count=scan.findings_count, duration_ms=duration, error=error.message if error else None,
+        error_code=error.code if error else None, score=scan.score, grade=scan.grade, ready=scan.ready,
         template_id=scan.template_id, created_at=scan.created_at, updated_at=scan.updated_at,
         started_at=scan.started_at, completed_at=scan.completed_at)
 
@@ -333,7 +346,7 @@ def results_view(scan: Scan, findings: list[Finding]) -> CertixResults:
         counts[f.severity.value] += 1
     return CertixResults(
         scan_id=scan.scan_id, scan_type=vendor_scan_type(scan.scan_type.value), target=scan.target,
-        status=vendor_status(scan.status.value), score=scan.score, grade=scan.grade, ready=scan.ready,
+        status=status_of(scan), score=scan.score, grade=scan.grade, ready=scan.ready,
         summary=Summary(**counts, total=len(findings)), findings=[finding_view(f) for f in findings],
         services=services_of(findings), completed_at=scan.completed_at)
 
@@ -343,7 +356,7 @@ def template_view(template: Template) -> CertixTemplate:
     return CertixTemplate(
         id=template.template_id, name=template.name, description=template.description,
         scan_type=vendor_scan_type(template.scan_type.value), priority=template.priority.value,
-        options=options_view(template.options), tags=template.tags, timeout=template.timeout_seconds,
+        options=to_vendor(template.scan_type, template.options), tags=template.tags, timeout=template.timeout_seconds,
         created_at=template.created_at)
 
 

@@ -49,8 +49,9 @@ WebhookOut, WebhookPage = m.Envelope[m.CertixWebhook], m.PageEnvelope[m.CertixWe
 # -- scans ------------------------------------------------------------------------------------------
 
 
-@route("POST", CERTIX.path("/scans"), "createScan", "Submit a scan (`nmap`: Perimeter's network scan)", 202, ScanOut,
-       request=m.ScanRequest, errors=(400, 409, 413, 422, 503), tags=("scans",))
+@route("POST", CERTIX.path("/scans"), "createScan",
+       "Submit a scan (`nmap`: network, `trivy`: container image, `zap`: web application on a verified host)", 202,
+       ScanOut, request=m.ScanRequest, errors=(400, 403, 409, 413, 422, 503), tags=("scans",))
 def certix_create_scan(request: Request | None) -> Response:
     """POST /scans."""
     def op(ctx: Ctx) -> Result:
@@ -165,13 +166,14 @@ def certix_delete_template(request: Request | None, template_id: str) -> Respons
 
 
 @route("POST", f"{_TEMPLATE}/launch", "launchScanTemplate", "Start a scan from a template (overrides optional)", 202,
-       ScanOut, request=m.LaunchRequest, errors=(400, 404, 409, 413, 422, 503), tags=("templates",),
+       ScanOut, request=m.LaunchRequest, errors=(400, 403, 404, 409, 413, 422, 503), tags=("templates",),
        role=Role.MEMBER)
 def certix_launch_template(request: Request | None, template_id: str) -> Response:
     """POST /scan-templates/{templateId}/launch."""
     def op(ctx: Ctx) -> Result:
-        scan = ctx.services.templates.launch(ctx.principal.tenant, path_id("templateId", template_id),
-                                             launch_command(ctx.body(m.LaunchRequest)))
+        template = ctx.services.templates.get(ctx.tenant_id, path_id("templateId", template_id))
+        scan = ctx.services.templates.launch(ctx.principal.tenant, template.template_id,
+                                             launch_command(ctx.body(m.LaunchRequest), template.scan_type))
         return ok(202, m.scan_view(scan), headers=location(ctx, f"/scans/{scan.scan_id}"))
     return handle(request, op)
 

@@ -1,9 +1,11 @@
 """The CyperSecurity dialect, under `/compat/cypersecurity/v1` (its own `/v1` would collide with ours).
 
 `X-API-Key` authentication; scans with offset pagination and `total`; `nmap` is Perimeter's `ports`
-scan (web application scans are refused naming the type); results as `services` (per-port findings)
-and `vulnerabilities` (findings with a CVE); report generation then download (a 302 to the signed
-link); webhooks with a partner-chosen secret in CyperSecurity's format; the nested error object.
+scan, `zap` its `webapp` scan with the built-in engine and wapiti, `sqlmap` a `webapp` scan with the
+sqlmap engine only (both on hosts whose control was proven, else 403 in the vendor's error); results
+as `services` (per-port findings) and `vulnerabilities` (findings with a CVE; for zap and sqlmap every
+finding above info); report generation then download (a 302 to the signed link); webhooks with a
+partner-chosen secret in CyperSecurity's format; the nested error object.
 Mapping tables first, then small functions, then the routes (docs/migrating.md).
 """
 
@@ -17,13 +19,21 @@ from chalice.app import Request, Response
 
 from chalicelib.access.roles import Role
 from chalicelib.api.dialects import cypersecurity_models as m
-from chalicelib.api.dialects.base import Dialect, mount
+from chalicelib.api.dialects.base import Dialect, mount, unchecked
+from chalicelib.api.dialects.cypersecurity_scans import to_command, type_name
 from chalicelib.api.http import Ctx, ResponseStyle, Result, path_id, validate
 from chalicelib.api.spec import DocInfo
 from chalicelib.bootstrap import Services
-from chalicelib.core.errors import NotFound, PerimeterError, ReportNotRenderable, Unprocessable, Unsupported
-from chalicelib.scans.commands import CreateScan
-from chalicelib.scans.models import Finding, Scan, ScanStatus, ScanType, SignalKey
+from chalicelib.core.errors import (
+    NotFound,
+    PerimeterError,
+    ReportNotRenderable,
+    TargetNotVerified,
+    Unprocessable,
+    Unsupported,
+)
+from chalicelib.scans.active import SEVERITY_RANK
+from chalicelib.scans.models import Finding, Scan, ScanStatus, ScanType, Severity, SignalKey
 from chalicelib.scans.service import critical_count
 from chalicelib.webhooks.formats.cypersecurity import NODE_FORMAT, PYTHON_FORMAT, vulnerability
 from chalicelib.webhooks.models import EVENT_TYPES, WebhookEndpoint
@@ -32,9 +42,6 @@ from chalicelib.webhooks.service import CreateWebhook
 BASE_PATH = "/compat/cypersecurity/v1"
 
 # -- mapping tables -------------------------------------------------------------------------------------------------
-SCAN_TYPES: dict[str, ScanType | None] = {"nmap": ScanType.PORTS, "zap": None, "sqlmap": None}  # None: not yet
-UNSUPPORTED_TYPE_WHY = {"zap": "web application scans", "sqlmap": "SQL injection tests"}
-TYPE_NAMES: dict[ScanType, str] = {ScanType.PORTS: "nmap"}  # other Perimeter scans keep their own type name
 STATUS_OUT: dict[ScanStatus, m.Status] = {
     ScanStatus.PENDING: "pending", ScanStatus.SCANNING: "running", ScanStatus.SCORING: "running",
     ScanStatus.COMPLETE: "completed", ScanStatus.FAILED: "failed", ScanStatus.CANCELLED: "failed",
@@ -43,7 +50,6 @@ STATUS_IN: dict[str, frozenset[ScanStatus]] = {
     name: frozenset(s for s, out in STATUS_OUT.items() if out == name)
     for name in ("pending", "running", "completed", "failed")
 }
-IGNORED_OPTIONS = {"os_detection": "Perimeter does no OS fingerprinting; the option is ignored."}
 REPORT_FORMATS = ("pdf", "json")
 REPORT_TYPES = ("technical",)
 REPORT_PREFIX = "report_"
@@ -63,7 +69,10 @@ ERROR_CODES: dict[int, str] = {401: "authentication_failed", 403: "authenticatio
 FIELD_OF_CODE: dict[str, str] = {
     "invalid-domain": "target", "target-not-allowed": "target", "domain-not-found": "target",
     "invalid-webhook-url": "url", "webhook-url-not-allowed": "url", "webhook-url-self-endpoint": "url",
+    "target-not-verified": "target",
 }
+NOT_VERIFIED = ("zap and sqlmap scans send attack payloads, so Perimeter runs them only against hosts whose "
+                "control your organization has proven. ")
 FEATURES = {"/organization": "organization management", "/team/members": "team management"}
 SEALED = "sealed:"
 MAX_LISTED = 10_000  # scans counted for `total` and offsets (newest first)
@@ -71,9 +80,12 @@ MAX_LISTED = 10_000  # scans counted for `total` and offsets (newest first)
 
 # -- errors and rate-limit headers --------------------------------------------------------------------------------
 def vendor_code(error: PerimeterError) -> str:
-    """CyperSecurity's code for an error (the HTTP status stays Perimeter's)."""
+    """CyperSecurity's code for an error (the HTTP status stays Perimeter's); an unverified target is a refused
+    request (`invalid_request`), not a bad key."""
     if error.status >= 500:
         return "internal_error"
+    if error.code == TargetNotVerified.code:
+        return "invalid_request"
     return ERROR_CODES.get(error.status, "invalid_request")
 
 
@@ -88,7 +100,11 @@ def render_error(error: PerimeterError, instance: str | None) -> tuple[dict[str,
     for name in ("value", "feature"):
         if name in error.extra:
             details[name] = error.extra[name]
-    return {"error": {"code": vendor_code(error), "message": error.detail, "details": details}}, dict(error.headers)
+    message = error.detail
+    if error.code == TargetNotVerified.code:
+        message = NOT_VERIFIED + message
+        details.update({"value": error.extra.get("host"), "verify_url": error.extra.get("verify_url")})
+    return {"error": {"code": vendor_code(error), "message": message, "details": details}}, dict(error.headers)
 
 
 def rate_limit_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -106,7 +122,8 @@ DIALECT = mount(Dialect(
                 description="CyperSecurity's documented API, answered by Perimeter. Change the base URL to "
                             "`<perimeter>/compat/cypersecurity/v1` and the X-API-Key; see docs/migrating.md.",
                 error_model=m.CyperError, error_media="application/json", security=("apiKeyAuth",),
-                tags=(("scans", "Network scans"), ("reports", "Reports"), ("webhooks", "Webhooks"),
+                tags=(("scans", "Network, web application and SQL injection scans"), ("reports", "Reports"),
+              ("webhooks", "Webhooks"),
                       ("account", "Organization and team (not supported yet)")))))
 route = DIALECT.routes
 
@@ -119,11 +136,12 @@ def iso(moment: datetime | None) -> str | None:
 
 def scan_fields(scan: Scan) -> dict[str, Any]:
     """The fields every scan shape has."""
-    return {"id": scan.scan_id, "target": scan.target, "type": TYPE_NAMES.get(scan.scan_type, scan.scan_type.value),
-            "status": STATUS_OUT[scan.status], "created_at": iso(scan.created_at),
+    failed = unchecked(scan)  # a zap or sqlmap scan that could not test the site failed, whatever it found
+    error = failed or (scan.error if scan.status.terminal else None)
+    return {"id": scan.scan_id, "target": scan.target, "type": type_name(scan),
+            "status": "failed" if failed else STATUS_OUT[scan.status], "created_at": iso(scan.created_at),
             "completed_at": iso(scan.completed_at), "findings_count": scan.findings_count,
-            "critical_count": critical_count(scan),
-            "error": scan.error.model_dump() if scan.error and scan.status.terminal else None}
+            "critical_count": critical_count(scan), "error": error.model_dump() if error else None}
 
 
 def services_of(scan: Scan) -> list[m.ServiceOut]:
@@ -142,32 +160,13 @@ def services_of(scan: Scan) -> list[m.ServiceOut]:
 def scan_details(scan: Scan, findings: list[Finding]) -> m.ScanDetailsOut:
     """The scan with its results once completed (null before); `findings`: all of them (ScanService.all_findings)."""
     results = None
-    if scan.status is ScanStatus.COMPLETE:
-        vulns = [m.VulnerabilityOut.model_validate(vulnerability(f.model_dump(mode="json")))
-                 for f in findings if f.cve]
-        results = m.ResultsOut(services=services_of(scan), vulnerabilities=vulns)
+    if scan.status is ScanStatus.COMPLETE and unchecked(scan) is None:
+        webapp = scan.scan_type is ScanType.WEBAPP
+        shown = [f for f in findings if (f.severity is not Severity.INFO if webapp else f.cve)]
+        shown.sort(key=lambda f: SEVERITY_RANK[f.severity])
+        vulns = [m.VulnerabilityOut.model_validate(vulnerability(f.model_dump(mode="json"))) for f in shown]
+        results = m.ResultsOut(services=[] if webapp else services_of(scan), vulnerabilities=vulns)
     return m.ScanDetailsOut(**scan_fields(scan), results=results)
-
-
-def to_command(body: m.CreateScanIn) -> tuple[CreateScan, list[m.IgnoredOption]]:
-    """The Perimeter scan a CyperSecurity request asks for; raises Unsupported or Unprocessable naming the value."""
-    if body.type not in SCAN_TYPES:
-        raise Unprocessable(f"Unknown scan type {body.type!r}; one of {', '.join(SCAN_TYPES)}.", field="type",
-                            value=body.type)
-    scan_type = SCAN_TYPES[body.type]
-    if scan_type is None:
-        raise Unsupported(f"Scan type {body.type!r} ({UNSUPPORTED_TYPE_WHY[body.type]}) is not supported by "
-                          "Perimeter yet; use 'nmap'.", field="type", value=body.type)
-    unknown = sorted(body.options.model_extra or {})
-    if unknown:
-        raise Unsupported(f"Option {unknown[0]!r} is not supported by Perimeter for nmap scans.",
-                          field=f"options.{unknown[0]}", value=unknown[0])
-    warnings = [m.IgnoredOption(field=f"options.{name}", message=text) for name, text in IGNORED_OPTIONS.items()
-                if getattr(body.options, name)]
-    options: dict[str, Any] = {"service_detection": body.options.service_detection}
-    if body.options.ports is not None:
-        options["ports"] = body.options.ports
-    return validate(CreateScan, {"target": body.target, "scan_type": scan_type.value, "options": options}), warnings
 
 
 def listed(ctx: Ctx, wanted: frozenset[ScanStatus] | None) -> list[Scan]:
@@ -245,8 +244,9 @@ def cypersecurity_list_scans(request: Request | None) -> Response:
     return DIALECT.handle(request, op)
 
 
-@route("POST", DIALECT.path("/scans"), "cyperCreateScan", "Start a scan (`nmap`: Perimeter's ports scan)", 201,
-       m.ScanCreatedOut, request=m.CreateScanIn, errors=(400, 413, 422, 503), tags=("scans",))
+@route("POST", DIALECT.path("/scans"), "cyperCreateScan",
+       "Start a scan (`nmap`: ports; `zap`, `sqlmap`: web application scans of a verified host)", 201,
+       m.ScanCreatedOut, request=m.CreateScanIn, errors=(400, 403, 413, 422, 503), tags=("scans",))
 def cypersecurity_create_scan(request: Request | None) -> Response:
     """POST /scans."""
     def op(ctx: Ctx) -> Result:

@@ -31,13 +31,18 @@ class CyperError(BaseModel):
 
 # -- scans -------------------------------------------------------------------------------------------------------
 class ScanOptionsIn(BaseModel):
-    """`options` of a scan; names other than these are refused naming the option."""
+    """`options` of a scan: `ports`, `service_detection`, `os_detection` for nmap, `spider`, `active_scan` for zap,
+    none for sqlmap; any other is refused naming the option."""
 
     model_config = ConfigDict(extra="allow")
     ports: str | None = Field(default=None, description="nmap port syntax (`1-1000`, `22,80,443`) or `top-N`.")
     service_detection: bool = Field(default=False, description="Deeper service and version identification.")
     os_detection: bool = Field(default=False, description="Accepted and ignored: Perimeter does no OS "
                                                           "fingerprinting (the response says so in `warnings`).")
+    spider: bool | None = Field(default=None, description="zap: crawl from the target (default); `false` tests the "
+                                                          "start page only.")
+    active_scan: bool | None = Field(default=None, description="zap: send test payloads (always; `false` is "
+                                                               "refused, Perimeter has no passive-only zap scan).")
 
 
 class CreateScanIn(BaseModel):
@@ -45,7 +50,9 @@ class CreateScanIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     target: TargetText
-    type: Annotated[str, Field(max_length=64, description="`nmap` (`zap` and `sqlmap` are not supported yet).")]
+    type: Annotated[str, Field(max_length=64, description="`nmap` (network), `zap` (web application) or `sqlmap` "
+                                                          "(SQL injection); zap and sqlmap need a target whose "
+                                                          "control your organization has proven.")]
     options: ScanOptionsIn = Field(default_factory=ScanOptionsIn)
 
 
@@ -95,7 +102,8 @@ class ServiceOut(BaseModel):
 
 
 class VulnerabilityOut(BaseModel):
-    """A finding that names a CVE; `cvss_score` only where the check recorded one, else null."""
+    """A finding that names a CVE (nmap), or any finding above info (zap, sqlmap); `cvss_score` only where the check
+    recorded one, else null."""
 
     title: str
     severity: str

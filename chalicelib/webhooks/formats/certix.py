@@ -31,7 +31,7 @@ STATUSES: dict[str, str] = {
     "complete": "completed", "failed": "failed", "cancelled": "cancelled",
 }
 # Perimeter's scan type -> Cert-IX's `scanType`; types Cert-IX has no word for keep Perimeter's name.
-SCAN_TYPES: dict[str, str] = {"ports": "nmap"}
+SCAN_TYPES: dict[str, str] = {"ports": "nmap", "container": "trivy", "webapp": "zap"}
 
 # Perimeter's event -> Cert-IX's; events absent here are not delivered to a certix endpoint.
 EVENTS: dict[str, str] = {

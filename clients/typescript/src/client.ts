@@ -56,7 +56,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "a1c85fdd728d4324513b5e8d079bfff03c7aec7608f83123b9a34fcbdf09672a";
+export const OPENAPI_SHA256 = "22206b2e4722dd035a03c19fb9b752bb5bf0b8feef5a6bc433f576ad00852dd1";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {

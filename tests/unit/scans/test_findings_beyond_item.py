@@ -156,7 +156,7 @@ def test_a_1500_finding_container_scan_lives_in_one_object_and_pages_through_the
     assert view["findings_count"] == 1500 and view["severity_counts"]["low"] == 300 and view["score"] is None
     assert view["gate"] == {"passed": False, "fail_on": "high",
                             "counts": {"critical": 300, "high": 300, "medium": 300, "low": 300, "info": 300},
-                            "reason": None}
+                            "not_checked": {}}
     names = events.names(token)
     assert names.count("critical.finding") == MAX_CRITICAL_EVENTS
     assert names.count("finding.created") == MAX_FINDING_EVENTS

@@ -140,16 +140,15 @@ class Gate:
     passed: bool | None  # None until the scan is scored
     fail_on: str
     counts: dict[str, int] = field(default_factory=dict)
-    reason: str | None = None  # why it failed without a finding, e.g. "not tested: container error: ..."
+    not_checked: dict[str, str] = field(default_factory=dict)  # signal -> why it could not run (fails the gate)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=SDK_ONLY)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Gate:
         """Build from the API's JSON."""
-        reason = data.get("reason")
         return cls(passed=_opt_bool(data.get("passed")), fail_on=str(data["fail_on"]),
                    counts={str(k): int(v) for k, v in (data.get("counts") or {}).items()},
-                   reason=str(reason) if reason is not None else None, raw=data)
+                   not_checked={str(k): str(v) for k, v in (data.get("not_checked") or {}).items()}, raw=data)
 
 
 @dataclass(frozen=True)
