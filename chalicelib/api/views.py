@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.net.guard import parse_ip
-from chalicelib.scans.active import ACTIVE_TYPES, Gate, gate, target_host
+from chalicelib.scans.active import ACTIVE_TYPES, Gate, scan_gate, target_host
 from chalicelib.scans.findings import scan_severity_counts
 from chalicelib.scans.models import (
     ESTIMATED_SECONDS,
@@ -181,7 +181,7 @@ def scan_view(scan: Scan, base_url: str) -> ScanView:
         findings_count=scan.findings_count, timeout_seconds=scan.timeout_seconds, created_at=scan.created_at,
         updated_at=scan.updated_at, started_at=scan.started_at, completed_at=scan.completed_at,
         report_url=report_url(scan, base_url), error=scan.error,
-        severity_counts=scan_severity_counts(scan), gate=gate(scan.scan_type, scan.options, scan.severity_counts),
+        severity_counts=scan_severity_counts(scan), gate=scan_gate(scan),
         sbom_url=sbom_url(scan, base_url), sa_score=scan.sa_score, sa_complete=scan.sa_complete,
         combined_score=scan.combined_score, combined_grade=scan.combined_grade, self_assessment=scan.self_assessment,
     )

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 
 from chalicelib.core.errors import InvalidDomain, Unprocessable
-from chalicelib.scans.models import ScanOptions, ScanType, Severity
+from chalicelib.scans.models import Scan, ScanOptions, ScanType, Severity
 
 ACTIVE_TYPES = frozenset({ScanType.WEBAPP, ScanType.CONTAINER})
 DEFAULT_FAIL_ON = Severity.HIGH
@@ -142,7 +142,8 @@ def check_options_for_type(scan_type: ScanType, options: ScanOptions) -> None:
 class Gate(BaseModel):
     """The CI gate of a webapp or container scan: fails when any finding is at or above `fail_on`."""
 
-    passed: bool | None = Field(description="null until the scan is scored.")
+    passed: bool | None = Field(description="null until the scan is scored, and when nothing could be tested "
+                                            "(`coverage.not_scored`) and no finding fails it.")
     fail_on: Severity
     counts: dict[Severity, int] = Field(description="Findings per severity, over all of them.")
 
@@ -152,12 +153,25 @@ def empty_counts() -> dict[Severity, int]:
     return {s: 0 for s in Severity}
 
 
-def gate(scan_type: ScanType, options: ScanOptions, counts: dict[Severity, int] | None) -> Gate | None:
-    """The scan's gate (None for posture-family scans); `passed` is None while counts are unknown."""
+def gate(scan_type: ScanType, options: ScanOptions, counts: dict[Severity, int] | None, *,
+         tested: bool = True) -> Gate | None:
+    """The scan's gate (None for posture-family scans); `passed` is None while counts are unknown.
+
+    With `tested` False (no signal could be tested: an image that could not be pulled, a host that did
+    not answer) an empty result proves nothing, so `passed` is None rather than True: a CI gate must not
+    pass what was never looked at. A failing finding still fails it.
+    """
     if scan_type not in ACTIVE_TYPES:
         return None
     fail_on = options.fail_on or DEFAULT_FAIL_ON
     if counts is None:
         return Gate(passed=None, fail_on=fail_on, counts=empty_counts())
     failing = sum(n for s, n in counts.items() if SEVERITY_RANK[s] <= SEVERITY_RANK[fail_on])
-    return Gate(passed=failing == 0, fail_on=fail_on, counts={**empty_counts(), **counts})
+    passed = False if failing else (True if tested else None)
+    return Gate(passed=passed, fail_on=fail_on, counts={**empty_counts(), **counts})
+
+
+def scan_gate(scan: Scan) -> Gate | None:
+    """The gate of a stored scan: its options and counts, and whether Score found any signal tested."""
+    tested = scan.coverage is None or bool(scan.coverage.get("tested"))
+    return gate(scan.scan_type, scan.options, scan.severity_counts, tested=tested)

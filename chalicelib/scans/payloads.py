@@ -46,7 +46,7 @@ def publish_scan_event(events: EventPublisher, scan: Scan, event: str, base_url:
     if scan.sa_complete:  # DESIGN.md section 9: the self-assessment fields, once the insured submitted
         data = {**data, "sa_complete": True, "sa_score": scan.sa_score, "combined_score": scan.combined_score,
                 "combined_grade": scan.combined_grade, **extra}
-    gate = active.gate(scan.scan_type, scan.options, scan.severity_counts)
+    gate = active.scan_gate(scan)
     if gate is not None:
         data["gate"] = gate.model_dump(mode="json")
     finding = extra.get("finding")

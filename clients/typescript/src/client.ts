@@ -56,7 +56,7 @@ import type {
 /** The API version this client was generated from. */
 export const API_VERSION = "0.1.0";
 /** SHA-256 of the OpenAPI document (without `servers`) this client was generated from. */
-export const OPENAPI_SHA256 = "cee132ab352665c28c8f9f211083b81f2ceec62a3b3326affb1328a93612c01f";
+export const OPENAPI_SHA256 = "2ac9261eab7985437d1e7c0d39d3c87fae362a3b85edd3285bfe4becd7f07c73";
 
 /** One method per operation of the Perimeter API; errors are thrown as PerimeterError. */
 export class PerimeterClient {
