@@ -151,6 +151,9 @@ def test_the_authed_registry_without_credentials_is_an_error_not_a_clean_image(
     signal = view["signals"]["container"]
     assert signal["status"] == "error" and "credentials" in (signal.get("error") or ""), signal
     assert vulns(findings(stack, view["scan_token"])) == {}
+    # Nothing was tested: the empty result must not pass the CI gate (it is null, not true).
+    assert view["coverage"]["error"] == ["container"] and view["coverage"]["tested"] == []
+    assert view["gate"]["passed"] is None, view["gate"]
 
 
 def test_severity_and_ignore_unfixed_change_the_result(stack: RunningStack,
