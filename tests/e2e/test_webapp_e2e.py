@@ -124,6 +124,9 @@ def test_an_unverified_host_is_refused_and_never_contacted(api: Api, apps: dict[
     assert refused.status_code == 403, refused.text
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert refused.json()["code"] == "target-not-verified"
+    by_address = api.call("POST", "/v1/scans", {"target": f"{stranger.base}/", "scan_type": "webapp",
+                                                "options": OPTIONS})  # an IP address never passes the gate
+    assert (by_address.status_code, by_address.json()["code"]) == (403, "target-not-verified"), by_address.text
     assert stranger.hits == []
     listed = api.call("GET", "/v1/scans?scan_type=webapp&limit=100").json()["items"]
     assert all(NAMES["stranger"] not in s["target"] for s in listed)  # nothing was stored either
