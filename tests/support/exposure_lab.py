@@ -225,7 +225,7 @@ class ExposureLab:
     def settings(self, **overrides: Any) -> Settings:
         """Settings pointing at the lab's DNS and breach API, with 127.0.0.0/8 exempt from the guard."""
         values: dict[str, Any] = {
-            "key_pepper": PEPPER, "dns_servers": [self.dns.address], "dns_timeout": 2.0,
+            "key_pepper": PEPPER, "dns_servers": [self.dns.address], "dns_timeout": 5.0,
             "allow_private_targets": ["127.0.0.0/8"], "dnsbl_zones": list(DNSBL_ZONES),
             "breach_api_url": self.breach.url, "breach_api_key": BREACH_KEY,
         }
@@ -239,7 +239,8 @@ class ExposureLab:
         fields: dict[str, Any] = {
             "https_port": https, "http_port": ports.get("http", 1), "tls_ports": (https,),
             "smtp_port": ports.get("smtp", 1), "ports": ",".join(str(p) for p in sorted(set(ports.values()))),
-            "connect_timeout": 1.0, "http_timeout": 3.0,
+            # generous: these bound only what fails, and a loaded CI machine is slow to answer on loopback
+            "connect_timeout": 3.0, "http_timeout": 5.0,
         }
         fields.update(overrides)
         return ScanContext.from_settings(self.settings(), **fields)
