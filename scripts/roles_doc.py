@@ -3,7 +3,6 @@ registry the operation table fills (chalicelib/access/policy.py), so the page ne
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ if str(ROOT) not in sys.path:
 from chalicelib.access.policy import POLICY  # noqa: E402
 from chalicelib.access.roles import Role  # noqa: E402
 from chalicelib.api import table  # noqa: E402  (importing the table registers every route)
+from scripts.generated_doc import replace_section, run  # noqa: E402
 
 DOC = ROOT / "docs" / "roles.md"
 START, END = "<!-- generated:start (scripts/roles_doc.py) -->", "<!-- generated:end -->"
@@ -33,26 +33,12 @@ def tables() -> str:
 
 def render(text: str) -> str:
     """`text` with its generated section replaced; raises ValueError when the markers are missing."""
-    head, sep, rest = text.partition(START)
-    _, sep2, tail = rest.partition(END)
-    if not sep or not sep2:
-        raise ValueError(f"{DOC} lacks the generated-section markers")
-    return f"{head}{START}\n{tables()}\n{END}{tail}"
+    return replace_section(text, START, END, tables(), str(DOC))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 when docs/roles.md is out of date")
-    args = parser.parse_args(argv)
-    current = DOC.read_text()
-    wanted = render(current)
-    if args.check:
-        if wanted != current:
-            print("docs/roles.md is out of date: run python scripts/roles_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(wanted)
-    return 0
+    """Write docs/roles.md, or with --check exit 1 when it is out of date."""
+    return run(argv, doc=DOC, render=render, script="scripts/roles_doc.py", description=__doc__ or "")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ finding catalogs, so the methodology page can never disagree with what the code 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ if str(ROOT) not in sys.path:
 
 from chalicelib.scanners import base, checks  # noqa: E402  (importing checks registers every catalog)
 from chalicelib.scans import scoring  # noqa: E402
+from scripts.generated_doc import replace_section, run  # noqa: E402
 
 DOC = ROOT / "docs" / "scoring.md"
 START, END = "<!-- generated:start (scripts/scoring_doc.py) -->", "<!-- generated:end -->"
@@ -71,26 +71,12 @@ def combined_section() -> list[str]:
 
 def render(text: str) -> str:
     """`text` with its generated section replaced; raises ValueError when the markers are missing."""
-    head, sep, rest = text.partition(START)
-    _, sep2, tail = rest.partition(END)
-    if not sep or not sep2:
-        raise ValueError(f"{DOC} lacks the generated-section markers")
-    return f"{head}{START}\n{tables()}\n{END}{tail}"
+    return replace_section(text, START, END, tables(), str(DOC))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 when docs/scoring.md is out of date")
-    args = parser.parse_args(argv)
-    current = DOC.read_text()
-    wanted = render(current)
-    if args.check:
-        if wanted != current:
-            print("docs/scoring.md is out of date: run python scripts/scoring_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(wanted)
-    return 0
+    """Write docs/scoring.md, or with --check exit 1 when it is out of date."""
+    return run(argv, doc=DOC, render=render, script="scripts/scoring_doc.py", description=__doc__ or "")
 
 
 if __name__ == "__main__":
