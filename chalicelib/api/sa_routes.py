@@ -123,6 +123,14 @@ def _failed() -> Response:
     return _html(500, render_message("Something went wrong", "The page could not be shown. Please try again later."))
 
 
+def _admit(services: Services, request: Request, sa_token: str) -> Response | None:
+    """The answer that ends a request before any work (429 over a limit, 404 for a malformed token), else None."""
+    refusal = _limit(services, request, sa_token)
+    if refusal is not None:
+        return _refused(refusal)
+    return None if _TOKEN.match(sa_token) else _not_found()
+
+
 @route("GET", PATH, "getSelfAssessmentPage", "The insured's self-assessment page (HTML)", 200, None, public=True,
        media="text/html", path_max=200, tags=("self-assessment",))
 def sa_page(request: Request | None, sa_token: str) -> Response:
@@ -131,11 +139,9 @@ def sa_page(request: Request | None, sa_token: str) -> Response:
         raise RuntimeError("sa_page needs the current request")
     try:
         services = get_services()
-        refusal = _limit(services, request, sa_token)
-        if refusal is not None:
-            return _refused(refusal)
-        if not _TOKEN.match(sa_token):
-            return _not_found()
+        early = _admit(services, request, sa_token)
+        if early is not None:
+            return early
         session = self_assessment(services).open(sa_token)
         saved = request.query_params is not None and request.query_params.get("saved") == "1"
         page = render_view(session, csrf_token=csrf_token(csrf_secret(services.settings), sa_token),
@@ -180,11 +186,9 @@ def sa_post(request: Request | None, sa_token: str) -> Response:
         raise RuntimeError("sa_post needs the current request")
     try:
         services = get_services()
-        refusal = _limit(services, request, sa_token)
-        if refusal is not None:
-            return _refused(refusal)
-        if not _TOKEN.match(sa_token):
-            return _not_found()
+        early = _admit(services, request, sa_token)
+        if early is not None:
+            return early
         body = request.raw_body or b""
         raw = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
         if len(raw) > MAX_FORM_BYTES:
