@@ -132,6 +132,18 @@ class Guard:
         return rule
 
 
+def header_value(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    """The first value of header `name` (case-insensitive) in `headers`, or None."""
+    lowered = name.lower()
+    return next((v for k, v in headers if k.lower() == lowered), None)
+
+
+def header_values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
+    """Every value of a repeated header (Set-Cookie), in order."""
+    lowered = name.lower()
+    return [v for k, v in headers if k.lower() == lowered]
+
+
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
     """What one exchange produced: status, headers in order (repeats kept), at most `max_body` bytes of body."""
@@ -147,8 +159,7 @@ class HttpResponse:
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), or None."""
-        lowered = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lowered), None)
+        return header_value(self.headers, name)
 
 
 class _Watchdog:

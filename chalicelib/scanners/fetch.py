@@ -39,13 +39,11 @@ class Hop:
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), or None."""
-        lowered = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lowered), None)
+        return guarded_http.header_value(self.headers, name)
 
     def header_all(self, name: str) -> list[str]:
         """Every value of a repeated header such as Set-Cookie."""
-        lowered = name.lower()
-        return [v for k, v in self.headers if k.lower() == lowered]
+        return guarded_http.header_values(self.headers, name)
 
 
 @dataclass

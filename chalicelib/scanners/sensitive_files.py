@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.net.http import header_value
 from chalicelib.scanners.base import Catalog, CheckFailed, CheckSkipped, FindingSpec, ScanContext
 from chalicelib.scanners.fetch import FetchError, FetchResult, fetch
 from chalicelib.scans.models import Finding, Severity, SignalKey
@@ -88,7 +89,7 @@ class Reply:
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), or None."""
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+        return header_value(self.headers, name)
 
     @classmethod
     def from_fetch(cls, result: FetchResult) -> Reply:
