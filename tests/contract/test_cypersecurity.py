@@ -99,7 +99,7 @@ def completed_scan(services: Services, tenant: str = "acme") -> str:
     return scan.scan_id
 
 
-# -- scans --------------------------------------------------------------------------------------------------------
+# -- scans ------------------------------------------------------------------------------------------------------------
 def test_the_documented_python_example_creates_a_scan_and_reads_findings_count(cyper: CyperSecurityClient,
                                                                                  aws: dict[str, Any]) -> None:  # noqa: F811
     scan = cyper.create_scan("scanme.nmap.org", "nmap", {"ports": "1-1000", "service_detection": True})
@@ -188,7 +188,7 @@ def test_another_tenants_scan_and_report_are_not_found(cyper: CyperSecurityClien
         assert (hidden.value.status, hidden.value.code) == (404, "not_found")
 
 
-# -- reports ------------------------------------------------------------------------------------------------------
+# -- reports ----------------------------------------------------------------------------------------------------------
 def test_report_generation_then_download_redirects_to_the_pdf(cyper: CyperSecurityClient, wired: Services) -> None:
     running = cyper.create_scan("scanme.nmap.org", "nmap")["id"]
     generating = cyper.generate_report(running)
@@ -217,7 +217,7 @@ def test_report_formats_and_types_perimeter_lacks_are_named(cyper: CyperSecurity
     assert refused.value.details == {"field": field, "value": value}
 
 
-# -- auth, rate limits, account -----------------------------------------------------------------------------------
+# -- auth, rate limits ------------------------------------------------------------------------------------------------
 def test_a_wrong_or_missing_api_key_is_authentication_failed(wired: Services, http: Client) -> None:
     stranger = CyperSecurityClient(BASE, "pk_live_not-a-real-key", chalice_transport(http))
     with pytest.raises(CyperSecurityError) as refused:
@@ -244,21 +244,7 @@ def test_rate_limit_headers_carry_a_reset_timestamp_and_429_is_rate_limit_exceed
     assert int(limited.value.headers["X-RateLimit-Reset"]) >= before
 
 
-@pytest.mark.parametrize(("call", "feature"), [
-    (lambda c: c.get_organization(), "organization management"),
-    (lambda c: c.update_organization("Acme Security", "technology"), "organization management"),
-    (lambda c: c.list_team_members(), "team management"),
-    (lambda c: c.invite_member("teammate@example.com"), "team management"),
-])
-def test_organization_and_team_endpoints_are_refused_naming_the_feature(cyper: CyperSecurityClient, call: Any,
-                                                                       feature: str) -> None:
-    with pytest.raises(CyperSecurityError) as refused:
-        call(cyper)
-    assert (refused.value.status, refused.value.code, refused.value.details) == (
-        422, "invalid_request", {"feature": feature})
-
-
-# -- webhooks -----------------------------------------------------------------------------------------------------
+# -- webhooks ---------------------------------------------------------------------------------------------------------
 def test_webhooks_take_the_partners_secret_and_list_with_vendor_event_names(cyper: CyperSecurityClient) -> None:
     created = cyper.create_webhook("https://example.com/webhook", ["scan.completed", "vulnerability.found"], SECRET)
     assert {k: created[k] for k in ("url", "events", "signature_style")} == {
@@ -320,7 +306,7 @@ def test_scan_creation_reaches_the_same_service_as_v1(cyper: CyperSecurityClient
     assert (stored.scan_type, stored.target, stored.options.ports) == (ScanType.PORTS, "93.184.216.34", "22,80")
 
 
-# -- the document -------------------------------------------------------------------------------------------------
+# -- the document -----------------------------------------------------------------------------------------------------
 def test_the_dialect_serves_its_own_openapi_document(http: Client, wired: Services) -> None:
     answer = http.http.get("/compat/cypersecurity/v1/openapi.json")
     document = json.loads(answer.body)

@@ -5,11 +5,15 @@ services and vulnerabilities, generate the report and download the PDF (requests
 it does by default), and receive `scan.completed` on two loopback endpoints: one in the Python
 signature style, checked with the Python snippet's logic, one in the Node style, checked by running
 our own equivalent of the Node snippet with `node -e`. Both also carry valid Standard Webhooks headers.
+The organization and team endpoints run on a stack of their own: update the organization, invite a
+member, read the invitation from the local outbox, accept it on /v1, and the new member's key reads
+but cannot change the organization.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 
 from chalicelib.local.stack import free_port
 from tests.contract.clients import wire
@@ -30,11 +35,12 @@ from tests.e2e.conftest import E2E_PORTS
 from tests.support.httpserver import LocalHTTPServer
 from tests.support.httpserver import Response as Canned
 from tests.support.lab import Lab
-from tests.support.stack import RunningStack
+from tests.support.stack import BOOTSTRAP_KEY, RunningStack, start_stack
 from tests.support.webhook_receiver import verify
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SECRET = "cyper-e2e-secret-0001"
+TOKEN = re.compile(r"pmi_[A-Za-z0-9_-]{43}")
 
 
 requests_transport = wire.requests_transport(follow_redirects=True)  # as `requests` does by default
@@ -152,3 +158,39 @@ def test_zap_and_sqlmap_on_a_host_nobody_verified_are_refused(stack: RunningStac
         assert (error.status, error.code, error.details["field"], error.details["value"]) == (
             403, "invalid_request", "target", "good.test")
         assert error.details["verify_url"].endswith("/v1/targets") and "proven" in error.message
+
+
+@pytest.fixture(scope="module")
+def account_stack() -> Iterator[RunningStack]:
+    """A stack of its own (no lab: nothing here scans), so the session stack's organization stays as it was."""
+    running = start_stack({"PERIMETER_RATE_LIMIT": "100000"}, timeout=60)
+    yield running
+    assert running.stop() == 0, "\n".join(running.output[-40:])
+
+
+def test_organization_and_team_through_the_dialect(account_stack: RunningStack) -> None:
+    base = f"{account_stack.base_url}/compat/cypersecurity/v1"
+    cyper = CyperSecurityClient(base, BOOTSTRAP_KEY, requests_transport)
+    updated = cyper.update_organization("Local Security", "technology")
+    assert (updated["id"], updated["name"], updated["industry"]) == ("local", "Local Security", "technology")
+    assert cyper.get_organization() == updated
+
+    invited = cyper.invite_member("ann@example.com", "member")
+    assert invited["status"] == "invited" and cyper.list_team_members()["total"] == 1
+    [message_file] = list((account_stack.data_dir / "outbox").glob("*.json"))
+    message = json.loads(message_file.read_text())
+    found = TOKEN.search(message["text"])
+    assert message["to"] == "ann@example.com" and found is not None and found.group(0) not in json.dumps(invited)
+
+    accepted = requests.post(f"{account_stack.base_url}/v1/team/invitations/accept",
+                             json={"token": found.group(0), "name": "Ann"}, timeout=15)
+    assert accepted.status_code == 200, accepted.text
+    [member] = cyper.list_team_members()["members"]
+    assert (member["id"], member["status"], member["name"]) == (invited["id"], "active", "Ann")
+
+    ann = CyperSecurityClient(base, accepted.json()["api_key"], requests_transport)
+    assert ann.get_organization()["name"] == "Local Security"
+    with pytest.raises(CyperSecurityError) as refused:
+        ann.update_organization("Ann's", "crime")
+    assert (refused.value.status, refused.value.code, refused.value.details) == (
+        403, "authentication_failed", {"required_role": "owner"})

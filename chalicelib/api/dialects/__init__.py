@@ -6,7 +6,7 @@ routes every dialect operation and each dialect serves its own OpenAPI document.
 
 from __future__ import annotations
 
-from chalicelib.api.dialects import cypersecurity
+from chalicelib.api.dialects import cypersecurity, cypersecurity_account  # noqa: F401 (the account routes register)
 from chalicelib.api.dialects.base import Dialect
 from chalicelib.api.dialects.certiq import CERTIQ
 from chalicelib.api.dialects.certix_routes import CERTIX

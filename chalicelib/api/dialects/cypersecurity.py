@@ -5,8 +5,9 @@ scan, `zap` its `webapp` scan with the built-in engine and wapiti, `sqlmap` a `w
 sqlmap engine only (both on hosts whose control was proven, else 403 in the vendor's error); results
 as `services` (per-port findings) and `vulnerabilities` (findings with a CVE; for zap and sqlmap every
 finding above info); report generation then download (a 302 to the signed link); webhooks with a
-partner-chosen secret in CyperSecurity's format; the nested error object.
-Mapping tables first, then small functions, then the routes (docs/migrating.md).
+partner-chosen secret in CyperSecurity's format; the nested error object. The organization and team
+endpoints are in `cypersecurity_account`. Mapping tables first, then small functions, then the routes
+(docs/migrating.md).
 """
 
 from __future__ import annotations
@@ -69,11 +70,10 @@ ERROR_CODES: dict[int, str] = {401: "authentication_failed", 403: "authenticatio
 FIELD_OF_CODE: dict[str, str] = {
     "invalid-domain": "target", "target-not-allowed": "target", "domain-not-found": "target",
     "invalid-webhook-url": "url", "webhook-url-not-allowed": "url", "webhook-url-self-endpoint": "url",
-    "target-not-verified": "target",
+    "target-not-verified": "target", "member-exists": "email",
 }
 NOT_VERIFIED = ("zap and sqlmap scans send attack payloads, so Perimeter runs them only against hosts whose "
                 "control your organization has proven. ")
-FEATURES = {"/organization": "organization management", "/team/members": "team management"}
 SEALED = "sealed:"
 MAX_LISTED = 10_000  # scans counted for `total` and offsets (newest first)
 
@@ -97,7 +97,7 @@ def render_error(error: PerimeterError, instance: str | None) -> tuple[dict[str,
     field = error.extra.get("field") or FIELD_OF_CODE.get(error.code) or first
     if field and field != "(body)":
         details["field"] = field
-    for name in ("value", "feature"):
+    for name in ("value", "required_role"):
         if name in error.extra:
             details[name] = error.extra[name]
     message = error.detail
@@ -123,8 +123,7 @@ DIALECT = mount(Dialect(
                             "`<perimeter>/compat/cypersecurity/v1` and the X-API-Key; see docs/migrating.md.",
                 error_model=m.CyperError, error_media="application/json", security=("apiKeyAuth",),
                 tags=(("scans", "Network, web application and SQL injection scans"), ("reports", "Reports"),
-              ("webhooks", "Webhooks"),
-                      ("account", "Organization and team (not supported yet)")))))
+                      ("webhooks", "Webhooks"), ("account", "Organization and team")))))
 route = DIALECT.routes
 
 
@@ -328,36 +327,3 @@ def cypersecurity_create_webhook(request: Request | None) -> Response:
         sealed = SEALED + ctx.services.webhooks.seal_for_response(endpoint.webhook_id, whsec)
         return Result(201, m.WebhookCreatedOut(**webhook_out(endpoint), standard_webhooks_secret=sealed))
     return DIALECT.handle(request, op, finish=reveal)
-
-
-def _not_yet(path: str) -> Result:
-    raise Unsupported(f"{FEATURES[path].capitalize()} ({path}) is not available on Perimeter yet.",
-                      feature=FEATURES[path])
-
-
-@route("GET", DIALECT.path("/organization"), "cyperGetOrganization", "Not supported yet", 200, None,
-       errors=(422,), tags=("account",))
-def cypersecurity_get_organization(request: Request | None) -> Response:
-    """GET /organization: not supported yet."""
-    return DIALECT.handle(request, lambda _: _not_yet("/organization"))
-
-
-@route("PATCH", DIALECT.path("/organization"), "cyperUpdateOrganization", "Not supported yet", 200, None,
-       request=m.Anything, errors=(422,), tags=("account",))
-def cypersecurity_update_organization(request: Request | None) -> Response:
-    """PATCH /organization: not supported yet."""
-    return DIALECT.handle(request, lambda _: _not_yet("/organization"))
-
-
-@route("GET", DIALECT.path("/team/members"), "cyperListTeamMembers", "Not supported yet", 200, None,
-       errors=(422,), tags=("account",))
-def cypersecurity_list_team_members(request: Request | None) -> Response:
-    """GET /team/members: not supported yet."""
-    return DIALECT.handle(request, lambda _: _not_yet("/team/members"))
-
-
-@route("POST", DIALECT.path("/team/members"), "cyperInviteTeamMember", "Not supported yet", 201, None,
-       request=m.Anything, errors=(422,), tags=("account",))
-def cypersecurity_invite_team_member(request: Request | None) -> Response:
-    """POST /team/members: not supported yet."""
-    return DIALECT.handle(request, lambda _: _not_yet("/team/members"))

@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.access.roles import Role
+from chalicelib.organizations.models import Contact, InviteMember, UpdateOrganization
 from chalicelib.scans.commands import TargetText
 from chalicelib.webhooks.url_guard import MAX_URL_LENGTH
 
@@ -19,8 +21,9 @@ class ErrorObject(BaseModel):
     code: Literal["invalid_request", "authentication_failed", "insufficient_quota", "not_found",
                   "rate_limit_exceeded", "internal_error"]
     message: str
-    details: dict[str, Any] = Field(default_factory=dict, description="`field` (and `value` or `feature` when "
-                                                                      "Perimeter does not support it yet).")
+    details: dict[str, Any] = Field(default_factory=dict, description="`field` (and `value` when Perimeter does "
+                                                                      "not support it; `required_role` when the "
+                                                                      "key's role is too low).")
 
 
 class CyperError(BaseModel):
@@ -187,7 +190,55 @@ class WebhookListOut(BaseModel):
     total: int
 
 
-class Anything(BaseModel):
-    """A body of the organization and team endpoints (not supported yet)."""
+# -- organization and team ----------------------------------------------------------------------------------------
+class UpdateOrganizationIn(UpdateOrganization):
+    """`PATCH /organization`: `name` and `industry` as documented, and Perimeter's other settings; only the fields
+    given change, null clears an optional one, any other field is refused naming it."""
 
-    model_config = ConfigDict(extra="allow")
+
+class InviteMemberIn(InviteMember):
+    """`POST /team/members`: `email` and `role` (`owner`, `admin`, `member` or `viewer`) as documented, and an
+    optional `name`; the invitation token goes only to that address."""
+
+
+class OrganizationOut(BaseModel):
+    """The caller's organization: the documented `name` and `industry`, and Perimeter's other settings."""
+
+    id: str = Field(description="The organization id.")
+    name: str
+    industry: str | None
+    contact: Contact
+    default_ready_threshold: int = Field(description="New scans are ready at this score or above.")
+    branding_url: str | None = Field(description="The partner's site (https), as given; never fetched.")
+    created_at: str
+    updated_at: str | None
+
+
+class MemberOut(BaseModel):
+    """A team member, invited or active; never their invitation token or keys."""
+
+    id: str
+    email: str
+    name: str
+    role: Role
+    status: Literal["invited", "active"] = Field(description="`invited` until the invitation is accepted.")
+    invited_at: str
+    invitation_expires_at: str | None = Field(description="While invited: when the invitation lapses.")
+    joined_at: str | None
+
+
+class ListMembersQuery(BaseModel):
+    """`GET /team/members` query."""
+
+    model_config = ConfigDict(extra="ignore")
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
+class MemberListOut(BaseModel):
+    """Offset pagination with the total count, oldest member first."""
+
+    members: list[MemberOut]
+    total: int
+    limit: int
+    offset: int

@@ -85,8 +85,8 @@ class CyperSecurityClient:
     def update_organization(self, name: str, industry: str) -> Any:
         return self._call("PATCH", "/organization", {"name": name, "industry": industry}).json()
 
-    def list_team_members(self) -> Any:
-        return self._call("GET", "/team/members").json()
+    def list_team_members(self, limit: int | None = None, offset: int | None = None) -> Any:
+        return self._call("GET", "/team/members", query={"limit": limit, "offset": offset}).json()
 
     def invite_member(self, email: str, role: str = "member") -> Any:
         return self._call("POST", "/team/members", {"email": email, "role": role}).json()
