@@ -235,7 +235,7 @@ def test_below_owner_reads_but_changes_nothing_in_the_vendor_error(wired: Servic
     for call in (lambda: caller.update_organization("Taken Over", "crime"),
                  lambda: caller.invite_member("friend@example.com", "owner")):
         error = refusal(call)
-        assert (error.status, error.code, error.details) == (403, "authentication_failed", {"required_role": "owner"})
+        assert (error.status, error.code, error.details) == (403, "invalid_request", {"required_role": "owner"})
         assert f"the {role.value} role" in error.message
     assert caller.get_organization()["name"] == "Acme" and mailer(wired).sent == []
 

@@ -193,4 +193,4 @@ def test_organization_and_team_through_the_dialect(account_stack: RunningStack) 
     with pytest.raises(CyperSecurityError) as refused:
         ann.update_organization("Ann's", "crime")
     assert (refused.value.status, refused.value.code, refused.value.details) == (
-        403, "authentication_failed", {"required_role": "owner"})
+        403, "invalid_request", {"required_role": "owner"})

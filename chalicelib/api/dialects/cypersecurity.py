@@ -65,7 +65,9 @@ EVENTS_IN: dict[str, tuple[str, ...] | None] = {  # None: documented, not suppor
 SIGNATURE_STYLES: dict[str, str] = {"python": PYTHON_FORMAT, "node": NODE_FORMAT}
 STYLE_OF_FORMAT = {fmt: style for style, fmt in SIGNATURE_STYLES.items()}
 EVENTS_NOTE = "cypersecurity events:"  # the endpoint's description keeps the vendor event names asked for
-ERROR_CODES: dict[int, str] = {401: "authentication_failed", 403: "authentication_failed", 404: "not_found",
+# 403 (a role too low, a target not verified) is a refused request, `invalid_request` with the HTTP status kept:
+# `authentication_failed` means "Invalid API key" in the vendor's list, and clients replace keys on it.
+ERROR_CODES: dict[int, str] = {401: "authentication_failed", 404: "not_found",
                                429: "rate_limit_exceeded"}  # other 4xx: invalid_request; 5xx: internal_error
 FIELD_OF_CODE: dict[str, str] = {
     "invalid-domain": "target", "target-not-allowed": "target", "domain-not-found": "target",
@@ -80,12 +82,10 @@ MAX_LISTED = 10_000  # scans counted for `total` and offsets (newest first)
 
 # -- errors and rate-limit headers --------------------------------------------------------------------------------
 def vendor_code(error: PerimeterError) -> str:
-    """CyperSecurity's code for an error (the HTTP status stays Perimeter's); an unverified target is a refused
-    request (`invalid_request`), not a bad key."""
+    """CyperSecurity's code for an error (the HTTP status stays Perimeter's); a refusal by role or an unverified
+    target is a refused request (`invalid_request`), not a bad key."""
     if error.status >= 500:
         return "internal_error"
-    if error.code == TargetNotVerified.code:
-        return "invalid_request"
     return ERROR_CODES.get(error.status, "invalid_request")
 
 
