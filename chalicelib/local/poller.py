@@ -88,8 +88,12 @@ class WebhookPoller:
         """True while the thread runs."""
         return self._thread.is_alive()
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Ask the thread to stop and wait for the batch in hand to finish (at most `timeout` seconds)."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to stop and wait for the batch in hand to finish (at most `timeout` seconds).
+
+        A delivery still waiting on a slow receiver after that is abandoned with the (daemon) thread: its
+        message was never deleted, so it is received again after the visibility timeout, at the next start.
+        """
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout)

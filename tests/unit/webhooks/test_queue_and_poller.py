@@ -253,3 +253,25 @@ def test_after_a_restart_the_local_poller_delivers_the_events_the_lost_queue_hel
     assert sorted(json.loads(c.body)["n"] for c in sender.calls) == [0, 1, 2]
     for delivery_id in ids:
         assert restarted.webhooks.get_delivery("acme", endpoint.webhook_id, delivery_id).status.value == "delivered"
+
+
+def test_stop_abandons_a_delivery_stuck_on_a_slow_receiver_and_keeps_its_message() -> None:
+    queue = MemoryQueue(visibility_timeout=60)
+    queue.send("a delivery")
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck(event: dict[str, Any]) -> dict[str, Any]:
+        entered.set()
+        release.wait(30)  # a receiver that accepts the connection and never answers
+        return {"batchItemFailures": []}
+
+    poller = WebhookPoller(queue, stuck, wait_seconds=1).start()
+    try:
+        assert entered.wait(5)
+        poller.stop(timeout=0.2)  # the stack's shutdown does not wait for the receiver
+        assert poller.running  # the daemon thread is left behind with the process
+        assert queue.bodies() == ["a delivery"]  # never deleted: received again after its visibility timeout
+    finally:
+        release.set()
+        poller.stop()
+    assert not poller.running
