@@ -12,8 +12,10 @@ import contextlib
 import html
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -55,6 +57,8 @@ class VulnApp:
         self.guestbook: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         docs.mkdir(parents=True, exist_ok=True)
+        # The injectable shell runs here: attack payloads such as `>XSS` write files, never in the caller's cwd.
+        self.shell_dir = Path(tempfile.mkdtemp(prefix="vulnapp-shell-"))
         (docs / "readme.txt").write_text("Read me: nothing to see.\n")
         self.db = sqlite3.connect(":memory:", check_same_thread=False)
         self.db.executescript("CREATE TABLE items (id TEXT, name TEXT);"
@@ -123,6 +127,7 @@ class VulnApp:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        shutil.rmtree(self.shell_dir, ignore_errors=True)
 
     def out(self, value: str) -> str:
         """Raw in the vulnerable app, escaped in the clean one."""
@@ -204,7 +209,7 @@ class VulnApp:
         if self.safe:
             return self.page("Ping", f"<pre>pinging {html.escape(host)}</pre>")
         done = subprocess.run(["/bin/sh", "-c", f"echo pinging {host}"], capture_output=True, text=True,
-                              timeout=10, env={"PATH": "/usr/bin:/bin"}, check=False)
+                              timeout=10, env={"PATH": "/usr/bin:/bin"}, cwd=self.shell_dir, check=False)
         return self.page("Ping", f"<pre>{html.escape(done.stdout[:2000])}</pre>")
 
     def preview(self, method: str, p: dict[str, str]) -> Answer:
