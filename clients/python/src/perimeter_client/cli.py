@@ -239,17 +239,7 @@ def _findings(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def _report(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     data = client.download_report(args.token, args.format)
-    if args.output == "-":
-        binary: IO[bytes] | None = getattr(out, "buffer", None)
-        if binary is None:
-            raise Usage("this output stream takes no bytes: use -o FILE")
-        binary.write(data)
-        binary.flush()
-    else:
-        path = Path(args.output or f"{args.token}.{args.format}")
-        path.write_bytes(data)
-        err.write(f"perimeter: {len(data)} bytes saved to {path}\n")
-    return ci.EXIT_OK
+    return cli_active.save_bytes(data, args.output, f"{args.token}.{args.format}", "", out, err)
 
 
 def _webhooks(client: Client, args: argparse.Namespace, out: TextIO) -> int:

@@ -110,20 +110,25 @@ def write_active(scan: Scan, out: TextIO) -> None:
         out.write(f"sbom: perimeter sbom {scan.scan_token} -o sbom.cdx.json\n")
 
 
-def sbom(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """`perimeter sbom TOKEN [-o FILE|-]`: the SBOM's bytes, checked against their SHA-256."""
-    data = client.download_sbom(args.token)
-    if args.output == "-":
+def save_bytes(data: bytes, output: str | None, default: str, what: str, out: TextIO, err: TextIO) -> int:
+    """Write downloaded bytes to `output` (`-`: stdout's byte stream; None: `default`); raises Usage when stdout
+    takes no bytes."""
+    if output == "-":
         binary: IO[bytes] | None = getattr(out, "buffer", None)
         if binary is None:
             raise Usage("this output stream takes no bytes: use -o FILE")
         binary.write(data)
         binary.flush()
     else:
-        path = Path(args.output or f"{args.token}.cdx.json")
+        path = Path(output or default)
         path.write_bytes(data)
-        err.write(f"perimeter: SBOM, {len(data)} bytes, saved to {path}\n")
+        err.write(f"perimeter: {what}{len(data)} bytes saved to {path}\n")
     return ci.EXIT_OK
+
+
+def sbom(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`perimeter sbom TOKEN [-o FILE|-]`: the SBOM's bytes, checked against their SHA-256."""
+    return save_bytes(client.download_sbom(args.token), args.output, f"{args.token}.cdx.json", "SBOM, ", out, err)
 
 
 def _write_target(target: Target, out: TextIO) -> None:
